@@ -1,0 +1,235 @@
+"""One cell: boot one guest for (kernel, arch), verify the corpus in it, store every result.
+
+:func:`run_cell` is a plain function of a frozen :class:`CellJob` with no
+global state: the CLI runs cells in threads, a later scheduler can run them as
+pytest-xdist items.  Results are read from the guest's rwdir while it runs
+and committed one by one; the cell's status comes from the files the guest
+wrote and the console, never from vng's exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness import cache, proc, vm
+from harness.arch import get_arch
+from harness.corpus import Corpus
+from harness.errors import HarnessError
+from harness.kernels import Kernel
+from harness.matrix import VmSettings
+from harness.parse import console
+from harness.parse.verifier_log import classify
+from harness.store import CellStatus, ResultRow, Store, Verdict
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int, str], None]
+"""progress(cell key, programs done, programs total, note)"""
+
+BACKEND = "vm"
+POLL_S = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class CellJob:
+    run_id: int
+    branch: str
+    kernel: Kernel
+    corpus: Corpus
+    vm: VmSettings
+    accel: vm.AccelChoice
+    out_dir: Path
+    """Per-run output directory; the cell's console log and rwdir go below it."""
+    db: Path
+    versions: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kernel.id}/{self.kernel.arch}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CellOutcome:
+    key: str
+    cell_id: int
+    status: CellStatus
+    detail: str
+    programs: int
+    seconds: float
+    findings: tuple[str, ...] = ()
+
+
+def plan_for(job: CellJob, rwdir: Path) -> dict:
+    return {
+        "veristat": str(job.corpus.veristat),
+        "workers": job.vm.cpus,
+        "program_timeout": job.vm.program_timeout,
+        "failure_log_level": job.vm.failure_log_level,
+        "objects": [{"name": o.name, "path": str(o.path), "programs": list(o.programs)}
+                    for o in job.corpus.objects],
+    }
+
+
+def row_of(rec: dict) -> ResultRow:
+    """A guest result record -> a stored row, classified on the host (pure)."""
+    status = rec.get("status", "done")
+    if status == "timeout":
+        return ResultRow(rec["object"], rec["program"], Verdict.TIMEOUT, error=rec.get("detail"),
+                         libbpf=tuple(rec.get("libbpf", ())), wall_s=rec.get("wall_s"))
+    if status == "crash":
+        return ResultRow(rec["object"], rec["program"], Verdict.CRASH, error=f"veristat died ({rec.get('detail')})",
+                         libbpf=tuple(rec.get("libbpf", ())), wall_s=rec.get("wall_s"))
+    log_lines, libbpf = rec.get("log", []), rec.get("libbpf", [])
+    cls, reason, error = classify(rec["verdict"], log_lines, libbpf)
+    return ResultRow(
+        rec["object"], rec["program"], Verdict(rec["verdict"]),
+        failure_class=cls.value if cls else None, load_reason=reason.value if reason else None, error=error,
+        log=tuple(log_lines), libbpf=tuple(libbpf), insns=rec.get("insns"), states=rec.get("states"),
+        peak_states=rec.get("peak_states"), max_states_per_insn=rec.get("max_states_per_insn"),
+        mark_read=rec.get("mark_read"), duration_us=rec.get("duration_us"), wall_s=rec.get("wall_s"))
+
+
+class _Tail:
+    """Reads complete JSON lines appended to a file since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+
+    def read(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data).split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                log.warning("%s: unreadable result line skipped: %r", self.path, line[:200])
+        return out
+
+
+def decide(started: bool, done: bool, timed_out: str | None, findings: list[console.Finding]) -> tuple[CellStatus, str]:
+    """The cell's status from what the guest left behind (pure)."""
+    panics = [f for f in findings if f.kind is console.Splat.PANIC]
+    if timed_out == "boot":
+        return CellStatus.BOOT_TIMEOUT, "guest runner did not start within the boot timeout"
+    if timed_out == "cell":
+        return CellStatus.TIMEOUT, "cell timeout: guest killed, results so far kept"
+    if done:
+        return CellStatus.COMPLETE, "ok" if not findings else f"{len(findings)} kernel splat(s) on the console"
+    if panics:
+        return CellStatus.PANIC, panics[0].line
+    if not started:
+        return CellStatus.BOOT_FAILED, "guest exited before the runner started"
+    return CellStatus.GUEST_DIED, "guest exited without finishing (no done.json)"
+
+
+def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
+    progress = progress or (lambda *a: None)
+    store = Store(job.db)
+    arch = get_arch(job.kernel.arch)
+    cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
+    rwdir = cell_dir / "rw"
+    if rwdir.exists():
+        shutil.rmtree(rwdir)
+    rwdir.mkdir(parents=True)
+    plan_path = rwdir / "plan.json"
+    plan_path.write_text(json.dumps(plan_for(job, rwdir)))
+    vng = shutil.which("vng") or str(Path(sys.executable).parent / "vng")
+    argv = vm.vng_argv(vng=vng, image=job.kernel.image, arch=arch, accel=job.accel.accel, cpus=job.vm.cpus,
+                       memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"}
+    repro = proc.reproducer(argv, env=None)
+    console_path = cell_dir / "console.log"
+    total = job.corpus.program_count
+    cell_id = store.start_cell(
+        run_id=job.run_id, branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
+        release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
+        package_version=job.kernel.package_version, arch=job.kernel.arch, backend=BACKEND,
+        accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
+        vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
+        programs_total=total, console_log=str(console_path), reproducer=repro)
+    log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
+    t0 = time.monotonic()
+    done_n = 0
+    started = False
+    boot_s = None
+    timed_out: str | None = None
+    tail = _Tail(rwdir / "results.jsonl")
+
+    def ingest() -> None:
+        nonlocal done_n
+        for rec in tail.read():
+            kind = rec.get("kind")
+            if kind == "result":
+                store.add_result(cell_id, row_of(rec))
+                done_n += 1
+            elif kind == "tail":
+                store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+            elif kind == "error":
+                log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
+
+    progress(job.key, 0, total, "booting")
+    try:
+        header = f"# accel: {job.accel.accel.value} ({job.accel.reason})\n"
+        p, tee = proc.start(argv, env=env, log_path=console_path, header=header)
+        try:
+            while True:
+                ingest()
+                now = time.monotonic() - t0
+                if not started and (rwdir / "started.json").exists():
+                    started, boot_s = True, round(now, 2)
+                    store.update_cell(cell_id, boot_s=boot_s)
+                    progress(job.key, done_n, total, f"booted in {boot_s:.1f}s")
+                else:
+                    progress(job.key, done_n, total, "")
+                if p.poll() is not None:
+                    break
+                if not started and now > job.vm.boot_timeout:
+                    timed_out = "boot"
+                    break
+                if now > job.vm.cell_timeout:
+                    timed_out = "cell"
+                    break
+                time.sleep(POLL_S)
+        finally:
+            proc.stop(p)
+            tee.join(timeout=30)
+        ingest()
+        started = started or (rwdir / "started.json").exists()
+        with open(console_path, encoding="utf-8", errors="replace") as f:
+            findings = console.scan(f)
+        status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings)
+        if findings:
+            store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
+    except HarnessError as e:
+        status, detail, findings = CellStatus.INFRA, str(e), []
+    except Exception as e:  # a bug or an OS error must not lose the cell's record
+        status, detail, findings = CellStatus.INFRA, f"{type(e).__name__}: {e}", []
+    seen = store.done_programs(cell_id)
+    missing = [(o.name, prog) for o in job.corpus.objects for prog in o.programs if (o.name, prog) not in seen]
+    for obj, prog in missing:
+        store.add_result(cell_id, ResultRow(obj, prog, Verdict.NOT_RUN, error=f"cell ended: {status.value}"))
+    if status is CellStatus.COMPLETE and missing:
+        detail = f"{detail}; {len(missing)} program(s) never reported"
+    seconds = round(time.monotonic() - t0, 2)
+    store.finish_cell(cell_id, status, detail, seconds=seconds)
+    store.close()
+    progress(job.key, done_n, total, f"{status.value} in {seconds:.0f}s")
+    return CellOutcome(job.key, cell_id, status, detail, done_n, seconds,
+                       tuple(f"{f.kind.value}: {f.line}" for f in findings))

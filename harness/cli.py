@@ -1,0 +1,134 @@
+"""Command line: ``bpf-harness run|validate|results``.  The only place that exits.
+
+Exit codes: 0 clean, 1 regressions found, 2 usage/config error, 3 infrastructure error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from harness import __version__, matrix as matrix_mod
+from harness.errors import ExitCode, HarnessError
+
+DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bpf-harness", description="BPF verifier regression harness for stable kernels.",
+                                epilog="exit codes: 0 clean, 1 regressions, 2 usage/config error, 3 infrastructure error")
+    p.add_argument("--version", action="version", version=f"bpf-harness {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (every command run)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run a matrix: fetch kernels, build the corpus, verify in VMs")
+    r.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix YAML (default: %(default)s)")
+    r.add_argument("--db", type=Path, default=None, help="results store (default: bpf-harness-out/results.db)")
+    r.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH",
+                   help="only these cells (repeatable; KERNEL alone means all its arches)")
+    r.add_argument("--jobs", "-j", type=int, default=1, help="cells to run in parallel (default 1)")
+    r.add_argument("--force", action="store_true", help="re-run cells already complete for the same kernel and corpus")
+    r.add_argument("--cache", type=Path, default=None, help="download/build cache (default: $XDG_CACHE_HOME/bpf-harness)")
+
+    v = sub.add_parser("validate", help="check a matrix file without running it")
+    v.add_argument("file", type=Path)
+
+    s = sub.add_parser("results", help="verdict counts per cell and failures with their error line")
+    s.add_argument("--db", type=Path, default=None)
+    s.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH")
+    s.add_argument("--limit", type=int, default=20, help="failures listed per cell (0: all; default 20)")
+    s.add_argument("--all-failures", action="store_true", help="list load failures too, not only verifier rejections")
+    return p
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="bpf-harness: %(message)s")
+
+
+def _db(args: argparse.Namespace) -> Path:
+    from harness.store import default_db
+    return (args.db or default_db()).resolve()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    m = matrix_mod.load(args.file)
+    cells = m.cells()
+    print(f"{args.file}: ok: {len(m.branches)} branch(es), {len(m.kernels())} kernel(s), {len(cells)} cell(s), "
+          f"corpora: {', '.join(m.corpora)}")
+    return ExitCode.OK
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.run import infra_failures, run_matrix
+    m = matrix_mod.load(args.matrix)
+    if args.jobs < 1:
+        raise matrix_mod.ConfigError("--jobs must be at least 1")
+    db = _db(args)
+    summary = run_matrix(m, db=db, only=tuple(args.cell), jobs=args.jobs, force=args.force,
+                         cache_root=args.cache, argv=list(argv))
+    bad = infra_failures(summary)
+    ran = len(summary.outcomes)
+    print(f"run {summary.run_id}: {ran} cell(s) run, {len(summary.skipped)} already complete, "
+          f"{len(bad)} infrastructure failure(s); store: {db}")
+    for o in summary.outcomes:
+        print(f"  {o.key}: {o.status.value} ({o.programs} programs, {o.seconds:.0f}s) {o.detail}")
+    print(f"see: bpf-harness results --db {db}")
+    return ExitCode.INFRA if bad else ExitCode.OK
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from harness.results import render
+    from harness.store import Store
+    db = _db(args)
+    if not db.exists():
+        raise matrix_mod.ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
+    store = Store(db)
+    try:
+        classes = ("verifier", "load") if args.all_failures else ("verifier",)
+        render(store, sys.stdout, tuple(args.cell), args.limit, classes)
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return ExitCode.USAGE if e.code else ExitCode.OK
+    _setup_logging(args.verbose)
+    try:
+        if args.cmd == "validate":
+            return cmd_validate(args)
+        if args.cmd == "run":
+            return cmd_run(args, ["bpf-harness", *argv])
+        if args.cmd == "results":
+            return cmd_results(args)
+    except HarnessError as e:
+        print(f"bpf-harness: error: {e}", file=sys.stderr)
+        return int(e.exit_code)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except KeyboardInterrupt:
+        print("bpf-harness: interrupted; results stored so far are kept", file=sys.stderr)
+        return ExitCode.INFRA
+    except OSError as e:
+        if e.errno == 28:
+            print(f"bpf-harness: error: disk full ({e.filename or ''}); free space or move --cache/--db", file=sys.stderr)
+        else:
+            print(f"bpf-harness: error: {e}", file=sys.stderr)
+        return ExitCode.INFRA
+    parser.error(f"unknown command {args.cmd}")
+    return ExitCode.USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

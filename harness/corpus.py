@@ -1,0 +1,214 @@
+"""The selftest corpus: veristat and ``progs/*.bpf.o`` built with clang from a kernel source.
+
+Built in the cache, keyed by (linux-source package version, arch, clang
+version, BTF kernel).  Objects are built on demand: a matrix that selects more
+objects than a previous one builds only what is missing.  An object that fails
+to compile is recorded with its compiler error and skipped; only a failure of
+the shared pieces (libbpf, bpftool, veristat) is fatal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from harness import cache, elf, proc
+from harness.arch import Arch
+from harness.errors import BuildError, UserError
+from harness.matrix import CorpusSpec
+
+log = logging.getLogger(__name__)
+
+LLVM_BIN = Path("/usr/lib/llvm-19/bin")
+SELFTESTS = Path("tools/testing/selftests/bpf")
+ERROR_LINES = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusObject:
+    name: str
+    """Object name without ``.bpf.o`` (``verifier_and``)."""
+    path: Path
+    sha256: str
+    programs: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    id: str
+    """Content hash: the objects' names and sha256, veristat's sha256, the clang version."""
+    name: str
+    arch: str
+    source_package: str
+    source_version: str
+    clang: str
+    veristat: Path
+    veristat_sha256: str
+    objects: tuple[CorpusObject, ...]
+    failed: tuple[tuple[str, str], ...]
+    """(object name, compiler error) for objects that did not build."""
+    build_dir: Path
+
+    @property
+    def program_count(self) -> int:
+        return sum(len(o.programs) for o in self.objects)
+
+
+def toolchain_env() -> dict[str, str]:
+    return {"PATH": f"{LLVM_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+
+def clang_version() -> str:
+    clang = LLVM_BIN / "clang"
+    if not clang.exists():
+        raise BuildError(f"{clang} not found; apt-get install clang-19 llvm-19 lld-19 (see ci/setup.sh)")
+    return proc.version_of([str(clang), "--version"])
+
+
+def clang_short(version_line: str) -> str:
+    m = re.search(r"clang version (\d+\.\d+\.\d+)", version_line)
+    return m.group(1) if m else "unknown"
+
+
+def corpus_id(objects: list[CorpusObject], veristat_sha: str, clang: str) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"clang": clang, "veristat": veristat_sha,
+                         "objects": sorted((o.name, o.sha256) for o in objects)}).encode())
+    return h.hexdigest()[:16]
+
+
+def extract_members(arch: Arch) -> list[str]:
+    """Parts of the kernel tree the selftests build reads (the rest of the tarball is skipped)."""
+    arches = sorted({arch.make_arch, "x86"})
+    return ["tools", "scripts", "include", "kernel/bpf", "Makefile", *[f"arch/{a}" for a in arches]]
+
+
+def make_argv(selftests: Path, vmlinux: Path, targets: list[str], jobs: int, keep_going: bool) -> list[str]:
+    argv = ["make", "-C", str(selftests), f"-j{jobs}", "CLANG=clang", "LLC=llc", "LLVM_STRIP=llvm-strip",
+            f"VMLINUX_BTF={vmlinux}"]
+    if keep_going:
+        argv.append("-k")
+    return argv + targets
+
+
+class Builder:
+    """Builds (or reuses) the corpus for one (source, arch, clang, BTF) key."""
+
+    def __init__(self, cache_root: Path, arch: Arch, source_package: str, source_version: str,
+                 tarball: Path, vmlinux: Path, jobs: int | None = None):
+        self.arch = arch
+        self.source_package = source_package
+        self.source_version = source_version
+        self.tarball = tarball
+        self.vmlinux = vmlinux
+        self.jobs = jobs or os.cpu_count() or 2
+        self.clang = clang_version()
+        btf = hashlib.sha256(str(vmlinux.resolve()).encode()).hexdigest()[:8]
+        self.dir = (cache_root / "corpus" / arch.name /
+                    cache.safe_name(f"{source_package}_{source_version}-clang{clang_short(self.clang)}-btf{btf}"))
+        self.src = self.dir / "src"
+        self.manifest_path = self.dir / "manifest.json"
+
+    @property
+    def selftests(self) -> Path:
+        return self.src / SELFTESTS
+
+    def _manifest(self) -> dict:
+        if self.manifest_path.exists():
+            return json.loads(self.manifest_path.read_text())
+        return {"source": f"{self.source_package}={self.source_version}", "clang": self.clang,
+                "arch": self.arch.name, "vmlinux_btf": str(self.vmlinux), "objects": {}}
+
+    def _save(self, manifest: dict) -> None:
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        tmp.replace(self.manifest_path)
+
+    def _extract(self) -> None:
+        if (self.dir / "src.done").exists():
+            return
+        log.info("extracting %s", self.tarball.name)
+        with cache.building(self.src) as tmp:
+            top = self.tarball.name.split(".tar")[0]  # linux-source-6.12.tar.xz holds linux-source-6.12/
+            proc.run(["tar", "-xf", self.tarball, "-C", tmp, "--strip-components=1",
+                      *[f"{top}/{m}" for m in extract_members(self.arch)]],
+                     timeout=1200, what=f"tar -x {self.tarball.name}")
+        (self.dir / "src.done").touch()
+
+    def _veristat(self) -> Path:
+        veristat = self.selftests / "veristat"
+        if not veristat.exists():
+            log.info("building veristat and libbpf")
+            proc.run(make_argv(self.selftests, self.vmlinux, ["veristat"], self.jobs, False),
+                     env=toolchain_env(), timeout=3600, log_path=self.dir / "logs" / "veristat.log",
+                     what="veristat build")
+        return veristat
+
+    def available(self) -> list[str]:
+        return sorted(p.stem for p in (self.selftests / "progs").glob("*.c"))
+
+    def build(self, spec: CorpusSpec) -> Corpus:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with cache.locked(self.dir / ".lock"):
+            self._extract()
+            veristat = self._veristat()
+            manifest = self._manifest()
+            names = [n for n in self.available() if spec.selects(n)]
+            if not names:
+                raise UserError(f"corpus {spec.name}: include/exclude globs select no object from "
+                                f"{self.source_package} {self.source_version}")
+            todo = [n for n in names if n not in manifest["objects"]]
+            if todo:
+                self._build_objects(todo, manifest)
+            self._save(manifest)
+        objects, failed = [], []
+        for n in names:
+            entry = manifest["objects"][n]
+            if entry["status"] == "built":
+                objects.append(CorpusObject(n, self.selftests / f"{n}.bpf.o", entry["sha256"],
+                                            tuple(entry["programs"])))
+            else:
+                failed.append((n, entry["error"]))
+        vsha = cache.sha256_file(veristat)
+        return Corpus(corpus_id(objects, vsha, self.clang), spec.name, self.arch.name,
+                      self.source_package, self.source_version, self.clang, veristat, vsha,
+                      tuple(objects), tuple(failed), self.dir)
+
+    def _build_objects(self, names: list[str], manifest: dict) -> None:
+        t0 = time.monotonic()
+        log.info("building %d BPF objects with %s", len(names), clang_short(self.clang))
+        targets = [str(self.selftests / f"{n}.bpf.o") for n in names]
+        proc.run(make_argv(self.selftests, self.vmlinux, targets, self.jobs, True), env=toolchain_env(),
+                 timeout=7200, log_path=self.dir / "logs" / f"objects-{int(time.time())}.log",
+                 check=False, what="BPF objects build")
+        built = 0
+        for n in names:
+            path = self.selftests / f"{n}.bpf.o"
+            if path.exists():
+                try:
+                    progs = [p.name for p in elf.programs(path.read_bytes())]
+                except elf.ElfError as e:
+                    manifest["objects"][n] = {"status": "failed", "error": f"unreadable object: {e}"}
+                    continue
+                manifest["objects"][n] = {"status": "built", "sha256": cache.sha256_file(path),
+                                          "programs": progs}
+                built += 1
+            else:
+                manifest["objects"][n] = {"status": "failed", "error": self._error_of(n)}
+        if built == 0:
+            raise BuildError(f"no BPF object of {len(names)} built; see {self.dir / 'logs'}")
+        log.info("built %d/%d objects in %.0fs", built, len(names), time.monotonic() - t0)
+
+    def _error_of(self, name: str) -> str:
+        """Rebuild one failed object alone to capture its compiler error."""
+        res = proc.run(make_argv(self.selftests, self.vmlinux, [str(self.selftests / f"{name}.bpf.o")], 1, False),
+                       env=toolchain_env(), timeout=600, check=False, what=f"{name}.bpf.o")
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()]
+        return "\n".join((errors or lines)[-ERROR_LINES:])

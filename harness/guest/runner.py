@@ -1,0 +1,234 @@
+"""Runs inside the guest: verify every program of the plan, streaming each result to the rwdir.
+
+Stdlib only (the guest sees the host's filesystem read-only and runs this
+with ``python3 -S``).  One worker per vCPU takes objects from a shared queue
+and runs ``veristat -v -l 4`` on each, line-buffered, parsing its stream as it
+comes: every finished program is appended to ``results.jsonl`` and fsynced at
+once, so whatever happens to the guest later, what was verified is kept.
+
+Per-program timeout: if no program finishes within ``program_timeout`` the
+veristat process is killed and the object's remaining programs are run one at
+a time, so the program that hangs is the one recorded as ``timeout`` and the
+others still get their verdicts.
+
+Files in the rwdir: ``plan.json`` (in), ``started.json``, ``results.jsonl``,
+``done.json`` (out).  The host reads only these, never vng's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import resource
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from harness.parse.veristat import Stream
+
+TAIL_LINES = 40
+
+
+class Writer:
+    def __init__(self, path: Path):
+        self._f = open(path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def write(self, rec: dict) -> None:
+        line = json.dumps(rec, sort_keys=True) + "\n"
+        with self._lock:
+            self._f.write(line)
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self.count += 1
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    with open(tmp) as f:
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def veristat_argv(veristat: str, obj: str, log_level: int, filters: Path | None) -> list[str]:
+    argv = ["stdbuf", "-oL", veristat, "-v", "-l", str(log_level), "-o", "csv"]
+    if filters is not None:
+        argv += ["-f", f"@{filters}"]
+    return argv + [obj]
+
+
+def run_veristat(argv: list[str], timeout: float, on_record) -> tuple[str, Stream]:
+    """Run one veristat, calling ``on_record`` per finished program.
+
+    Returns ("ok" | "timeout" | "crash:<rc>", stream).  The timeout clock
+    restarts whenever a program finishes.
+    """
+    stream = Stream()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    fd = p.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + timeout
+    status = "ok"
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                status = "timeout"
+                break
+            ready, _, _ = select.select([fd], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                rec = stream.feed(raw.decode("utf-8", "replace"))
+                if rec is not None:
+                    deadline = time.monotonic() + timeout
+                    on_record(rec)
+    finally:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        rc = p.wait()
+    if buf:
+        rec = stream.feed(buf.decode("utf-8", "replace"))
+        if rec is not None:
+            on_record(rec)
+    rec = stream.close()
+    if rec is not None:
+        on_record(rec)
+    if status == "ok" and rc != 0:
+        status = f"crash:{rc}"
+    return status, stream
+
+
+class Worker:
+    def __init__(self, plan: dict, out: Writer, tmpdir: Path, index: int):
+        self.plan = plan
+        self.out = out
+        self.tmp = tmpdir
+        self.index = index
+
+    def _filters(self, obj: dict, progs: list[str]) -> Path | None:
+        if list(progs) == list(obj["programs"]):
+            return None
+        path = self.tmp / f"filters-{self.index}"
+        base = Path(obj["path"]).name
+        path.write_text("".join(f"{base}/{p}\n" for p in progs))
+        return path
+
+    def verify_object(self, obj: dict) -> None:
+        pending = list(obj["programs"])
+        failed_in_verifier: list[str] = []
+        one_at_a_time = False
+        t_last = time.monotonic()
+
+        def emit(rec: dict) -> None:
+            nonlocal t_last
+            now = time.monotonic()
+            if rec["program"] not in pending:
+                return  # not ours (cannot happen with filters; be safe)
+            pending.remove(rec["program"])
+            rec.update(kind="result", status="done", wall_s=round(now - t_last, 3), worker=self.index)
+            t_last = now
+            if rec["verdict"] == "failure" and any(l.startswith("processed ") for l in rec["log"]):
+                failed_in_verifier.append(rec["program"])
+            self.out.write(rec)
+
+        while pending:
+            batch = pending[:1] if one_at_a_time else list(pending)
+            argv = veristat_argv(self.plan["veristat"], obj["path"], 4, self._filters(obj, batch))
+            t_start = time.monotonic()
+            status, stream = run_veristat(argv, self.plan["program_timeout"], emit)
+            left = [p for p in batch if p in pending]
+            if not left:
+                continue
+            if status == "ok":
+                # veristat finished without reporting these: it could not open or process them.
+                msg = stream.open_failures + stream.orphan_lines
+                for prog in left:
+                    pending.remove(prog)
+                    self.out.write({"kind": "result", "status": "done", "object": obj["name"], "program": prog,
+                                    "verdict": "failure", "log": [], "libbpf": msg[-20:] or
+                                    ["veristat reported nothing for this program"], "worker": self.index,
+                                    "wall_s": round(time.monotonic() - t_start, 3)})
+                continue
+            # veristat verifies in the object's program order (the plan lists it that way).  If what
+            # it reported is exactly a prefix of the batch, the program in flight is the next one;
+            # otherwise find it by running the rest one at a time.
+            reported = [p for p in batch if p not in left]
+            if one_at_a_time or batch[:len(reported)] == reported:
+                prog = left[0]
+                pending.remove(prog)
+                self.out.write({"kind": "result", "status": "timeout" if status == "timeout" else "crash",
+                                "object": obj["name"], "program": prog, "verdict": None,
+                                "log": [], "libbpf": stream.orphan_lines[-20:], "worker": self.index,
+                                "wall_s": round(time.monotonic() - t_last, 3), "detail": status})
+                t_last = time.monotonic()
+            else:
+                one_at_a_time = True
+        level = self.plan.get("failure_log_level", 0)
+        if level and failed_in_verifier:
+            self._tails(obj, failed_in_verifier, level)
+
+    def _tails(self, obj: dict, progs: list[str], level: int) -> None:
+        """Second pass over rejected programs at a higher log level, for the failing instruction's context."""
+        def emit(rec: dict) -> None:
+            if rec["program"] in progs:
+                self.out.write({"kind": "tail", "object": obj["name"], "program": rec["program"],
+                                "log_level": level, "tail": rec["log"][-TAIL_LINES:]})
+        argv = veristat_argv(self.plan["veristat"], obj["path"], level, self._filters(obj, progs))
+        run_veristat(argv, self.plan["program_timeout"], emit)
+
+    def loop(self, q: "queue.Queue[dict]") -> None:
+        while True:
+            try:
+                obj = q.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.verify_object(obj)
+            except Exception as e:  # keep the other objects going; the host sees the gap
+                self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
+
+
+def main(argv: list[str]) -> int:
+    plan_path = Path(argv[1])
+    plan = json.loads(plan_path.read_text())
+    rw = plan_path.parent
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    tmp = Path("/tmp/bpf-harness-guest")
+    tmp.mkdir(parents=True, exist_ok=True)
+    _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release,
+                                      "cpus": os.cpu_count(),
+                                      "btf": os.path.exists("/sys/kernel/btf/vmlinux")})
+    out = Writer(rw / "results.jsonl")
+    q: "queue.Queue[dict]" = queue.Queue()
+    for obj in plan["objects"]:
+        q.put(obj)
+    t0 = time.monotonic()
+    workers = [threading.Thread(target=Worker(plan, out, tmp, i).loop, args=(q,), daemon=True)
+               for i in range(max(1, int(plan["workers"])))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    _write_json(rw / "done.json", {"seconds": round(time.monotonic() - t0, 3), "records": out.count})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,103 @@
+"""Real stable kernels from Debian packages, fetched with apt and extracted without installing."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+from harness import cache, proc
+from harness.arch import Arch
+from harness.errors import InfraError
+from harness.kernels import Kernel, check_config, vmlinux
+from harness.kernels.apt import Apt, Package, pick
+from harness.matrix import KernelSpec
+from harness.version import KernelVersion
+
+log = logging.getLogger(__name__)
+
+SOURCE_PATTERNS = (re.compile(r"^linux-source-\d+\.\d+$"), re.compile(r"^linux-source$"))
+
+
+def resolve_image(apt: Apt, version: KernelVersion) -> Package:
+    return pick(apt.packages("linux-image-"), apt.arch.image_package_patterns(), version,
+                f"kernel {apt.arch.name}", apt.settings.suites)
+
+
+def resolve_source(apt: Apt, version: KernelVersion) -> Package:
+    return pick(apt.packages("linux-source"), SOURCE_PATTERNS, version, "linux-source",
+                apt.settings.suites)
+
+
+def fetch(spec: KernelSpec, arch: Arch, apt: Apt, cache_root: Path) -> Kernel:
+    """Resolve, download, extract and check one Debian kernel; reuse a finished entry."""
+    assert spec.version is not None
+    pkg = resolve_image(apt, spec.version)
+    final = cache_root / "kernels" / arch.name / cache.safe_name(f"{pkg.name}_{pkg.version}")
+    record = final / "kernel.json"
+    with cache.locked(final.with_name(final.name + ".lock")):
+        if record.exists():
+            k = Kernel.from_json(record.read_text())
+            return _with_id(k, spec.id)
+        log.info("fetching %s=%s", pkg.name, pkg.version)
+        with cache.building(final) as tmp:
+            deb = apt.download(pkg, tmp / "deb")
+            digest = cache.sha256_file(deb)
+            root = tmp / "root"
+            proc.run(["dpkg-deb", "-x", deb, root], timeout=600, what=f"dpkg-deb -x {deb.name}")
+            deb.unlink()
+            k = _describe(root, arch, final, pkg, digest)
+            record_tmp = tmp / "kernel.json"
+            record_tmp.write_text(k.to_json())
+    return _with_id(Kernel.from_json(record.read_text()), spec.id)
+
+
+def _with_id(k: Kernel, kid: str) -> Kernel:
+    return k if k.id == kid else dataclasses.replace(k, id=kid)
+
+
+def _describe(root: Path, arch: Arch, final: Path, pkg: Package, digest: str) -> Kernel:
+    """Find image/config/modules in an extracted package, check them, write vmlinux beside them."""
+    images = sorted((root / "boot").glob(f"{arch.image_prefix}*"))
+    if len(images) != 1:
+        raise InfraError(f"{pkg.name}: expected one boot/{arch.image_prefix}* in the package, found {len(images)}")
+    image = images[0]
+    release = image.name[len(arch.image_prefix):]
+    config = root / "boot" / f"config-{release}"
+    if not config.exists():
+        raise InfraError(f"{pkg.name}: boot/config-{release} missing from the package")
+    check_config(config.read_text(errors="replace"), f"{pkg.name}={pkg.version}")
+    mods = next((p for p in (root / "lib" / "modules" / release, root / "usr" / "lib" / "modules" / release)
+                 if p.is_dir()), None)
+    if mods is None:
+        raise InfraError(f"{pkg.name}: lib/modules/{release} missing from the package")
+    if not (mods / "modules.dep").exists():
+        mods_root = mods.parent.parent.parent
+        proc.run(["depmod", "-b", mods_root, release], timeout=300, what="depmod",
+                 env={"PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
+    vml = root / "vmlinux"
+    vml.write_bytes(vmlinux.extract(image.read_bytes()))
+    # Paths are recorded as they will be after the atomic rename into place.
+    rel = lambda p: final / p.relative_to(root.parent)  # noqa: E731
+    boot = vml if arch.boots_uncompressed else image
+    return Kernel(id="", arch=arch.name, release=release, source="debian", image=rel(boot),
+                  vmlinux=rel(vml), modules=rel(mods), package=pkg.name,
+                  package_version=pkg.version, package_sha256=digest)
+
+
+def fetch_source(version: KernelVersion, apt: Apt, cache_root: Path) -> tuple[Package, Path]:
+    """Download the ``linux-source-*`` package of ``version``; returns the tarball path."""
+    pkg = resolve_source(apt, version)
+    final = cache_root / "sources" / cache.safe_name(f"{pkg.name}_{pkg.version}")
+    with cache.locked(final.with_name(final.name + ".lock")):
+        if not final.exists():
+            log.info("fetching %s=%s", pkg.name, pkg.version)
+            with cache.building(final) as tmp:
+                deb = apt.download(pkg, tmp / "deb")
+                proc.run(["dpkg-deb", "-x", deb, tmp / "root"], timeout=600, what=f"dpkg-deb -x {deb.name}")
+                deb.unlink()
+    tarballs = sorted((final / "root" / "usr" / "src").glob("linux-source-*.tar.*"))
+    if len(tarballs) != 1:
+        raise InfraError(f"{pkg.name}: expected one usr/src/linux-source-*.tar.* in the package, found {len(tarballs)}")
+    return pkg, tarballs[0]

@@ -1,0 +1,418 @@
+"""Matrix YAML -> frozen, validated :class:`Matrix`.
+
+Strict: unknown keys, wrong types, unknown arches, duplicate kernel ids and
+empty matrices are errors that start with ``file:line``.  The YAML is walked
+as a node tree (``yaml.compose``) so every value keeps its position, and
+scalars stay the text the user wrote: ``6.10`` is a version, never a float.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fnmatch
+import re
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import yaml
+
+from harness.arch import ARCHES, SUPPORTED
+from harness.errors import ConfigError
+from harness.version import KernelVersion
+
+T = TypeVar("T")
+
+DEFAULT_SUITES = ("bookworm", "bookworm-updates", "bookworm-security", "bookworm-backports",
+                  "trixie", "trixie-security", "trixie-backports", "sid")
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEFAULT_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+
+
+class Accel(enum.Enum):
+    AUTO = "auto"
+    KVM = "kvm"
+    TCG = "tcg"
+
+
+@dataclasses.dataclass(frozen=True)
+class DebianKernel:
+    version: KernelVersion
+    """Upstream version; resolved to the Debian package that carries it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalKernel:
+    image: Path
+    """A bootable image (bzImage/vmlinuz or vmlinux)."""
+    modules: Path | None
+    """``lib/modules/<release>`` directory, if the kernel needs modules."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GitKernel:
+    tree: Path
+    commit: str
+
+
+KernelSource = DebianKernel | LocalKernel | GitKernel
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSpec:
+    id: str
+    """Unique in the matrix; what ``--cell ID/ARCH`` names."""
+    source: KernelSource
+    where: str
+    """file:line of the entry, for messages."""
+
+    @property
+    def version(self) -> KernelVersion | None:
+        return self.source.version if isinstance(self.source, DebianKernel) else None
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusSpec:
+    name: str
+    source: KernelVersion
+    """Debian ``linux-source`` version the selftests are built from."""
+    include: tuple[str, ...] = ("*",)
+    """Globs over object names (``verifier_*``; no ``.bpf.o``)."""
+    exclude: tuple[str, ...] = ()
+
+    def selects(self, object_name: str) -> bool:
+        return (any(fnmatch.fnmatchcase(object_name, g) for g in self.include)
+                and not any(fnmatch.fnmatchcase(object_name, g) for g in self.exclude))
+
+
+@dataclasses.dataclass(frozen=True)
+class Branch:
+    name: str
+    kernels: tuple[KernelSpec, ...]
+    """Oldest first: each kernel is diffed with its predecessor."""
+    corpus: str
+    arches: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class VmSettings:
+    cpus: int = 2
+    """vCPUs per guest; the in-guest runner uses one worker per vCPU."""
+    memory: str = "2G"
+    accel: Accel = Accel.AUTO
+    """auto: KVM when usable (cpu flags + /dev/kvm), otherwise TCG."""
+    boot_timeout: int = 120
+    """Seconds from qemu start to the runner starting inside the guest."""
+    program_timeout: int = 60
+    """Seconds one program may verify before it is recorded as ``timeout``."""
+    cell_timeout: int = 1800
+    """Seconds for a whole cell; what is verified by then is kept."""
+    failure_log_level: int = 1
+    """Verifier log level of the second pass over rejected programs (0: no second pass)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DebianSettings:
+    suites: tuple[str, ...] = DEFAULT_SUITES
+    mirror: str = DEFAULT_MIRROR
+    security_mirror: str = DEFAULT_SECURITY_MIRROR
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    kernel: KernelSpec
+    arch: str
+    branch: str
+    corpus: CorpusSpec
+
+    @property
+    def key(self) -> str:
+        return f"{self.kernel.id}/{self.arch}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Matrix:
+    path: Path
+    branches: tuple[Branch, ...]
+    corpora: dict[str, CorpusSpec]
+    reference: str | None
+    """Name of the branch whose head every other branch head is compared with."""
+    vm: VmSettings
+    debian: DebianSettings
+
+    def kernels(self) -> list[KernelSpec]:
+        return [k for b in self.branches for k in b.kernels]
+
+    def cells(self, only: tuple[str, ...] = ()) -> list[Cell]:
+        """All cells in matrix order; ``only`` filters by ``KERNEL/ARCH`` (or ``KERNEL``)."""
+        cells = [Cell(k, a, b.name, self.corpora[b.corpus]) for b in self.branches
+                 for k in b.kernels for a in b.arches]
+        if not only:
+            return cells
+        known = {c.key for c in cells} | {c.kernel.id for c in cells}
+        for want in only:
+            if want not in known:
+                raise ConfigError(f"{self.path}: no cell {want!r}; cells: "
+                                  + ", ".join(c.key for c in cells))
+        return [c for c in cells if c.key in only or c.kernel.id in only]
+
+
+# --- node walking -----------------------------------------------------------------------
+
+class _Walker:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.path}:{node.start_mark.line + 1}"
+
+    def fail(self, node: yaml.Node, msg: str) -> ConfigError:
+        return ConfigError(f"{self.where(node)}: {msg}")
+
+    def mapping(self, node: yaml.Node, what: str, allowed: tuple[str, ...],
+                required: tuple[str, ...] = ()) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping, not {_kind(node)}")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                raise self.fail(knode, f"{what}: keys must be plain names")
+            key = knode.value
+            if key in out:
+                raise self.fail(knode, f"{what}: duplicate key {key!r}")
+            if allowed and key not in allowed:
+                raise self.fail(knode, f"{what}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+            out[key] = (knode, vnode)
+        for key in required:
+            if key not in out:
+                raise self.fail(node, f"{what}: missing required key {key!r}")
+        return out
+
+    def scalar(self, node: yaml.Node, what: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:null":
+            raise self.fail(node, f"{what} must be a single value, not {_kind(node)}")
+        return str(node.value)
+
+    def integer(self, node: yaml.Node, what: str, lo: int, hi: int) -> int:
+        text = self.scalar(node, what)
+        if not re.fullmatch(r"[0-9]+", text):
+            raise self.fail(node, f"{what} must be a whole number, not {text!r}")
+        value = int(text)
+        if not lo <= value <= hi:
+            raise self.fail(node, f"{what} must be between {lo} and {hi}, not {value}")
+        return value
+
+    def seq(self, node: yaml.Node, what: str, item: Callable[[yaml.Node], T],
+            allow_empty: bool = False) -> list[T]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{what} must be a list, not {_kind(node)}")
+        if not node.value and not allow_empty:
+            raise self.fail(node, f"{what} must not be empty")
+        return [item(n) for n in node.value]
+
+    def version(self, node: yaml.Node, what: str) -> KernelVersion:
+        text = self.scalar(node, what)
+        try:
+            return KernelVersion.parse(text)
+        except ValueError:
+            raise self.fail(node, f"{what}: {text!r} is not a kernel version (e.g. 6.12.117)") from None
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "empty"
+    return f"{node.value!r}"
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian")
+BRANCH_KEYS = ("kernels", "corpus", "arches")
+KERNEL_KEYS = ("id", "debian", "local", "git")
+CORPUS_KEYS = ("source", "include", "exclude")
+VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
+DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
+
+
+def load(path: Path | str) -> Matrix:
+    """Read and validate a matrix file; raises :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: matrix file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read matrix file: {e}") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
+    path = Path(path)
+    w = _Walker(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: malformed YAML: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML: {e}") from None
+    if root is None:
+        raise ConfigError(f"{path}:1: empty matrix: it needs at least one branch with one kernel")
+    top = w.mapping(root, "matrix", TOP_KEYS, required=("branches",))
+
+    arches = ("x86_64",)
+    if "arches" in top:
+        arches = tuple(_arches(w, top["arches"][1], "arches"))
+    vm = _vm(w, top["vm"][1]) if "vm" in top else VmSettings()
+    debian = _debian(w, top["debian"][1]) if "debian" in top else DebianSettings()
+
+    corpora: dict[str, CorpusSpec] = {}
+    if "corpora" in top:
+        for name, (knode, vnode) in w.mapping(top["corpora"][1], "corpora", ()).items():
+            if not _NAME.match(name):
+                raise w.fail(knode, f"corpus name {name!r} must be letters, digits, . _ + -")
+            corpora[name] = _corpus(w, name, vnode)
+
+    bnode = top["branches"][1]
+    braw = w.mapping(bnode, "branches", ())
+    if not braw:
+        raise w.fail(bnode, "branches must not be empty")
+    branches: list[Branch] = []
+    seen_ids: dict[str, str] = {}
+    for name, (knode, vnode) in braw.items():
+        if not _NAME.match(name):
+            raise w.fail(knode, f"branch name {name!r} must be letters, digits, . _ + -")
+        b = w.mapping(vnode, f"branch {name}", BRANCH_KEYS, required=("kernels",))
+        kernels = w.seq(b["kernels"][1], f"branch {name}: kernels", lambda n: _kernel(w, n))
+        for k in kernels:
+            if k.id in seen_ids:
+                raise ConfigError(f"{k.where}: duplicate kernel id {k.id!r} (first at {seen_ids[k.id]})")
+            seen_ids[k.id] = k.where
+        _check_order(w, name, kernels)
+        if "corpus" in b:
+            cnode = b["corpus"][1]
+            corpus = w.scalar(cnode, f"branch {name}: corpus")
+            if corpus not in corpora:
+                raise w.fail(cnode, f"branch {name}: unknown corpus {corpus!r}; defined: "
+                             + (", ".join(corpora) or "none"))
+        else:
+            newest = max((k.version for k in kernels if k.version is not None), default=None)
+            if newest is None:
+                raise w.fail(knode, f"branch {name}: no Debian kernel to take selftests from; name a corpus")
+            corpus = f"{name}-selftests"
+            corpora.setdefault(corpus, CorpusSpec(corpus, newest))
+        barches = tuple(_arches(w, b["arches"][1], f"branch {name}: arches")) if "arches" in b else arches
+        branches.append(Branch(name, tuple(kernels), corpus, barches))
+
+    reference = None
+    if "reference" in top:
+        rnode = top["reference"][1]
+        reference = w.scalar(rnode, "reference")
+        if reference not in braw:
+            raise w.fail(rnode, f"reference {reference!r} is not a branch; branches: {', '.join(braw)}")
+    return Matrix(path, tuple(branches), corpora, reference, vm, debian)
+
+
+def _arches(w: _Walker, node: yaml.Node, what: str) -> list[str]:
+    def one(n: yaml.Node) -> str:
+        name = w.scalar(n, what)
+        if name not in ARCHES:
+            raise w.fail(n, f"{what}: unknown arch {name!r}; valid: {', '.join(ARCHES)}")
+        if name not in SUPPORTED:
+            raise w.fail(n, f"{what}: arch {name!r} cannot run cells yet; supported: {', '.join(SUPPORTED)}")
+        return name
+    out = w.seq(node, what, one)
+    if len(set(out)) != len(out):
+        raise w.fail(node, f"{what}: an arch is listed twice")
+    return out
+
+
+def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
+    where = w.where(node)
+    if isinstance(node, yaml.ScalarNode):
+        v = w.version(node, "kernel")
+        return KernelSpec(str(v), DebianKernel(v), where)
+    m = w.mapping(node, "kernel", KERNEL_KEYS)
+    kinds = [k for k in ("debian", "local", "git") if k in m]
+    if len(kinds) != 1:
+        raise w.fail(node, "kernel: give exactly one of debian, local, git")
+    kind = kinds[0]
+    kid = w.scalar(m["id"][1], "kernel: id") if "id" in m else None
+    if kid is not None and not _NAME.match(kid):
+        raise w.fail(m["id"][1], f"kernel id {kid!r} must be letters, digits, . _ + -")
+    vnode = m[kind][1]
+    if kind == "debian":
+        v = w.version(vnode, "kernel: debian")
+        return KernelSpec(kid or str(v), DebianKernel(v), where)
+    if kid is None:
+        raise w.fail(node, f"kernel: a {kind} kernel needs an id")
+    if kind == "local":
+        lm = w.mapping(vnode, "kernel: local", ("image", "modules"), required=("image",))
+        image = Path(w.scalar(lm["image"][1], "kernel: local: image")).expanduser()
+        modules = Path(w.scalar(lm["modules"][1], "kernel: local: modules")).expanduser() if "modules" in lm else None
+        return KernelSpec(kid, LocalKernel(image, modules), where)
+    gm = w.mapping(vnode, "kernel: git", ("tree", "commit"), required=("tree", "commit"))
+    return KernelSpec(kid, GitKernel(Path(w.scalar(gm["tree"][1], "kernel: git: tree")).expanduser(),
+                                     w.scalar(gm["commit"][1], "kernel: git: commit")), where)
+
+
+def _check_order(w: _Walker, branch: str, kernels: list[KernelSpec]) -> None:
+    prev: KernelSpec | None = None
+    for k in kernels:
+        if prev is not None and prev.version is not None and k.version is not None and not prev.version < k.version:
+            raise ConfigError(f"{k.where}: branch {branch}: kernels must be listed oldest first "
+                              f"({k.id} comes after {prev.id})")
+        prev = k
+
+
+def _corpus(w: _Walker, name: str, node: yaml.Node) -> CorpusSpec:
+    m = w.mapping(node, f"corpus {name}", CORPUS_KEYS, required=("source",))
+    source = w.version(m["source"][1], f"corpus {name}: source")
+    globs = {}
+    for key in ("include", "exclude"):
+        if key in m:
+            globs[key] = tuple(w.seq(m[key][1], f"corpus {name}: {key}",
+                                     lambda n, key=key: w.scalar(n, f"corpus {name}: {key}"),
+                                     allow_empty=key == "exclude"))
+    return CorpusSpec(name, source, **globs)
+
+
+def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
+    m = w.mapping(node, "vm", VM_KEYS)
+    kw: dict[str, object] = {}
+    limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
+              "cell_timeout": (10, 7 * 86400), "failure_log_level": (0, 2)}
+    for key, (lo, hi) in limits.items():
+        if key in m:
+            kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)
+    if "memory" in m:
+        mem = w.scalar(m["memory"][1], "vm: memory")
+        if not re.fullmatch(r"[1-9][0-9]*[MG]", mem):
+            raise w.fail(m["memory"][1], f"vm: memory must look like 2G or 1536M, not {mem!r}")
+        kw["memory"] = mem
+    if "accel" in m:
+        a = w.scalar(m["accel"][1], "vm: accel")
+        try:
+            kw["accel"] = Accel(a)
+        except ValueError:
+            raise w.fail(m["accel"][1], f"vm: accel must be one of auto, kvm, tcg, not {a!r}") from None
+    return VmSettings(**kw)  # type: ignore[arg-type]
+
+
+def _debian(w: _Walker, node: yaml.Node) -> DebianSettings:
+    m = w.mapping(node, "debian", DEBIAN_KEYS)
+    kw: dict[str, object] = {}
+    if "suites" in m:
+        kw["suites"] = tuple(w.seq(m["suites"][1], "debian: suites", lambda n: w.scalar(n, "debian: suites")))
+    for key in ("mirror", "security_mirror"):
+        if key in m:
+            url = w.scalar(m[key][1], f"debian: {key}")
+            if not re.match(r"^(https?|file)://", url):
+                raise w.fail(m[key][1], f"debian: {key} must be an http(s):// or file:// URL, not {url!r}")
+            kw[key] = url
+    return DebianSettings(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,121 @@
+"""Parse veristat's verbose stream (``veristat -v -l 4``) into per-program records.
+
+Pure and stdlib-only: the in-guest runner imports it.  In verbose mode veristat
+prints, as each program finishes::
+
+    libbpf: prog 'p': BPF program load failed: Permission denied     (stderr, before)
+    PROCESSING dir/obj.bpf.o/p, DURATION US: 1097, VERDICT: failure, VERIFIER LOG:
+    <verifier log>
+    <blank line>
+
+libbpf's messages for a program come *before* its PROCESSING line, so they are
+held until the next header.  A block is complete when the next libbpf line,
+header or the final CSV table arrives, or the stream ends.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Iterator
+
+HEADER = re.compile(r"^PROCESSING (?P<path>.+)/(?P<prog>[^/]+), DURATION US: (?P<dur>\d+), "
+                    r"VERDICT: (?P<verdict>success|failure), VERIFIER LOG:$")
+STATS = re.compile(r"^processed (?P<insns>\d+) insns \(limit \d+\) max_states_per_insn (?P<mspi>\d+) "
+                   r"total_states (?P<states>\d+) peak_states (?P<peak>\d+) mark_read (?P<mark>\d+)")
+CSV_HEADER = "file_name,prog_name,"
+OPEN_FAILED = re.compile(r"^Failed to open '(?P<path>[^']+)': (?P<err>-?\d+)")
+LOG_DUMP_BEGIN = "-- BEGIN PROG LOAD LOG --"
+LOG_DUMP_END = "-- END PROG LOAD LOG --"
+MAX_LOG_LINES = 200
+
+
+def object_name(path: str) -> str:
+    base = path.rsplit("/", 1)[-1]
+    return base[: -len(".bpf.o")] if base.endswith(".bpf.o") else base
+
+
+def stats_of(log: Iterable[str]) -> dict[str, int] | None:
+    """insns/states figures from a verifier log's stats line, as veristat reads them."""
+    for line in reversed(list(log)):
+        m = STATS.match(line)
+        if m:
+            return {"insns": int(m["insns"]), "max_states_per_insn": int(m["mspi"]),
+                    "states": int(m["states"]), "peak_states": int(m["peak"]), "mark_read": int(m["mark"])}
+    return None
+
+
+class Stream:
+    """Incremental parser: :meth:`feed` lines, get finished program records back."""
+
+    def __init__(self) -> None:
+        self._libbpf: list[str] = []
+        self._other: list[str] = []
+        self._cur: dict | None = None
+        self._in_dump = False
+        self.open_failures: list[str] = []
+        """``Failed to open`` lines: veristat skipped an object it could not open."""
+
+    def _finish(self) -> dict | None:
+        cur, self._cur = self._cur, None
+        if cur is None:
+            return None
+        log = cur["log"]
+        while log and not log[-1].strip():
+            log.pop()
+        if len(log) > MAX_LOG_LINES:
+            cur["log"] = log[-MAX_LOG_LINES:]
+            cur["log_truncated"] = True
+        cur.update(stats_of(log) or {})
+        return cur
+
+    def feed(self, line: str) -> dict | None:
+        """Feed one line (without newline); returns a record when one completes."""
+        line = line.rstrip("\r\n")
+        if self._in_dump:
+            if LOG_DUMP_END in line:
+                self._in_dump = False
+            self._libbpf.append(line)
+            return None
+        m = HEADER.match(line)
+        if m:
+            done = self._finish()
+            self._cur = {"object": object_name(m["path"]), "program": m["prog"], "verdict": m["verdict"],
+                         "duration_us": int(m["dur"]), "log": [], "libbpf": self._libbpf}
+            self._libbpf = []
+            return done
+        if line.startswith("libbpf: "):
+            done = self._finish()
+            self._libbpf.append(line[len("libbpf: "):])
+            if LOG_DUMP_BEGIN in line:
+                self._in_dump = True
+            return done
+        if line.startswith(CSV_HEADER):
+            return self._finish()
+        if self._cur is not None:
+            self._cur["log"].append(line)
+            return None
+        if OPEN_FAILED.match(line):
+            self.open_failures.append(line)
+        elif line.strip():
+            self._other.append(line)
+        return None
+
+    def close(self) -> dict | None:
+        """End of stream: the last block (if any) is complete."""
+        return self._finish()
+
+    @property
+    def orphan_lines(self) -> list[str]:
+        """libbpf and other lines that belong to no finished program (a crash or an open failure)."""
+        return self._libbpf + self._other
+
+
+def parse(lines: Iterable[str]) -> Iterator[dict]:
+    s = Stream()
+    for line in lines:
+        rec = s.feed(line)
+        if rec is not None:
+            yield rec
+    rec = s.close()
+    if rec is not None:
+        yield rec

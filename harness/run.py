@@ -1,0 +1,129 @@
+"""A matrix run: fetch kernels, build corpora, run cells (in parallel with --jobs), all into one store."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import logging
+from pathlib import Path
+
+from harness import cache, vm
+from harness.arch import get_arch
+from harness.cell import CellJob, CellOutcome, run_cell, BACKEND
+from harness.corpus import Builder, Corpus
+from harness.kernels import Kernel, acquire, debian
+from harness.kernels.apt import Apt
+from harness.matrix import Cell, DebianKernel, KernelSpec, Matrix
+from harness.progress import Progress
+from harness.store import CellStatus, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    outcomes: tuple[CellOutcome, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status.ok for o in self.outcomes)
+
+
+class Preparer:
+    """Fetches kernels and builds corpora for a set of cells, each once."""
+
+    def __init__(self, matrix: Matrix, cache_root: Path, jobs: int | None = None):
+        self.matrix = matrix
+        self.cache_root = cache_root
+        self.jobs = jobs
+        self._apt: dict[str, Apt] = {}
+        self._kernels: dict[tuple[str, str], Kernel] = {}
+        self._corpora: dict[tuple[str, str], Corpus] = {}
+
+    def apt(self, arch: str) -> Apt:
+        if arch not in self._apt:
+            a = Apt(self.cache_root, get_arch(arch), self.matrix.debian)
+            a.update()
+            self._apt[arch] = a
+        return self._apt[arch]
+
+    def kernel(self, spec: KernelSpec, arch: str) -> Kernel:
+        key = (spec.id, arch)
+        if key not in self._kernels:
+            apt = self.apt(arch) if isinstance(spec.source, DebianKernel) else None
+            self._kernels[key] = acquire.fetch(spec, arch, self.matrix, self.cache_root, apt)
+        return self._kernels[key]
+
+    def corpus(self, cell: Cell) -> Corpus:
+        key = (cell.corpus.name, cell.arch)
+        if key not in self._corpora:
+            spec = cell.corpus
+            apt = self.apt(cell.arch)
+            pkg, tarball = debian.fetch_source(spec.source, apt, self.cache_root)
+            # vmlinux.h comes from the BTF of the kernel of the same version as the selftests.
+            btf_kernel = self.kernel(KernelSpec(f"btf-{spec.source}", DebianKernel(spec.source), spec.name), cell.arch)
+            builder = Builder(self.cache_root, get_arch(cell.arch), pkg.name, pkg.version, tarball,
+                              btf_kernel.vmlinux, self.jobs)
+            self._corpora[key] = builder.build(spec)
+        return self._corpora[key]
+
+
+def matrix_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: int = 1, force: bool = False,
+               cache_root: Path | None = None, progress: Progress | None = None,
+               argv: list[str] | None = None) -> RunSummary:
+    cache_root = cache_root or cache.root()
+    progress = progress or Progress()
+    cells = matrix.cells(only)
+    store = Store(db)
+    run_id = store.start_run(str(matrix.path), matrix_sha256(matrix.path) if matrix.path.exists() else "",
+                             argv or [])
+    out_dir = db.parent / "runs" / f"run-{run_id}"
+    prep = Preparer(matrix, cache_root)
+    jobs_list: list[CellJob] = []
+    skipped: list[str] = []
+    accel: dict[str, vm.AccelChoice] = {}
+    versions: dict[str, dict] = {}
+    status = "failed"
+    try:
+        for cell in cells:
+            kernel = prep.kernel(cell.kernel, cell.arch)
+            corpus = prep.corpus(cell)
+            store.add_corpus(corpus)
+            if cell.arch not in accel:
+                arch = get_arch(cell.arch)
+                accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
+                versions[cell.arch] = vm.tool_versions(arch)
+                progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
+            if corpus.failed:
+                log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
+            done = store.complete_cell(kernel.key, cell.arch, corpus.id, BACKEND)
+            if done is not None and not force:
+                skipped.append(cell.key)
+                progress.message(f"[{cell.key}] already complete for corpus {corpus.id} (cell {done}); --force reruns it")
+                continue
+            jobs_list.append(CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, accel[cell.arch],
+                                     out_dir, db, versions[cell.arch]))
+        outcomes: list[CellOutcome] = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for outcome in pool.map(lambda j: run_cell(j, progress), jobs_list):
+                outcomes.append(outcome)
+                if not outcome.status.ok:
+                    progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} "
+                                     f"(console: {out_dir})")
+        summary = RunSummary(run_id, tuple(outcomes), tuple(skipped))
+        status = "complete" if summary.ok else "infra-error"
+        return summary
+    finally:
+        store.finish_run(run_id, status)
+        store.close()
+
+
+def infra_failures(summary: RunSummary) -> list[CellOutcome]:
+    return [o for o in summary.outcomes if o.status is not CellStatus.COMPLETE]

@@ -1,0 +1,213 @@
+"""The results store: SQLite (stdlib), WAL, one commit per result as it arrives.
+
+A ``kill -9`` of the harness loses nothing already written.  A cell counts as
+done for a (kernel build, arch, corpus, backend) only once it is ``complete``;
+a re-run skips those unless forced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import os
+import socket
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs(
+    id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, matrix TEXT, matrix_sha256 TEXT,
+    argv TEXT, host TEXT, status TEXT NOT NULL DEFAULT 'running');
+CREATE TABLE IF NOT EXISTS corpora(
+    id TEXT PRIMARY KEY, name TEXT, arch TEXT NOT NULL, source_package TEXT, source_version TEXT,
+    clang TEXT NOT NULL, veristat_sha256 TEXT NOT NULL, build_dir TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS objects(
+    corpus_id TEXT NOT NULL REFERENCES corpora(id), name TEXT NOT NULL, sha256 TEXT, status TEXT NOT NULL,
+    error TEXT, programs INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(corpus_id, name));
+CREATE TABLE IF NOT EXISTS cells(
+    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), branch TEXT, kernel_id TEXT NOT NULL,
+    kernel_key TEXT NOT NULL, release TEXT, kernel_source TEXT, package TEXT, package_version TEXT,
+    arch TEXT NOT NULL, backend TEXT NOT NULL, accel TEXT, accel_reason TEXT, qemu TEXT, vng TEXT,
+    corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
+    started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
+    console_log TEXT, reproducer TEXT);
+CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
+CREATE TABLE IF NOT EXISTS findings(
+    cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);
+CREATE TABLE IF NOT EXISTS results(
+    cell_id INTEGER NOT NULL REFERENCES cells(id), object TEXT NOT NULL, program TEXT NOT NULL,
+    verdict TEXT NOT NULL, failure_class TEXT, load_reason TEXT, error TEXT, log TEXT, libbpf TEXT,
+    tail TEXT, tail_log_level INTEGER, insns INTEGER, states INTEGER, peak_states INTEGER,
+    max_states_per_insn INTEGER, mark_read INTEGER, duration_us INTEGER, wall_s REAL,
+    PRIMARY KEY(cell_id, object, program));
+"""
+
+
+class Verdict(enum.Enum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMEOUT = "timeout"
+    """Exceeded the per-program timeout."""
+    CRASH = "crash"
+    """veristat died while verifying it."""
+    NOT_RUN = "not-run"
+    """The cell ended (timeout, guest death) before the program ran."""
+
+
+class CellStatus(enum.Enum):
+    RUNNING = "running"
+    """Still running, or the harness was killed while it ran."""
+    COMPLETE = "complete"
+    TIMEOUT = "timeout"
+    BOOT_TIMEOUT = "boot-timeout"
+    BOOT_FAILED = "boot-failed"
+    GUEST_DIED = "guest-died"
+    PANIC = "panic"
+    INFRA = "infra-error"
+
+    @property
+    def ok(self) -> bool:
+        return self is CellStatus.COMPLETE
+
+
+@dataclasses.dataclass(frozen=True)
+class ResultRow:
+    object: str
+    program: str
+    verdict: Verdict
+    failure_class: str | None = None
+    load_reason: str | None = None
+    error: str | None = None
+    log: tuple[str, ...] = ()
+    libbpf: tuple[str, ...] = ()
+    insns: int | None = None
+    states: int | None = None
+    peak_states: int | None = None
+    max_states_per_insn: int | None = None
+    mark_read: int | None = None
+    duration_us: int | None = None
+    wall_s: float | None = None
+
+
+class Store:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        have = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if have is None:
+            self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(have[0]) != SCHEMA_VERSION:
+            from harness.errors import UserError
+            raise UserError(f"{self.path}: results store schema {have[0]} != {SCHEMA_VERSION}; use a new --db")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- runs ---------------------------------------------------------------------------
+    def start_run(self, matrix: str, matrix_sha256: str, argv: list[str]) -> int:
+        cur = self.db.execute("INSERT INTO runs(started, matrix, matrix_sha256, argv, host) VALUES(?,?,?,?,?)",
+                              (time.time(), matrix, matrix_sha256, json.dumps(argv), socket.gethostname()))
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        self.db.execute("UPDATE runs SET finished=?, status=? WHERE id=?", (time.time(), status, run_id))
+
+    # --- corpora ------------------------------------------------------------------------
+    def add_corpus(self, corpus) -> None:
+        """Record a corpus and its objects (idempotent: the id is a content hash)."""
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.execute(
+                "INSERT OR IGNORE INTO corpora VALUES(?,?,?,?,?,?,?,?,?)",
+                (corpus.id, corpus.name, corpus.arch, corpus.source_package, corpus.source_version,
+                 corpus.clang, corpus.veristat_sha256, str(corpus.build_dir), time.time()))
+            for o in corpus.objects:
+                self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
+                                (corpus.id, o.name, o.sha256, "built", None, len(o.programs)))
+            for name, error in corpus.failed:
+                self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
+                                (corpus.id, name, None, "failed", error, 0))
+
+    # --- cells --------------------------------------------------------------------------
+    def complete_cell(self, kernel_key: str, arch: str, corpus_id: str, backend: str) -> int | None:
+        row = self.db.execute(
+            "SELECT id FROM cells WHERE kernel_key=? AND arch=? AND corpus_id=? AND backend=? AND status=? "
+            "ORDER BY id DESC LIMIT 1", (kernel_key, arch, corpus_id, backend, CellStatus.COMPLETE.value)).fetchone()
+        return int(row[0]) if row else None
+
+    def start_cell(self, **fields) -> int:
+        fields = {**fields, "status": CellStatus.RUNNING.value, "started": time.time()}
+        cols = ", ".join(fields)
+        cur = self.db.execute(f"INSERT INTO cells({cols}) VALUES({', '.join('?' * len(fields))})",
+                              tuple(fields.values()))
+        return int(cur.lastrowid)
+
+    def update_cell(self, cell_id: int, **fields) -> None:
+        sets = ", ".join(f"{k}=?" for k in fields)
+        self.db.execute(f"UPDATE cells SET {sets} WHERE id=?", (*fields.values(), cell_id))
+
+    def finish_cell(self, cell_id: int, status: CellStatus, detail: str, **fields) -> None:
+        self.update_cell(cell_id, status=status.value, detail=detail, finished=time.time(), **fields)
+
+    def add_findings(self, cell_id: int, findings: Iterable[tuple[str, str, int]]) -> None:
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO findings VALUES(?,?,?,?)", [(cell_id, *f) for f in findings])
+
+    # --- results ------------------------------------------------------------------------
+    def add_result(self, cell_id: int, r: ResultRow) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO results(cell_id, object, program, verdict, failure_class, load_reason, error, "
+            "log, libbpf, insns, states, peak_states, max_states_per_insn, mark_read, duration_us, wall_s) "
+            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (cell_id, r.object, r.program, r.verdict.value, r.failure_class, r.load_reason, r.error,
+             "\n".join(r.log), "\n".join(r.libbpf), r.insns, r.states, r.peak_states, r.max_states_per_insn,
+             r.mark_read, r.duration_us, r.wall_s))
+
+    def add_tail(self, cell_id: int, obj: str, program: str, tail: list[str], level: int) -> None:
+        self.db.execute("UPDATE results SET tail=?, tail_log_level=? WHERE cell_id=? AND object=? AND program=?",
+                        ("\n".join(tail), level, cell_id, obj, program))
+
+    def done_programs(self, cell_id: int) -> set[tuple[str, str]]:
+        return {(r[0], r[1]) for r in self.db.execute("SELECT object, program FROM results WHERE cell_id=?", (cell_id,))}
+
+    # --- reading ------------------------------------------------------------------------
+    def latest_cells(self, keys: tuple[str, ...] = ()) -> list[sqlite3.Row]:
+        """Newest cell per (kernel, arch, corpus, backend), optionally only ``KERNEL/ARCH`` or ``KERNEL`` keys."""
+        rows = self.db.execute(
+            "SELECT * FROM cells WHERE id IN (SELECT MAX(id) FROM cells GROUP BY kernel_key, arch, corpus_id, backend) "
+            "ORDER BY branch, id").fetchall()
+        if keys:
+            rows = [r for r in rows if f"{r['kernel_id']}/{r['arch']}" in keys or r["kernel_id"] in keys]
+        return rows
+
+    def verdict_counts(self, cell_id: int) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for verdict, cls, n in self.db.execute(
+                "SELECT verdict, failure_class, COUNT(*) FROM results WHERE cell_id=? GROUP BY verdict, failure_class",
+                (cell_id,)):
+            key = f"{verdict}:{cls}" if cls else verdict
+            counts[key] = counts.get(key, 0) + n
+        return counts
+
+    def results(self, cell_id: int) -> Iterator[sqlite3.Row]:
+        yield from self.db.execute("SELECT * FROM results WHERE cell_id=? ORDER BY object, program", (cell_id,))
+
+    def findings(self, cell_id: int) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM findings WHERE cell_id=? ORDER BY lineno", (cell_id,)).fetchall()
+
+
+def default_db() -> Path:
+    return Path(os.environ.get("BPF_HARNESS_DB", "bpf-harness-out/results.db"))

@@ -1,0 +1,114 @@
+"""virtme-ng guests: acceleration choice and the vng command line (pure builders).
+
+The guest's results come back as files in a dedicated ``--rwdir``; vng's own
+exit code is never read as a verdict (it is 255 whenever the guest cannot
+report back, e.g. when the kernel lacks virtio_console in vng's initramfs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import harness
+from harness import proc
+from harness.arch import Arch
+from harness.errors import UserError
+from harness.matrix import Accel
+
+KVM_GET_API_VERSION = 0xAE00
+KVM_API_VERSION = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class AccelChoice:
+    accel: Accel
+    """KVM or TCG, never AUTO."""
+    reason: str
+
+
+def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[bool, str]:
+    """Whether a stock kernel can run under KVM here.
+
+    /dev/kvm existing is not enough: a paravirtual flavour (PVM) exposes it
+    but cannot run stock kernels, and shows no vmx/svm flag.  So: the device
+    opens, answers the API version ioctl, and the CPU has the virtualization flag.
+    """
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags.update(line.split(":", 1)[1].split())
+    if arch.kvm_cpu_flags and not flags.intersection(arch.kvm_cpu_flags):
+        return False, f"no {'/'.join(arch.kvm_cpu_flags)} cpu flag"
+    if not arch.kvm_cpu_flags:
+        return False, f"KVM is not used for {arch.name} guests on this host"
+    try:
+        fd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return False, f"{dev}: {e.strerror}"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as e:
+        return False, f"{dev}: KVM_GET_API_VERSION failed ({e.strerror})"
+    finally:
+        os.close(fd)
+    if version != KVM_API_VERSION:
+        return False, f"{dev}: unexpected KVM API version {version}"
+    return True, f"{dev} usable, cpu has {'/'.join(sorted(flags.intersection(arch.kvm_cpu_flags)))}"
+
+
+def choose_accel(setting: Accel, arch: Arch, host_arch: str | None = None) -> AccelChoice:
+    host_arch = host_arch or os.uname().machine
+    native = host_arch == arch.name or (host_arch == "aarch64" and arch.name == "arm64")
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    ok, why = kvm_usable(arch, cpuinfo) if native else (False, f"{arch.name} guest on a {host_arch} host")
+    if setting is Accel.TCG:
+        return AccelChoice(Accel.TCG, "tcg requested")
+    if setting is Accel.KVM:
+        if not ok:
+            raise UserError(f"vm: accel kvm requested but KVM is not usable here ({why}); use accel: auto or tcg")
+        return AccelChoice(Accel.KVM, why)
+    return AccelChoice(Accel.KVM, why) if ok else AccelChoice(Accel.TCG, f"KVM not usable ({why}), using TCG")
+
+
+def package_root() -> Path:
+    """Directory that holds the ``harness`` package (what the guest puts on PYTHONPATH)."""
+    return Path(harness.__file__).resolve().parent.parent
+
+
+def guest_argv(plan: Path, python: str | None = None, pkg_root: Path | None = None) -> list[str]:
+    """The command the guest runs: the runner module, stdlib only, from the host's tree."""
+    return ["env", f"PYTHONPATH={pkg_root or package_root()}", python or sys.executable, "-S",
+            "-m", "harness.guest.runner", str(plan)]
+
+
+def vng_argv(*, vng: str, image: Path, arch: Arch, accel: Accel, cpus: int, memory: str,
+             rwdir: Path, guest: list[str], append: tuple[str, ...] = ()) -> list[str]:
+    """The vng command line for one cell (pure).
+
+    ``--force-9p`` skips vng's virtiofsd probe (3 s per boot here, then 9p
+    anyway); ``--verbose`` puts the kernel console on vng's output so it
+    lands in the cell's log.
+    """
+    argv = [vng, "--verbose", "--force-9p", "--run", str(image), "--cpus", str(cpus),
+            "--memory", memory, "--rwdir", str(rwdir), "--name", "bpf-harness"]
+    if accel is Accel.TCG:
+        argv.append("--disable-kvm")
+    if arch.name != "x86_64":
+        argv += ["--arch", arch.vng_arch]
+    for a in append:
+        argv += ["--append", a]
+    argv += ["--exec", shlex.join(guest)]
+    return argv
+
+
+def tool_versions(arch: Arch) -> dict[str, str]:
+    return {"qemu": proc.version_of([arch.qemu, "--version"]),
+            "vng": proc.version_of(["vng", "--version"])}
