@@ -73,6 +73,7 @@ def plan_for(job: CellJob, rwdir: Path) -> dict:
         "workers": job.vm.cpus,
         "program_timeout": job.vm.program_timeout,
         "failure_log_level": job.vm.failure_log_level,
+        "deadline_s": job.vm.cell_timeout + 30,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(o.programs)}
                     for o in job.corpus.objects],
     }
@@ -188,6 +189,7 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     try:
         header = f"# accel: {job.accel.accel.value} ({job.accel.reason})\n"
         p, tee = proc.start(argv, env=env, log_path=console_path, header=header)
+        store.update_cell(cell_id, pgid=p.pid)
         try:
             while True:
                 ingest()

@@ -82,6 +82,8 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     progress = progress or Progress()
     cells = matrix.cells(only)
     store = Store(db)
+    for key in store.reap_interrupted():
+        progress.message(f"[{key}] was interrupted by a harness that died; its VM is stopped and it runs again")
     run_id = store.start_run(str(matrix.path), matrix_sha256(matrix.path) if matrix.path.exists() else "",
                              argv or [])
     out_dir = db.parent / "runs" / f"run-{run_id}"

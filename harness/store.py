@@ -11,19 +11,20 @@ import dataclasses
 import enum
 import json
 import os
+import signal
 import socket
 import sqlite3
 import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs(
     id INTEGER PRIMARY KEY, started REAL NOT NULL, finished REAL, matrix TEXT, matrix_sha256 TEXT,
-    argv TEXT, host TEXT, status TEXT NOT NULL DEFAULT 'running');
+    argv TEXT, host TEXT, owner TEXT, status TEXT NOT NULL DEFAULT 'running');
 CREATE TABLE IF NOT EXISTS corpora(
     id TEXT PRIMARY KEY, name TEXT, arch TEXT NOT NULL, source_package TEXT, source_version TEXT,
     clang TEXT NOT NULL, veristat_sha256 TEXT NOT NULL, build_dir TEXT, created REAL NOT NULL);
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS cells(
     arch TEXT NOT NULL, backend TEXT NOT NULL, accel TEXT, accel_reason TEXT, qemu TEXT, vng TEXT,
     corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
     started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
-    console_log TEXT, reproducer TEXT);
+    console_log TEXT, reproducer TEXT, pgid INTEGER);
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);
@@ -63,6 +64,8 @@ class Verdict(enum.Enum):
 class CellStatus(enum.Enum):
     RUNNING = "running"
     """Still running, or the harness was killed while it ran."""
+    INTERRUPTED = "interrupted"
+    """The harness died while the cell ran; a later run found it and reaped its VM."""
     COMPLETE = "complete"
     TIMEOUT = "timeout"
     BOOT_TIMEOUT = "boot-timeout"
@@ -117,8 +120,9 @@ class Store:
 
     # --- runs ---------------------------------------------------------------------------
     def start_run(self, matrix: str, matrix_sha256: str, argv: list[str]) -> int:
-        cur = self.db.execute("INSERT INTO runs(started, matrix, matrix_sha256, argv, host) VALUES(?,?,?,?,?)",
-                              (time.time(), matrix, matrix_sha256, json.dumps(argv), socket.gethostname()))
+        cur = self.db.execute(
+            "INSERT INTO runs(started, matrix, matrix_sha256, argv, host, owner) VALUES(?,?,?,?,?,?)",
+            (time.time(), matrix, matrix_sha256, json.dumps(argv), socket.gethostname(), _identity(os.getpid())))
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, status: str) -> None:
@@ -146,6 +150,25 @@ class Store:
             "SELECT id FROM cells WHERE kernel_key=? AND arch=? AND corpus_id=? AND backend=? AND status=? "
             "ORDER BY id DESC LIMIT 1", (kernel_key, arch, corpus_id, backend, CellStatus.COMPLETE.value)).fetchone()
         return int(row[0]) if row else None
+
+    def reap_interrupted(self) -> list[str]:
+        """Cells left ``running`` by a harness that no longer lives: mark them interrupted, kill their VMs."""
+        reaped = []
+        rows = self.db.execute(
+            "SELECT cells.id, kernel_id, arch, pgid, runs.owner FROM cells JOIN runs ON runs.id = cells.run_id "
+            "WHERE cells.status=?", (CellStatus.RUNNING.value,)).fetchall()
+        for row in rows:
+            if row["owner"] and _alive(row["owner"]):
+                continue
+            if row["pgid"]:
+                try:
+                    os.killpg(row["pgid"], signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self.update_cell(row["id"], status=CellStatus.INTERRUPTED.value,
+                             detail="the harness died while the cell ran", finished=time.time())
+            reaped.append(f"{row['kernel_id']}/{row['arch']}")
+        return reaped
 
     def start_cell(self, **fields) -> int:
         fields = {**fields, "status": CellStatus.RUNNING.value, "started": time.time()}
@@ -207,6 +230,20 @@ class Store:
 
     def findings(self, cell_id: int) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM findings WHERE cell_id=? ORDER BY lineno", (cell_id,)).fetchall()
+
+
+def _identity(pid: int) -> str | None:
+    """``pid:starttime`` of a live process (start time guards against pid reuse)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return f"{pid}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _alive(owner: str) -> bool:
+    pid = int(owner.split(":", 1)[0])
+    return _identity(pid) == owner
 
 
 def default_db() -> Path:

@@ -71,8 +71,10 @@ def nearest(wanted: KernelVersion, available: list[KernelVersion], n: int = 3) -
     """The ``n`` available versions closest to ``wanted`` (same series first)."""
 
     def distance(v: KernelVersion) -> tuple[int, int, int]:
-        same_series = 0 if v.series == wanted.series else 1
-        return (same_series, abs(v.major - wanted.major) * 1000 + abs(v.minor - wanted.minor), abs(v.patch - wanted.patch))
+        if v.series == wanted.series:
+            return (0, 0, abs(v.patch - wanted.patch))
+        # another series: the closest series first, and its newest release
+        return (1, abs(v.major - wanted.major) * 1000 + abs(v.minor - wanted.minor), -v.patch)
 
     return sorted(sorted(set(available), key=distance)[:n])
 

@@ -176,7 +176,9 @@ class Worker:
                 self.out.write({"kind": "result", "status": "timeout" if status == "timeout" else "crash",
                                 "object": obj["name"], "program": prog, "verdict": None,
                                 "log": [], "libbpf": stream.orphan_lines[-20:], "worker": self.index,
-                                "wall_s": round(time.monotonic() - t_last, 3), "detail": status})
+                                "wall_s": (float(self.plan["program_timeout"]) if status == "timeout"
+                                           else round(time.monotonic() - t_start, 3)),
+                                "detail": status})
                 t_last = time.monotonic()
             else:
                 one_at_a_time = True
@@ -220,6 +222,12 @@ def main(argv: list[str]) -> int:
     for obj in plan["objects"]:
         q.put(obj)
     t0 = time.monotonic()
+    deadline = plan.get("deadline_s")
+    if deadline:
+        # If the host harness died (kill -9), nobody stops this VM: power off on our own.
+        timer = threading.Timer(float(deadline), lambda: os._exit(124))
+        timer.daemon = True
+        timer.start()
     workers = [threading.Thread(target=Worker(plan, out, tmp, i).loop, args=(q,), daemon=True)
                for i in range(max(1, int(plan["workers"])))]
     for w in workers:

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install what bpf-harness needs on a Debian 12 host, as root: Debian packages (qemu, clang-19,
+# the selftests' build dependencies) and a venv at .venv with the harness, virtme-ng and pytest.
+# Idempotent: packages already installed and an existing venv are reused.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+packages=(
+  qemu-system-x86 qemu-utils                   # the VMs (TCG everywhere, KVM where usable)
+  clang-19 llvm-19 lld-19                      # BPF objects, as machine.md measured
+  libelf-dev zlib1g-dev libzstd-dev libcap-dev # libbpf, bpftool, veristat
+  make gcc libc6-dev bison flex pkg-config bc dwarves
+  kmod                                         # depmod, which vng needs
+  xz-utils zstd coreutils                      # kernel images; stdbuf for line-buffered veristat
+  debian-archive-keyring ca-certificates       # apt verifies what it downloads
+  python3 python3-venv sqlite3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "ci/setup.sh: installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "ci/setup.sh: $python is older than 3.11; set PYTHON=python3.11 or newer" >&2; exit 2; }
+if [ ! -x "$top/.venv/bin/python" ]; then
+  "$python" -m venv "$top/.venv"
+fi
+"$top/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$top[test]"
+echo "ci/setup.sh: ready: $("$top/.venv/bin/bpf-harness" --version), $("$top/.venv/bin/vng" --version)"

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+FAKES = Path(__file__).parent / "fakes"
+
+
+def data(name: str) -> Path:
+    return DATA / name
+
+
+def read_lines(name: str) -> list[str]:
+    return data(name).read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+def recorded_results(name: str = "results-6.12.117.jsonl") -> list[dict]:
+    return [json.loads(line) for line in read_lines(name)]
+
+
+@pytest.fixture
+def fake_vng(monkeypatch, tmp_path):
+    """Put the fake vng first on PATH; returns a setter for its mode and recordings."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    shutil.copy(FAKES / "vng", bindir / "vng")
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+
+    def configure(mode: str, console: str, results: str = "results-6.12.117.jsonl") -> None:
+        monkeypatch.setenv("FAKE_VNG_MODE", mode)
+        monkeypatch.setenv("FAKE_VNG_CONSOLE", str(data(console)))
+        monkeypatch.setenv("FAKE_VNG_RESULTS", str(data(results)))
+    return configure
+
+
+def add_corpus(store, corpus_id: str = "c1"):
+    """Register a small corpus record so cells can reference it (foreign key)."""
+    from pathlib import Path
+    from harness.corpus import Corpus, CorpusObject
+    c = Corpus(corpus_id, "test", "x86_64", "linux-source-6.12", "6.12.117-1~deb12u1", "clang 19.1.7",
+               Path("/nonexistent/veristat"), "1" * 64,
+               (CorpusObject("verifier_and", Path("/nonexistent/verifier_and.bpf.o"), "0" * 64, ("p",)),),
+               (("broken", "progs/broken.c:1:1: error: expected ';'"),), Path("/nonexistent"))
+    store.add_corpus(c)
+    return c

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+
+KERNEL = "6.12.117"
+MATRIX = f"""\
+# Integration: one real Debian kernel, a handful of light selftest objects plus one that
+# hits the 1M-instruction limit, to exercise a real per-program timeout.
+debian:
+  suites: [bookworm-security]
+corpora:
+  light:
+    source: {KERNEL}
+    include: [verifier_and, verifier_kfunc_prog_types, verifier_ref_tracking, verifier_loops1]
+branches:
+  6.12.y:
+    corpus: light
+    kernels: [{KERNEL}]
+vm:
+  cpus: 2
+  memory: 2G
+  program_timeout: 10
+  boot_timeout: 180
+  cell_timeout: 900
+"""
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.xdist_group("vm"))  # one VM at a time: 2 cores
+
+
+@pytest.fixture(scope="session")
+def tools():
+    missing = [t for t in ("qemu-system-x86_64", "apt-get", "depmod", "stdbuf") if not shutil.which(t)]
+    vng = Path(sys.executable).parent / "vng"
+    if not vng.exists() and not shutil.which("vng"):
+        missing.append("vng")
+    if missing:
+        pytest.fail(f"integration tests need {', '.join(missing)}: run ci/setup.sh")
+    return vng if vng.exists() else Path(shutil.which("vng"))

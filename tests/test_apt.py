@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from harness.arch import X86_64
+from harness.errors import NotFoundError
+from harness.kernels import apt, debian
+from harness.matrix import DebianSettings
+from harness.version import KernelVersion
+from conftest import data
+
+
+def packages():
+    return apt.parse_stanzas(data("apt-cache-show.txt").read_text())
+
+
+def test_parse_recorded_apt_cache_show():
+    pkgs = packages()
+    names = {p.name for p in pkgs}
+    assert "linux-image-6.12.117+deb12-amd64-unsigned" in names
+    p = next(p for p in pkgs if p.name == "linux-image-6.12.117+deb12-amd64-unsigned")
+    assert p.version == "6.12.117-1~deb12u1" and p.size > 50_000_000 and len(p.sha256) == 64
+
+
+def test_pick_image_prefers_unsigned_and_newest_revision():
+    pats = X86_64.image_package_patterns()
+    p = apt.pick(packages(), pats, KernelVersion.parse("6.1.192"), "kernel", ("s",))
+    assert (p.name, p.version) == ("linux-image-6.1.0-56-amd64-unsigned", "6.1.192-2")
+    p = apt.pick(packages(), pats, KernelVersion.parse("6.12.117"), "kernel", ("s",))
+    assert p.name == "linux-image-6.12.117+deb12-amd64-unsigned"  # not cloud, not rt
+
+
+def test_pick_unknown_version_names_the_nearest():
+    with pytest.raises(NotFoundError) as e:
+        apt.pick(packages(), X86_64.image_package_patterns(), KernelVersion.parse("6.12.116"), "kernel x86_64",
+                 ("bookworm-security",))
+    assert str(e.value) == ("kernel x86_64 6.12.116 is not in the Debian archive (suites: bookworm-security); "
+                            "nearest available: 6.1.192, 6.12.115, 6.12.117")
+
+
+def test_pick_source_package():
+    p = apt.pick(packages(), debian.SOURCE_PATTERNS, KernelVersion.parse("6.1.192"), "linux-source", ("s",))
+    assert (p.name, p.version) == ("linux-source-6.1", "6.1.192-2")
+
+
+def test_private_config_points_every_state_dir_into_the_cache(tmp_path):
+    text = apt.render_config(tmp_path, X86_64)
+    for key in ("Dir::State::Lists", "Dir::State::status", "Dir::Cache::archives", "Dir::Etc::SourceList",
+                "Dir::Etc::SourceParts", "Dir::Etc::Preferences"):
+        line = next(ln for ln in text.splitlines() if ln.startswith(key + " "))
+        assert str(tmp_path) in line
+    assert 'APT::Architecture "amd64";' in text
+
+
+def test_sources_use_security_mirror_and_system_keyring():
+    text = apt.render_sources(DebianSettings(suites=("bookworm", "bookworm-security")))
+    assert text.splitlines() == [
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main",
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security "
+        "bookworm-security main"]

@@ -1,0 +1,54 @@
+from pathlib import Path
+
+from harness.cli import main
+from harness.store import CellStatus, ResultRow, Store, Verdict
+from conftest import add_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_validate_ok_and_bad(tmp_path, capsys):
+    assert main(["validate", str(ROOT / "configs" / "default.yaml")]) == 0
+    assert "ok: 2 branch(es), 4 kernel(s), 4 cell(s)" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("branches:\n  a:\n    kernels: [6.1.1]\n    arches: [x86_64, sparc]\n")
+    assert main(["validate", str(bad)]) == 2
+    assert capsys.readouterr().err == f"bpf-harness: error: {bad}:4: branch a: arches: unknown arch 'sparc'; valid: x86_64, arm64\n"
+    assert main(["validate", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main([]) == 2
+    assert main(["run", "--bogus"]) == 2
+    assert main(["run", "-m", str(ROOT / "configs" / "default.yaml"), "--cell", "9.9.9/x86_64",
+                 "--db", str(tmp_path / "r.db")]) == 2
+    assert "no cell '9.9.9/x86_64'" in capsys.readouterr().err
+    assert main(["results", "--db", str(tmp_path / "none.db")]) == 2
+
+
+def test_git_kernels_are_not_implemented_yet_exit_2(tmp_path, capsys, monkeypatch):
+    m = tmp_path / "g.yaml"
+    m.write_text("corpora: {c: {source: 6.12.117}}\nbranches:\n  dev:\n    corpus: c\n    kernels:\n"
+                 "      - {id: g, git: {tree: /src/linux, commit: v6.13}}\n")
+    assert main(["run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(tmp_path / "cache")]) == 2
+    assert "git kernels (tree + commit built with vng --build) are not implemented yet" in capsys.readouterr().err
+
+
+def test_results_table(tmp_path, capsys):
+    s = Store(tmp_path / "r.db")
+    add_corpus(s)
+    cid = s.start_cell(run_id=s.start_run("m", "", []), branch="6.12.y", kernel_id="6.12.117", kernel_key="k",
+                       arch="x86_64", backend="vm", corpus_id="c1", accel="tcg", release="6.12.117+deb12-amd64",
+                       clang="clang 19")
+    s.add_result(cid, ResultRow("verifier_and", "ok_prog", Verdict.SUCCESS, insns=7))
+    s.add_result(cid, ResultRow("verifier_and", "bad", Verdict.FAILURE, failure_class="verifier",
+                                error="R0 max value is outside of the allowed memory range"))
+    s.add_result(cid, ResultRow("verifier_loops1", "slow", Verdict.TIMEOUT))
+    s.finish_cell(cid, CellStatus.COMPLETE, "ok", seconds=61.0, boot_s=11.5)
+    assert main(["results", "--db", str(tmp_path / "r.db")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["cell", "status", "accel", "boot", "time", "programs", "verified", "rejected",
+                              "load-fail", "timeout", "crash", "not-run"]
+    assert out[2].split() == ["6.12.117/x86_64", "complete", "tcg", "11.5s", "61.0s", "3", "1", "1", "0", "1", "0", "0"]
+    assert "  verifier_and/bad  verifier  R0 max value is outside of the allowed memory range" in out
+    assert "  verifier_loops1/slow  timeout  " in [ln for ln in out]

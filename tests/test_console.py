@@ -1,0 +1,26 @@
+from harness.parse.console import Splat, scan
+from conftest import read_lines
+
+
+def test_clean_boot_has_no_findings():
+    assert scan(read_lines("console-6.12.117-ok.txt")) == []
+
+
+def test_real_panic_console():
+    found = scan(read_lines("console-6.12.117-panic.txt"))
+    assert [(f.kind, f.lineno) for f in found] == [(Splat.PANIC, 440)]
+    assert found[0].line == "[    6.746946] Kernel panic - not syncing: sysrq triggered crash"
+
+
+def test_patterns_need_a_kernel_timestamp():
+    lines = ["WARNING: this is our own output, not the kernel's",
+             "[   12.345678] WARNING: CPU: 1 PID: 77 at kernel/bpf/verifier.c:1234 do_check+0x1/0x2",
+             "[   13.000000] BUG: KASAN: slab-out-of-bounds in bpf_check+0x10/0x20",
+             "[   14.000000] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [veristat:99]",
+             "[   15.000000] rcu: INFO: rcu_preempt self-detected stall on CPU",
+             "[   16.000000] INFO: task veristat:99 blocked for more than 120 seconds.",
+             "[   17.000000] UBSAN: shift-out-of-bounds in kernel/bpf/tnum.c:44:9",
+             "[   18.000000] [    T1] kernel BUG at mm/slub.c:100!"]
+    assert [(f.kind, f.lineno) for f in scan(lines)] == [
+        (Splat.WARNING, 2), (Splat.KASAN, 3), (Splat.SOFT_LOCKUP, 4), (Splat.RCU_STALL, 5),
+        (Splat.HUNG_TASK, 6), (Splat.UBSAN, 7), (Splat.BUG, 8)]

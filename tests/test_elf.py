@@ -1,0 +1,51 @@
+"""The ELF reader against objects compiled here by the real clang (built objects are never committed)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import elf
+
+CLANG = Path("/usr/lib/llvm-19/bin/clang")
+SRC = r"""
+#define SEC(n) __attribute__((section(n), used))
+static __attribute__((noinline)) int helper(int x) { return x + 1; }
+SEC("xdp") int second_in_xdp(void *ctx) { return helper(1); }
+SEC("tc") int only_tc(void *ctx) { return 0; }
+SEC("xdp") int third_in_xdp(void *ctx) { return 2; }
+SEC("socket") static int static_prog(void *ctx) { return 0; }
+"""
+
+
+@pytest.fixture(scope="module")
+def obj(tmp_path_factory):
+    clang = str(CLANG) if CLANG.exists() else shutil.which("clang")
+    if not clang:
+        pytest.skip("clang not installed (ci/setup.sh installs clang-19)")
+    d = tmp_path_factory.mktemp("bpf")
+    (d / "p.c").write_text(SRC)
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(d / "p.c"), "-o", str(d / "p.bpf.o")], check=True)
+    return (d / "p.bpf.o").read_bytes()
+
+
+def test_programs_in_libbpf_order(obj):
+    progs = elf.programs(obj)
+    # section order as clang emitted them, then offset; .text subprograms are not programs
+    assert sorted(p.name for p in progs) == ["only_tc", "second_in_xdp", "static_prog", "third_in_xdp"]
+    xdp = [p.name for p in progs if p.section == "xdp"]
+    assert xdp == ["second_in_xdp", "third_in_xdp"]
+    b = elf.BpfElf(obj)
+    secs = [b.section(p.section).index for p in progs]
+    assert secs == sorted(secs)
+
+
+def test_corrupt_objects_are_rejected(obj):
+    with pytest.raises(elf.ElfError, match="not an ELF file"):
+        elf.programs(b"not elf at all" * 10)
+    with pytest.raises(elf.ElfError):
+        elf.programs(obj[:200])
+    host = Path("/bin/true").read_bytes()
+    with pytest.raises(elf.ElfError, match="is not BPF"):
+        elf.programs(host)

@@ -1,0 +1,136 @@
+from pathlib import Path
+
+import pytest
+
+from harness import matrix
+from harness.errors import ConfigError
+from harness.matrix import Accel, DebianKernel, GitKernel, LocalKernel
+from harness.version import KernelVersion
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def err(text: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        matrix.parse(text, "m.yaml")
+    return str(e.value)
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "nightly.yaml"])
+def test_shipped_matrices_are_valid(name):
+    m = matrix.load(ROOT / "configs" / name)
+    assert m.cells()
+    for b in m.branches:
+        assert b.corpus in m.corpora
+        versions = [k.version for k in b.kernels if k.version]
+        assert versions == sorted(versions)
+
+
+def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
+    m = matrix.load(ROOT / "configs" / "default.yaml")
+    by_branch = {b.name: [str(k.version) for k in b.kernels] for b in m.branches}
+    assert by_branch["6.12.y"] == ["6.12.115", "6.12.117"]
+    assert by_branch["6.1.y"] == ["6.1.190", "6.1.192"]
+    assert {c.arch for c in m.cells()} == {"x86_64"}
+
+
+def test_minimal_matrix_defaults():
+    m = matrix.parse("branches:\n  6.12.y:\n    kernels: [6.12.115, 6.12.117]\n", "m.yaml")
+    (b,) = m.branches
+    assert [k.id for k in b.kernels] == ["6.12.115", "6.12.117"]
+    assert b.kernels[0].source == DebianKernel(KernelVersion(6, 12, 115))
+    assert b.corpus == "6.12.y-selftests"
+    assert m.corpora[b.corpus].source == KernelVersion(6, 12, 117)  # the branch's newest selftests
+    assert m.vm.accel is Accel.AUTO and m.vm.cpus == 2
+    assert [c.key for c in m.cells()] == ["6.12.115/x86_64", "6.12.117/x86_64"]
+
+
+def test_versions_that_look_like_floats_stay_versions():
+    m = matrix.parse("branches:\n  six:\n    kernels: [6.10, 6.10.3]\n", "m.yaml")
+    assert [k.id for k in m.branches[0].kernels] == ["6.10", "6.10.3"]
+
+
+def test_local_and_git_kernels():
+    m = matrix.parse("corpora:\n  c: {source: 6.12.117}\nbranches:\n  dev:\n    corpus: c\n    kernels:\n"
+                     "      - {id: mine, local: {image: /boot/vmlinuz-x, modules: /lib/modules/x}}\n"
+                     "      - {id: g, git: {tree: /src/linux, commit: v6.13}}\n", "m.yaml")
+    a, b = m.branches[0].kernels
+    assert a.source == LocalKernel(Path("/boot/vmlinuz-x"), Path("/lib/modules/x"))
+    assert b.source == GitKernel(Path("/src/linux"), "v6.13")
+
+
+def test_unknown_key_is_rejected_with_its_line():
+    assert err("branches:\n  x:\n    kernels: [6.1.1]\n    kernelz: 1\n") == \
+        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches"
+
+
+def test_misspelt_top_level_key():
+    assert err("branchs:\n  x: {kernels: [6.1.1]}\n") == \
+        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian"
+
+
+def test_wrong_type():
+    assert err("vm: {cpus: two}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: vm: cpus must be a whole number, not 'two'"
+    assert err("branches: {a: {kernels: 6.1.1}}\n") == "m.yaml:1: branch a: kernels must be a list, not '6.1.1'"
+    assert err("vm: {memory: lots}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: vm: memory must look like 2G or 1536M, not 'lots'"
+    assert err("vm: {accel: hvf}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: vm: accel must be one of auto, kvm, tcg, not 'hvf'"
+
+
+def test_unknown_arch():
+    assert err("arches: [x86_64, mips]\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: arches: unknown arch 'mips'; valid: x86_64, arm64"
+
+
+def test_duplicate_kernel_id():
+    assert err("branches:\n  a: {kernels: [6.1.1]}\n  b:\n    kernels:\n      - 6.1.1\n") == \
+        "m.yaml:5: duplicate kernel id '6.1.1' (first at m.yaml:2)"
+
+
+def test_empty_matrix():
+    assert err("") == "m.yaml:1: empty matrix: it needs at least one branch with one kernel"
+    assert err("branches: {}\n") == "m.yaml:1: branches must not be empty"
+    assert err("branches:\n  a: {kernels: []}\n") == "m.yaml:2: branch a: kernels must not be empty"
+
+
+def test_malformed_yaml():
+    assert err("branches: [\n") .startswith("m.yaml:2: malformed YAML: ")
+    assert err("branches:\n  a: {kernels: [6.1.1]\n  b: 1\n").startswith("m.yaml:")
+
+
+def test_not_a_version():
+    assert err("branches: {a: {kernels: [latest]}}\n") == \
+        "m.yaml:1: kernel: 'latest' is not a kernel version (e.g. 6.12.117)"
+
+
+def test_kernels_oldest_first():
+    assert err("branches:\n  a:\n    kernels:\n      - 6.12.117\n      - 6.12.115\n") == \
+        "m.yaml:5: branch a: kernels must be listed oldest first (6.12.115 comes after 6.12.117)"
+
+
+def test_unknown_corpus_and_reference():
+    assert err("branches: {a: {kernels: [6.1.1], corpus: nope}}\n") == \
+        "m.yaml:1: branch a: unknown corpus 'nope'; defined: none"
+    assert err("reference: main\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: reference 'main' is not a branch; branches: a"
+
+
+def test_local_kernel_needs_id():
+    assert err("corpora: {c: {source: 6.1.1}}\nbranches:\n  a:\n    corpus: c\n    kernels:\n"
+               "      - local: {image: /x}\n") == "m.yaml:6: kernel: a local kernel needs an id"
+
+
+def test_cell_filter():
+    m = matrix.parse("branches:\n  a: {kernels: [6.1.1, 6.1.2]}\n", "m.yaml")
+    assert [c.key for c in m.cells(("6.1.2/x86_64",))] == ["6.1.2/x86_64"]
+    assert [c.key for c in m.cells(("6.1.1",))] == ["6.1.1/x86_64"]
+    with pytest.raises(ConfigError, match=r"no cell '6.1.3/x86_64'; cells: 6.1.1/x86_64, 6.1.2/x86_64"):
+        m.cells(("6.1.3/x86_64",))
+
+
+def test_corpus_globs():
+    c = matrix.parse("corpora:\n  c: {source: 6.12.117, include: ['verifier_*'], exclude: [verifier_loops1]}\n"
+                     "branches: {a: {kernels: [6.1.1], corpus: c}}\n", "m.yaml").corpora["c"]
+    assert c.selects("verifier_and") and not c.selects("verifier_loops1") and not c.selects("pyperf600")

@@ -1,0 +1,69 @@
+import collections
+
+import pytest
+
+from harness.parse import veristat
+from harness.parse.verifier_log import FailureClass, LoadReason, classify, error_lines
+from conftest import read_lines
+
+RECS = {r["program"]: r for r in veristat.parse(read_lines("veristat-v-l4-6.12.117.txt"))}
+
+
+def cls(prog):
+    r = RECS[prog]
+    return classify(r["verdict"], r["log"], r["libbpf"])
+
+
+def test_recorded_run_classes():
+    counts = collections.Counter((c and c.value, why and why.value) for c, why, _ in map(cls, RECS))
+    assert counts == {("verifier", None): 44, ("load", "post-verification"): 22, (None, None): 14}
+
+
+def test_verifier_rejection_error_line_is_the_last_message():
+    assert cls("invalid_range_check") == (FailureClass.VERIFIER, None,
+                                          "R0 max value is outside of the allowed memory range")
+    assert cls("task_kfunc_raw_tp")[2] == "calling kernel function bpf_task_from_pid is not allowed"
+    assert cls("reference_tracking_leak_potential_reference")[2] == "Unreleased reference id=2 alloc_insn=12"
+
+
+def test_boilerplate_is_not_an_error():
+    log = RECS["invalid_range_check"]["log"]
+    assert error_lines(log) == ["invalid access to map value, value_size=48 off=268435456 size=4",
+                                "R0 max value is outside of the allowed memory range"]
+
+
+def test_verified_but_libbpf_failed_is_a_load_failure():
+    c, why, line = cls("dummy_prog_42_tc")
+    assert (c, why) == (FailureClass.LOAD, LoadReason.POST_VERIFICATION)
+    assert line.startswith("map 'map_prog1_tc': failed to initialize slot")
+
+
+def test_success_has_no_class():
+    assert cls("known_subreg_with_unknown_reg") == (None, None, None)
+
+
+@pytest.mark.parametrize("libbpf,reason", [
+    (["extern (func ksym) 'bpf_kfunc_call_test1': not found in kernel or module BTFs",
+      "failed to load object 'x.bpf.o'"], LoadReason.MISSING_KFUNC),
+    (["prog 'p': failed to find kernel BTF type ID of 'bpf_fentry_test1': -3",
+      "prog 'p': failed to prepare load attributes: -3"], LoadReason.ATTACH_TARGET),
+    (["map 'arena': failed to create: -22", "failed to load object 'x.bpf.o'"], LoadReason.MAP),
+])
+def test_load_failures_before_verification(libbpf, reason):
+    c, why, line = classify("failure", [], libbpf)
+    assert (c, why) == (FailureClass.LOAD, reason)
+    assert line == libbpf[0]
+
+
+def test_kernel_refused_without_log():
+    c, why, line = classify("failure", [], ["prog 'p': BPF program load failed: Invalid argument",
+                                            "prog 'p': failed to load: -22"])
+    assert (c, why, line) == (FailureClass.LOAD, LoadReason.KERNEL, "prog 'p': BPF program load failed: Invalid argument")
+
+
+def test_core_relocation_poison_is_a_load_failure():
+    log = ["0: (85) call unknown#195896080", "invalid func unknown#195896080",
+           "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0"]
+    c, why, line = classify("failure", log, ["prog 'p': relo #0: <byte_off> [7] struct x.y (0:1 @ offset 4) failed"])
+    assert (c, why) == (FailureClass.LOAD, LoadReason.CORE_RELO)
+    assert line.startswith("prog 'p': relo #0:")
