@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -143,19 +141,7 @@ def decide(started: bool, done: bool, timed_out: str | None, findings: list[cons
 def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     progress = progress or (lambda *a: None)
     store = Store(job.db)
-    arch = get_arch(job.kernel.arch)
     cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
-    rwdir = cell_dir / "rw"
-    if rwdir.exists():
-        shutil.rmtree(rwdir)
-    rwdir.mkdir(parents=True)
-    plan_path = rwdir / "plan.json"
-    plan_path.write_text(json.dumps(plan_for(job, rwdir)))
-    vng = shutil.which("vng") or str(Path(sys.executable).parent / "vng")
-    argv = vm.vng_argv(vng=vng, image=job.kernel.image, arch=arch, accel=job.accel.accel, cpus=job.vm.cpus,
-                       memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
-    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"}
-    repro = proc.reproducer(argv, env=None)
     console_path = cell_dir / "console.log"
     total = job.corpus.program_count
     cell_id = store.start_cell(
@@ -164,12 +150,67 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
         package_version=job.kernel.package_version, arch=job.kernel.arch, backend=BACKEND,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
         vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
-        programs_total=total, console_log=str(console_path), reproducer=repro)
+        programs_total=total, console_log=str(console_path))
     log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
+    t0 = time.monotonic()
+    findings: list[console.Finding] = []
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            status, detail, findings, done_n = _boot(job, store, cell_id, cell_dir, progress)
+        except HarnessError as e:
+            status, detail, findings, done_n = CellStatus.INFRA, str(e), [], 0
+        except Exception as e:  # a bug or an OS error must not lose the cell's record
+            status, detail, findings, done_n = CellStatus.INFRA, f"{type(e).__name__}: {e}", [], 0
+        if findings:
+            store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
+        if done_n or status not in BOOT_FAILURES or attempt > job.vm.boot_retries:
+            break
+        # The guest died before verifying anything: a boot problem (seen here: an int3 Oops while
+        # the kernel live-patches itself under multi-threaded TCG), never a result.  Boot again.
+        kept = cell_dir / f"console-attempt{attempt}.log"
+        console_path.replace(kept)
+        log.warning("%s: %s before the runner started (%s); booting again (console kept in %s)",
+                    job.key, status.value, detail, kept)
+        progress(job.key, 0, total, f"{status.value}, booting again")
+    seen = store.done_programs(cell_id)
+    missing = [(o.name, prog) for o in job.corpus.objects for prog in o.programs if (o.name, prog) not in seen]
+    for obj, prog in missing:
+        store.add_result(cell_id, ResultRow(obj, prog, Verdict.NOT_RUN, error=f"cell ended: {status.value}"))
+    if status is CellStatus.COMPLETE and missing:
+        detail = f"{detail}; {len(missing)} program(s) never reported"
+    if attempt > 1:
+        detail = f"{detail} (boot attempt {attempt})"
+    seconds = round(time.monotonic() - t0, 2)
+    store.finish_cell(cell_id, status, detail, seconds=seconds)
+    store.close()
+    progress(job.key, done_n, total, f"{status.value} in {seconds:.0f}s")
+    return CellOutcome(job.key, cell_id, status, detail, done_n, seconds,
+                       tuple(f"{f.kind.value}: {f.line}" for f in findings))
+
+
+BOOT_FAILURES = (CellStatus.BOOT_FAILED, CellStatus.BOOT_TIMEOUT, CellStatus.PANIC, CellStatus.GUEST_DIED)
+
+
+def _boot(job: CellJob, store: Store, cell_id: int, cell_dir: Path,
+          progress: Progress) -> tuple[CellStatus, str, list[console.Finding], int]:
+    """One boot of the cell's guest; results are stored as they arrive."""
+    arch = get_arch(job.kernel.arch)
+    rwdir = cell_dir / "rw"
+    if rwdir.exists():
+        shutil.rmtree(rwdir)
+    rwdir.mkdir(parents=True)
+    plan_path = rwdir / "plan.json"
+    plan_path.write_text(json.dumps(plan_for(job, rwdir)))
+    argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=job.accel.accel,
+                       cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
+    console_path = cell_dir / "console.log"
+    store.update_cell(cell_id, reproducer=proc.reproducer(argv))
+    total = job.corpus.program_count
     t0 = time.monotonic()
     done_n = 0
     started = False
-    boot_s = None
     timed_out: str | None = None
     tail = _Tail(rwdir / "results.jsonl")
 
@@ -186,52 +227,34 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
                 log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
 
     progress(job.key, 0, total, "booting")
+    header = f"# accel: {job.accel.accel.value} ({job.accel.reason})\n"
+    p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
+    store.update_cell(cell_id, pgid=p.pid)
     try:
-        header = f"# accel: {job.accel.accel.value} ({job.accel.reason})\n"
-        p, tee = proc.start(argv, env=env, log_path=console_path, header=header)
-        store.update_cell(cell_id, pgid=p.pid)
-        try:
-            while True:
-                ingest()
-                now = time.monotonic() - t0
-                if not started and (rwdir / "started.json").exists():
-                    started, boot_s = True, round(now, 2)
-                    store.update_cell(cell_id, boot_s=boot_s)
-                    progress(job.key, done_n, total, f"booted in {boot_s:.1f}s")
-                else:
-                    progress(job.key, done_n, total, "")
-                if p.poll() is not None:
-                    break
-                if not started and now > job.vm.boot_timeout:
-                    timed_out = "boot"
-                    break
-                if now > job.vm.cell_timeout:
-                    timed_out = "cell"
-                    break
-                time.sleep(POLL_S)
-        finally:
-            proc.stop(p)
-            tee.join(timeout=30)
-        ingest()
-        started = started or (rwdir / "started.json").exists()
-        with open(console_path, encoding="utf-8", errors="replace") as f:
-            findings = console.scan(f)
-        status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings)
-        if findings:
-            store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
-    except HarnessError as e:
-        status, detail, findings = CellStatus.INFRA, str(e), []
-    except Exception as e:  # a bug or an OS error must not lose the cell's record
-        status, detail, findings = CellStatus.INFRA, f"{type(e).__name__}: {e}", []
-    seen = store.done_programs(cell_id)
-    missing = [(o.name, prog) for o in job.corpus.objects for prog in o.programs if (o.name, prog) not in seen]
-    for obj, prog in missing:
-        store.add_result(cell_id, ResultRow(obj, prog, Verdict.NOT_RUN, error=f"cell ended: {status.value}"))
-    if status is CellStatus.COMPLETE and missing:
-        detail = f"{detail}; {len(missing)} program(s) never reported"
-    seconds = round(time.monotonic() - t0, 2)
-    store.finish_cell(cell_id, status, detail, seconds=seconds)
-    store.close()
-    progress(job.key, done_n, total, f"{status.value} in {seconds:.0f}s")
-    return CellOutcome(job.key, cell_id, status, detail, done_n, seconds,
-                       tuple(f"{f.kind.value}: {f.line}" for f in findings))
+        while True:
+            ingest()
+            now = time.monotonic() - t0
+            if not started and (rwdir / "started.json").exists():
+                started = True
+                store.update_cell(cell_id, boot_s=round(now, 2))
+                progress(job.key, done_n, total, f"booted in {now:.1f}s")
+            else:
+                progress(job.key, done_n, total, "")
+            if p.poll() is not None:
+                break
+            if not started and now > job.vm.boot_timeout:
+                timed_out = "boot"
+                break
+            if now > job.vm.cell_timeout:
+                timed_out = "cell"
+                break
+            time.sleep(POLL_S)
+    finally:
+        proc.stop(p)
+        tee.join(timeout=30)
+    ingest()
+    started = started or (rwdir / "started.json").exists()
+    with open(console_path, encoding="utf-8", errors="replace") as f:
+        findings = console.scan(f)
+    status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings)
+    return status, detail, findings, done_n

@@ -109,6 +109,8 @@ class VmSettings:
     """Seconds for a whole cell; what is verified by then is kept."""
     failure_log_level: int = 1
     """Verifier log level of the second pass over rejected programs (0: no second pass)."""
+    boot_retries: int = 1
+    """Boots again when the guest dies before verifying anything (an infrastructure failure)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,7 +388,8 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     m = w.mapping(node, "vm", VM_KEYS)
     kw: dict[str, object] = {}
     limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
-              "cell_timeout": (10, 7 * 86400), "failure_log_level": (0, 2)}
+              "cell_timeout": (10, 7 * 86400), "failure_log_level": (0, 2),
+              "boot_retries": (0, 5)}
     for key, (lo, hi) in limits.items():
         if key in m:
             kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)

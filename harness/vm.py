@@ -11,6 +11,7 @@ import dataclasses
 import fcntl
 import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -109,6 +110,16 @@ def vng_argv(*, vng: str, image: Path, arch: Arch, accel: Accel, cpus: int, memo
     return argv
 
 
+def vng_path() -> str:
+    """vng from PATH, else the one installed beside this Python (the venv's bin)."""
+    return shutil.which("vng") or str(Path(sys.executable).parent / "vng")
+
+
+def vng_env() -> dict[str, str]:
+    """PATH for vng: it runs ``virtme-run`` from its own bin dir and needs ``depmod`` from sbin."""
+    return {"PATH": f"{Path(vng_path()).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"}
+
+
 def tool_versions(arch: Arch) -> dict[str, str]:
     return {"qemu": proc.version_of([arch.qemu, "--version"]),
-            "vng": proc.version_of(["vng", "--version"])}
+            "vng": proc.version_of([vng_path(), "--version"])}

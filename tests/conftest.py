@@ -34,6 +34,8 @@ def fake_vng(monkeypatch, tmp_path):
         monkeypatch.setenv("FAKE_VNG_MODE", mode)
         monkeypatch.setenv("FAKE_VNG_CONSOLE", str(data(console)))
         monkeypatch.setenv("FAKE_VNG_RESULTS", str(data(results)))
+        monkeypatch.setenv("FAKE_VNG_PANIC_CONSOLE", str(data("console-6.12.117-panic.txt")))
+        monkeypatch.setenv("FAKE_VNG_STATE", str(tmp_path / "fake-vng-state"))
     return configure
 
 

@@ -118,3 +118,22 @@ def test_tail_reader_waits_for_complete_lines(tmp_path):
     with open(f, "a") as fh:
         fh.write(': 2}\n')
     assert t.read() == [{"b": 2}]
+
+
+def test_a_guest_that_dies_at_boot_is_booted_again(fake_vng, tmp_path):
+    fake_vng("bootpanic-once", "console-6.12.117-ok.txt")
+    out = cell.run_cell(job(tmp_path))
+    assert out.status is CellStatus.COMPLETE and out.detail == "ok (boot attempt 2)"
+    cell_dir = tmp_path / "out" / "6.12.117_x86_64"
+    assert "Kernel panic - not syncing" in (cell_dir / "console-attempt1.log").read_text()
+    assert "Kernel panic" not in (cell_dir / "console.log").read_text()
+    store = Store(tmp_path / "r.db")
+    assert [f["kind"] for f in store.findings(out.cell_id)] == ["panic"]  # the failed boot stays on record
+    assert len(rows(tmp_path, out.cell_id)) == 96
+
+
+def test_boot_retries_zero_reports_the_boot_panic(fake_vng, tmp_path):
+    fake_vng("bootpanic-once", "console-6.12.117-ok.txt")
+    out = cell.run_cell(job(tmp_path, boot_retries=0))
+    assert out.status is CellStatus.PANIC
+    assert out.detail == "[    6.746946] Kernel panic - not syncing: sysrq triggered crash"

@@ -32,13 +32,6 @@ vm:
 """
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
-            item.add_marker(pytest.mark.xdist_group("vm"))  # one VM at a time: 2 cores
-
-
 @pytest.fixture(scope="session")
 def tools():
     missing = [t for t in ("qemu-system-x86_64", "apt-get", "depmod", "stdbuf") if not shutil.which(t)]

@@ -25,6 +25,9 @@ from harness.run import Preparer, run_matrix
 from harness.store import CellStatus
 from integration.conftest import KERNEL, MATRIX, ROOT
 
+# One VM at a time (2 cores), on one xdist worker, while unit tests use the other.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("vm")]
+
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory, tools):
