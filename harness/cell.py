@@ -72,6 +72,7 @@ def plan_for(job: CellJob, rwdir: Path) -> dict:
         "program_timeout": job.vm.program_timeout,
         "failure_log_level": job.vm.failure_log_level,
         "deadline_s": job.vm.cell_timeout + 30,
+        "kconfig": str(job.kernel.config) if job.kernel.config else None,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(o.programs)}
                     for o in job.corpus.objects],
     }

@@ -2,7 +2,7 @@ import collections
 import csv
 
 from harness.parse import veristat
-from conftest import read_lines
+from conftest import DATA, read_lines
 
 LINES = read_lines("veristat-v-l4-6.12.117.txt")
 
@@ -61,3 +61,16 @@ def test_open_failure_and_garbage():
         assert s.feed(ln) is None
     assert s.close() is None
     assert s.open_failures == ["Failed to open '/x/bad.bpf.o': -22"]
+
+
+def test_uninitialised_log_buffer_never_reaches_the_log():
+    """Real host output of veristat -v without the runner's malloc setting: stale heap bytes."""
+    raw = (DATA / "veristat-v-stale-log-buffer-host.txt").read_bytes()
+    assert any(b > 0x7F for b in raw)  # the recording really holds garbage (not even UTF-8)
+    recs = list(veristat.parse(raw.decode("utf-8", "replace").splitlines()))
+    assert len(recs) == 7
+    assert any(r.get("log_garbage") for r in recs)
+    for r in recs:
+        assert all(ln.replace("\t", " ").isprintable() for ln in r["log"])
+    pct = next(r for r in recs if r["program"] == "test_percpu1")
+    assert pct["log"] == [] and pct["libbpf"][0].startswith("prog 'test_percpu1': failed to find kernel BTF type ID")

@@ -22,6 +22,7 @@ import os
 import queue
 import resource
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,12 @@ from pathlib import Path
 from harness.parse.veristat import Stream
 
 TAIL_LINES = 40
+
+# veristat -v mallocs its 16 MB log buffer and never clears it.  When libbpf fails before the kernel
+# writes a log, veristat prints the buffer anyway: after glibc's dynamic mmap threshold has risen,
+# that is a reused heap chunk holding garbage or another program's log.  A fixed threshold keeps
+# every such buffer a fresh, zeroed mmap.
+VERISTAT_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 
 
 class Writer:
@@ -72,7 +79,7 @@ def run_veristat(argv: list[str], timeout: float, on_record) -> tuple[str, Strea
     """
     stream = Stream()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+                         start_new_session=True, env=VERISTAT_ENV)
     fd = p.stdout.fileno()
     buf = b""
     deadline = time.monotonic() + timeout
@@ -207,6 +214,25 @@ class Worker:
                 self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
 
 
+def provide_kconfig(config: str | None) -> str:
+    """Make the kernel's own config readable where libbpf looks for it (``__kconfig`` externs).
+
+    The guest sees the host's /boot, which holds the host kernel's configs; a tmpfs over /boot in
+    the guest (the host is untouched) holds the config of the kernel under test instead.
+    """
+    release = os.uname().release
+    target = Path("/boot") / f"config-{release}"
+    if target.exists():
+        return f"{target} present"
+    if Path("/proc/config.gz").exists():
+        return "/proc/config.gz present"
+    if not config or not Path(config).exists():
+        return "no kernel config available: programs with __kconfig externs will fail to load"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "bpf-harness-boot", "/boot"], check=True)
+    shutil.copyfile(config, target)
+    return f"{target} from {config}"
+
+
 def main(argv: list[str]) -> int:
     plan_path = Path(argv[1])
     plan = json.loads(plan_path.read_text())
@@ -214,7 +240,8 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     tmp = Path("/tmp/bpf-harness-guest")
     tmp.mkdir(parents=True, exist_ok=True)
-    _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release,
+    kconfig = provide_kconfig(plan.get("kconfig"))
+    _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release, "kconfig": kconfig,
                                       "cpus": os.cpu_count(),
                                       "btf": os.path.exists("/sys/kernel/btf/vmlinux")})
     out = Writer(rw / "results.jsonl")

@@ -27,6 +27,8 @@ class Kernel:
     """Uncompressed ELF vmlinux with its .BTF section, if known."""
     modules: Path | None
     """``.../lib/modules/<release>`` directory."""
+    config: Path | None = None
+    """The kernel's .config (libbpf reads it for ``__kconfig`` externs)."""
     package: str = ""
     package_version: str = ""
     package_sha256: str = ""
@@ -46,7 +48,7 @@ class Kernel:
     @classmethod
     def from_json(cls, text: str) -> "Kernel":
         d = json.loads(text)
-        for k in ("image", "vmlinux", "modules"):
+        for k in ("image", "vmlinux", "modules", "config"):
             if d.get(k) is not None:
                 d[k] = Path(d[k])
         return cls(**d)

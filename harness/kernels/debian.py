@@ -54,6 +54,9 @@ def fetch(spec: KernelSpec, arch: Arch, apt: Apt, cache_root: Path) -> Kernel:
 
 
 def _with_id(k: Kernel, kid: str) -> Kernel:
+    if k.config is None and k.vmlinux is not None:  # entries cached before the config was recorded
+        config = k.vmlinux.parent / "boot" / f"config-{k.release}"
+        k = dataclasses.replace(k, config=config if config.exists() else None)
     return k if k.id == kid else dataclasses.replace(k, id=kid)
 
 
@@ -82,7 +85,7 @@ def _describe(root: Path, arch: Arch, final: Path, pkg: Package, digest: str) ->
     rel = lambda p: final / p.relative_to(root.parent)  # noqa: E731
     boot = vml if arch.boots_uncompressed else image
     return Kernel(id="", arch=arch.name, release=release, source="debian", image=rel(boot),
-                  vmlinux=rel(vml), modules=rel(mods), package=pkg.name,
+                  vmlinux=rel(vml), modules=rel(mods), config=rel(config), package=pkg.name,
                   package_version=pkg.version, package_sha256=digest)
 
 

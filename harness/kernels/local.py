@@ -22,10 +22,10 @@ def fetch(spec: KernelSpec, arch: Arch, cache_root: Path) -> Kernel:
     if not release:
         raise UserError(f"{spec.where}: kernel {spec.id}: cannot tell the release of {src.image}; "
                         "give modules: <dir>/lib/modules/<release>")
-    for config in (src.image.parent / f"config-{release}", src.image.parent / ".config"):
-        if config.is_file():
-            check_config(config.read_text(errors="replace"), f"{spec.where}: kernel {spec.id}")
-            break
+    config = next((c for c in (src.image.parent / f"config-{release}", src.image.parent / ".config")
+                   if c.is_file()), None)
+    if config is not None:
+        check_config(config.read_text(errors="replace"), f"{spec.where}: kernel {spec.id}")
     vml_path: Path | None = None
     if data.startswith(vmlinux.ELF_MAGIC):
         vml_path = src.image
@@ -40,4 +40,4 @@ def fetch(spec: KernelSpec, arch: Arch, cache_root: Path) -> Kernel:
             vml_path.write_bytes(out)
     boot = vml_path if (vml_path and arch.boots_uncompressed) else src.image
     return Kernel(id=spec.id, arch=arch.name, release=release, source="local", image=boot,
-                  vmlinux=vml_path, modules=src.modules)
+                  vmlinux=vml_path, modules=src.modules, config=config)

@@ -46,7 +46,6 @@ NOISE = (
     re.compile(r"^verification time \d+ usec"),
     re.compile(r"^stack depth [\d+ ]+$"),
     STATS,
-    re.compile(r"^Global function \S+ doesn't return scalar\. Only those are supported\.$"),
     re.compile(r"^Func#\d+ \('[^']*'\) is (global|safe for).*"),
     re.compile(r"^Validating \S+ func#\d+\.\.\.$"),
     re.compile(r"^(insn|func)#\d+.*"),
@@ -57,7 +56,7 @@ CORE_POISON = "195896080"
 _LIBBPF_REASONS: tuple[tuple[re.Pattern[str], LoadReason], ...] = (
     (re.compile(r"extern \(func ksym\) .*not found|failed to find BTF for extern|kfunc .* not found"), LoadReason.MISSING_KFUNC),
     (re.compile(r"relo #\d+: .*(failed|error)|failed to relocate|CO-RE relocating"), LoadReason.CORE_RELO),
-    (re.compile(r"failed to find kernel BTF type ID|attach target|failed to find .* attach|tracing target"), LoadReason.ATTACH_TARGET),
+    (re.compile(r"failed to find kernel BTF type ID|attach target|attach program FD is not set|failed to find .* attach|tracing target"), LoadReason.ATTACH_TARGET),
     (re.compile(r"extern .* not found|failed to find BTF|vmlinux BTF|kernel BTF is missing"), LoadReason.MISSING_BTF),
     (re.compile(r"map '[^']*': failed to (create|initialize)|failed to create map|map .*not supported"), LoadReason.MAP),
     (re.compile(r"program type .*not supported|unrecognized .*program|missing BPF prog type|prog type .* not supported"), LoadReason.PROG_TYPE),
@@ -102,7 +101,7 @@ def classify(verdict: str, log: Sequence[str], libbpf: Sequence[str]) -> tuple[
         last = errors[-1]
         if CORE_POISON in last:
             reason, line = _libbpf_reason(libbpf)
-            return FailureClass.LOAD, LoadReason.CORE_RELO, line or last
+            return FailureClass.LOAD, LoadReason.CORE_RELO, line if reason is LoadReason.CORE_RELO else last
         return FailureClass.VERIFIER, None, last
     reason, line = _libbpf_reason(libbpf)
     if has_stats(log):

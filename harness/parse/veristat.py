@@ -29,6 +29,11 @@ LOG_DUMP_END = "-- END PROG LOAD LOG --"
 MAX_LOG_LINES = 200
 
 
+def _printable(line: str) -> bool:
+    """Kernel verifier logs are printable text; anything else is a stale, uninitialised buffer."""
+    return line.replace("\t", " ").isprintable()
+
+
 def object_name(path: str) -> str:
     base = path.rsplit("/", 1)[-1]
     return base[: -len(".bpf.o")] if base.endswith(".bpf.o") else base
@@ -92,7 +97,10 @@ class Stream:
         if line.startswith(CSV_HEADER):
             return self._finish()
         if self._cur is not None:
-            self._cur["log"].append(line)
+            if _printable(line):
+                self._cur["log"].append(line)
+            else:
+                self._cur["log_garbage"] = True  # see VERISTAT_ENV in the guest runner
             return None
         if OPEN_FAILED.match(line):
             self.open_failures.append(line)
