@@ -37,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a matrix file without running it")
     v.add_argument("file", type=Path)
 
+    d = sub.add_parser("diff", help="verifier acceptance diff of two cells; exit 1 if regressions")
+    d.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
+    d.add_argument("new", metavar="NEW")
+    d.add_argument("--db", type=Path, default=None)
+    d.add_argument("--insns-pct", type=float, default=None, help="complexity threshold in percent (default 10)")
+    d.add_argument("--insns-abs", type=int, default=None, help="complexity threshold in insns (default 1000)")
+    d.add_argument("--limit", type=int, default=50, help="findings listed per class (default 50)")
+
     s = sub.add_parser("results", help="verdict counts per cell and failures with their error line")
     s.add_argument("--db", type=Path, default=None)
     s.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH")
@@ -81,13 +89,43 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return ExitCode.INFRA if bad else ExitCode.OK
 
 
-def cmd_results(args: argparse.Namespace) -> int:
-    from harness.results import render
+def _open_store(args: argparse.Namespace):
     from harness.store import Store
     db = _db(args)
     if not db.exists():
         raise matrix_mod.ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
-    store = Store(db)
+    return Store(db)
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    import dataclasses
+    from harness.diff import Change, Thresholds, diff
+    from harness.report import terminal
+    store = _open_store(args)
+    try:
+        base, new = store.find_cell(args.base), store.find_cell(args.new)
+        th = Thresholds()
+        overrides = {k: v for k, v in (("insns_pct", args.insns_pct), ("insns_abs", args.insns_abs)) if v is not None}
+        th = dataclasses.replace(th, **overrides)
+        if base["arch"] != new["arch"]:
+            raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
+        if base["corpus_id"] == new["corpus_id"]:
+            comparable = f"same objects ({base['corpus_id']}, {base['clang']})"
+        else:
+            bh, nh = store.object_hashes(base["corpus_id"]), store.object_hashes(new["corpus_id"])
+            differ = sorted(o for o in set(bh) & set(nh) if bh[o] != nh[o])
+            comparable = (f"DIFFERENT corpora {base['corpus_id']} vs {new['corpus_id']} ({base['clang']} vs "
+                          f"{new['clang']}); {len(differ)} object(s) differ in bytes")
+        findings, same = diff(store.result_map(base["id"]), store.result_map(new["id"]), th)
+        terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit)
+        return ExitCode.REGRESSION if any(f.change is Change.REGRESSION for f in findings) else ExitCode.OK
+    finally:
+        store.close()
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from harness.results import render
+    store = _open_store(args)
     try:
         classes = ("verifier", "load") if args.all_failures else ("verifier",)
         render(store, sys.stdout, tuple(args.cell), args.limit, classes)
@@ -111,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args, ["bpf-harness", *argv])
         if args.cmd == "results":
             return cmd_results(args)
+        if args.cmd == "diff":
+            return cmd_diff(args)
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)

@@ -216,6 +216,23 @@ class Store:
             rows = [r for r in rows if f"{r['kernel_id']}/{r['arch']}" in keys or r["kernel_id"] in keys]
         return rows
 
+    def find_cell(self, selector: str) -> sqlite3.Row:
+        """The newest complete-or-not cell for ``KERNEL`` or ``KERNEL/ARCH`` (x86_64 if no arch)."""
+        kernel, _, arch = selector.partition("/")
+        row = self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
+                              (kernel, arch or "x86_64")).fetchone()
+        if row is None:
+            from harness.errors import NotFoundError
+            known = sorted({f"{r[0]}/{r[1]}" for r in self.db.execute("SELECT kernel_id, arch FROM cells")})
+            raise NotFoundError(f"{self.path}: no cell {selector!r}; cells: {', '.join(known) or 'none'}")
+        return row
+
+    def result_map(self, cell_id: int) -> dict[tuple[str, str], dict]:
+        return {(r["object"], r["program"]): dict(r) for r in self.results(cell_id)}
+
+    def object_hashes(self, corpus_id: str) -> dict[str, str | None]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT name, sha256 FROM objects WHERE corpus_id=?", (corpus_id,))}
+
     def verdict_counts(self, cell_id: int) -> dict[str, int]:
         counts: dict[str, int] = {}
         for verdict, cls, n in self.db.execute(

@@ -1,0 +1,137 @@
+"""Verifier acceptance diffs between two cells (pure classification over stored rows).
+
+A pair is one program, matched by (object name, program name), on a base and a
+new kernel.  Each pair gets at most one :class:`Change`; unchanged pairs are
+counted, not listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Iterable, Mapping
+
+from harness.parse.normalize import error_key
+
+INSN_LIMIT = 1_000_000
+
+
+class Change(enum.Enum):
+    REGRESSION = "regression"
+    """Verified on the base kernel, rejected by the verifier on the new one: the class that gates CI."""
+    FIXED = "fixed"
+    """Rejected by the verifier on the base kernel, verified on the new one."""
+    ERROR_CHANGED = "error-changed"
+    """Rejected by the verifier on both, with a different normalized error."""
+    NEAR_LIMIT = "near-limit"
+    """Verified on both; now past the near-limit share of the 1M-instruction limit."""
+    COMPLEXITY = "complexity"
+    """Verified on both; insns or states moved past the thresholds."""
+    LOAD_CHANGED = "load-failure"
+    """A load/link failure (missing kfunc, BTF, program type...) appeared, went or changed."""
+    NEW = "new"
+    GONE = "gone"
+    INCONCLUSIVE = "inconclusive"
+    """A timeout, crash or not-run on either side: no verdict to compare."""
+
+
+ORDER = tuple(Change)
+"""Report order: what gates first."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    insns_pct: float = 10.0
+    insns_abs: int = 1000
+    states_pct: float = 10.0
+    states_abs: int = 100
+    near_limit_pct: float = 80.0
+
+    def moved(self, before: int | None, after: int | None, pct: float, absolute: int) -> bool:
+        if before is None or after is None:
+            return False
+        delta = abs(after - before)
+        return delta >= absolute and (before == 0 or 100.0 * delta / before >= pct)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    change: Change
+    object: str
+    program: str
+    base: Mapping | None
+    new: Mapping | None
+    detail: str
+
+    @property
+    def error_key(self) -> str:
+        side = self.new if self.new is not None and self.new.get("error") else self.base
+        return error_key(side.get("error") if side else None)
+
+
+_NO_VERDICT = ("timeout", "crash", "not-run")
+
+
+def classify(base: Mapping | None, new: Mapping | None, th: Thresholds) -> tuple[Change, str] | None:
+    """The change between two results of one program, or None if nothing moved (pure)."""
+    if base is None and new is None:
+        return None
+    if base is None:
+        return Change.NEW, f"new program: {new['verdict']}"
+    if new is None:
+        return Change.GONE, f"gone; was {base['verdict']}"
+    bv, nv = base["verdict"], new["verdict"]
+    if bv in _NO_VERDICT or nv in _NO_VERDICT:
+        if bv == nv:
+            return None
+        return Change.INCONCLUSIVE, f"{bv} -> {nv}"
+    bclass, nclass = base.get("failure_class"), new.get("failure_class")
+    if bv == "success" and nv == "success":
+        limit = th.near_limit_pct / 100 * INSN_LIMIT
+        bi, ni = base.get("insns"), new.get("insns")
+        if ni is not None and ni >= limit and (bi is None or bi < limit):
+            return Change.NEAR_LIMIT, f"insns {bi} -> {ni} (>= {th.near_limit_pct:g}% of {INSN_LIMIT})"
+        moved = []
+        if th.moved(bi, ni, th.insns_pct, th.insns_abs):
+            moved.append(f"insns {bi} -> {ni}")
+        if th.moved(base.get("states"), new.get("states"), th.states_pct, th.states_abs):
+            moved.append(f"states {base.get('states')} -> {new.get('states')}")
+        return (Change.COMPLEXITY, ", ".join(moved)) if moved else None
+    if bv == "success":
+        if nclass == "verifier":
+            return Change.REGRESSION, new.get("error") or "rejected"
+        return Change.LOAD_CHANGED, f"now fails to load: {new.get('error')}"
+    if nv == "success":
+        if bclass == "verifier":
+            return Change.FIXED, f"was: {base.get('error')}"
+        return Change.LOAD_CHANGED, f"now loads; was: {base.get('error')}"
+    # rejected on both sides
+    if bclass == nclass == "verifier":
+        if error_key(base.get("error")) != error_key(new.get("error")):
+            return Change.ERROR_CHANGED, f"{base.get('error')} -> {new.get('error')}"
+        return None
+    if bclass != nclass or error_key(base.get("error")) != error_key(new.get("error")):
+        return Change.LOAD_CHANGED, f"{bclass}: {base.get('error')} -> {nclass}: {new.get('error')}"
+    return None
+
+
+def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], Mapping],
+         th: Thresholds = Thresholds()) -> tuple[list[Finding], int]:
+    """All findings between two cells' results, in report order, and the count of unchanged pairs."""
+    findings, same = [], 0
+    for key in sorted(set(base) | set(new)):
+        got = classify(base.get(key), new.get(key), th)
+        if got is None:
+            same += 1
+            continue
+        change, detail = got
+        findings.append(Finding(change, key[0], key[1], base.get(key), new.get(key), detail))
+    findings.sort(key=lambda f: (ORDER.index(f.change), f.error_key, f.object, f.program))
+    return findings, same
+
+
+def counts(findings: Iterable[Finding]) -> dict[Change, int]:
+    out = {c: 0 for c in ORDER}
+    for f in findings:
+        out[f.change] += 1
+    return out
