@@ -58,3 +58,41 @@ def test_sources_use_security_mirror_and_system_keyring():
         "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main",
         "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security "
         "bookworm-security main"]
+
+
+def test_split_kernel_packages_since_7x():
+    """Debian 7.x images depend on ABI-suffixed packages that carry the image, modules and config."""
+    (img,) = apt.parse_stanzas(data("apt-cache-show-7.3.4.txt").read_text())
+    assert img.name == "linux-image-7.3.4+deb13-amd64"
+    assert debian.companions(img) == ["linux-base-7.3.4+deb13-amd64", "linux-binary-7.3.4+deb13-amd64",
+                                      "linux-modules-7.3.4+deb13-amd64"]
+    six = next(p for p in packages() if p.name == "linux-image-6.12.117+deb12-amd64-unsigned")
+    assert debian.companions(six) == []
+
+
+def test_describe_both_layouts(tmp_path):
+    import lzma
+    from test_vmlinux import ELF, bzimage
+    for layout, rel in (("boot", "6.12.117+deb12-amd64"), ("usr", "7.3.4+deb13-amd64")):
+        root = tmp_path / layout / "root"
+        img = bzimage(lzma.compress(ELF, format=lzma.FORMAT_XZ), rel)
+        config = "CONFIG_BPF_SYSCALL=y\nCONFIG_DEBUG_INFO_BTF=y\n"
+        if layout == "boot":
+            (root / "boot").mkdir(parents=True)
+            (root / "boot" / f"vmlinuz-{rel}").write_bytes(img)
+            (root / "boot" / f"config-{rel}").write_text(config)
+            mods = root / "lib" / "modules" / rel
+        else:  # as in linux-binary-/linux-base-/linux-modules-7.3.4+deb13-amd64
+            mods = root / "usr" / "lib" / "modules" / rel
+            mods.mkdir(parents=True)
+            (mods / "vmlinuz").write_bytes(img)
+            (mods / "config").write_text(config)
+        mods.mkdir(parents=True, exist_ok=True)
+        (mods / "modules.dep").write_text("")
+        final = tmp_path / layout / "final"
+        k = debian._describe(root, X86_64, final, apt.Package("linux-image-x", "1-1", "amd64"), "d")
+        assert k.release == rel
+        assert k.image == final / "root" / "vmlinux" and (root / "vmlinux").read_bytes() == ELF
+        assert k.modules == final / "root" / "lib" / "modules" / rel
+        assert k.config.name in (f"config-{rel}", "config")
+        assert (root / "lib" / "modules" / rel).is_dir()

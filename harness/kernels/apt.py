@@ -31,6 +31,8 @@ class Package:
     arch: str
     size: int = 0
     sha256: str = ""
+    depends: tuple[str, ...] = ()
+    """Package names this one depends on (alternatives and versions dropped)."""
 
     @property
     def upstream(self) -> KernelVersion | None:
@@ -78,8 +80,11 @@ def parse_stanzas(text: str) -> list[Package]:
             k, v = line.split(":", 1)
             fields[k.strip()] = v.strip()
         if "Package" in fields and "Version" in fields:
+            depends = tuple(alt.split("(")[0].split(":")[0].strip()
+                            for dep in fields.get("Depends", "").split(",") if dep.strip()
+                            for alt in dep.split("|"))
             out.append(Package(fields["Package"], fields["Version"], fields.get("Architecture", ""),
-                               int(fields.get("Size", "0") or 0), fields.get("SHA256", "")))
+                               int(fields.get("Size", "0") or 0), fields.get("SHA256", ""), depends))
     return out
 
 

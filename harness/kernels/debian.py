@@ -25,6 +25,13 @@ def resolve_image(apt: Apt, version: KernelVersion) -> Package:
                 f"kernel {apt.arch.name}", apt.settings.suites)
 
 
+def companions(image: Package) -> list[str]:
+    """Packages that carry parts of the kernel since Debian split it (7.x): linux-binary-ABI (the image),
+    linux-modules-ABI, linux-base-ABI (config).  Older images carry everything themselves."""
+    abi = image.name[len("linux-image-"):].removesuffix("-unsigned")
+    return [d for d in image.depends if re.fullmatch(rf"linux-(binary|modules|base)-{re.escape(abi)}", d)]
+
+
 def resolve_source(apt: Apt, version: KernelVersion) -> Package:
     return pick(apt.packages("linux-source"), SOURCE_PATTERNS, version, "linux-source",
                 apt.settings.suites)
@@ -42,12 +49,15 @@ def fetch(spec: KernelSpec, arch: Arch, apt: Apt, cache_root: Path) -> Kernel:
             return _with_id(k, spec.id)
         log.info("fetching %s=%s", pkg.name, pkg.version)
         with cache.building(final) as tmp:
-            deb = apt.download(pkg, tmp / "deb")
-            digest = cache.sha256_file(deb)
+            parts = [pkg] + [Package(name, pkg.version, pkg.arch) for name in companions(pkg)]
             root = tmp / "root"
-            proc.run(["dpkg-deb", "-x", deb, root], timeout=600, what=f"dpkg-deb -x {deb.name}")
-            deb.unlink()
-            k = _describe(root, arch, final, pkg, digest)
+            digests = []
+            for part in parts:
+                deb = apt.download(part, tmp / "deb")
+                digests.append(cache.sha256_file(deb))
+                proc.run(["dpkg-deb", "-x", deb, root], timeout=600, what=f"dpkg-deb -x {deb.name}")
+                deb.unlink()
+            k = _describe(root, arch, final, pkg, ",".join(digests))
             record_tmp = tmp / "kernel.json"
             record_tmp.write_text(k.to_json())
     return _with_id(Kernel.from_json(record.read_text()), spec.id)
@@ -62,22 +72,25 @@ def _with_id(k: Kernel, kid: str) -> Kernel:
 
 def _describe(root: Path, arch: Arch, final: Path, pkg: Package, digest: str) -> Kernel:
     """Find image/config/modules in an extracted package, check them, write vmlinux beside them."""
-    images = sorted((root / "boot").glob(f"{arch.image_prefix}*"))
+    # Debian <= 6.x: boot/vmlinuz-REL, boot/config-REL, lib/modules/REL;
+    # Debian 7.x: usr/lib/modules/REL/{vmlinuz,config}.
+    if not (root / "lib").exists() and (root / "usr" / "lib").is_dir():
+        (root / "lib").symlink_to("usr/lib")  # as on a merged-/usr system: depmod and vng look in lib/
+    images = sorted((root / "boot").glob(f"{arch.image_prefix}*")) + sorted(root.glob("lib/modules/*/vmlinuz"))
     if len(images) != 1:
-        raise InfraError(f"{pkg.name}: expected one boot/{arch.image_prefix}* in the package, found {len(images)}")
+        raise InfraError(f"{pkg.name}: expected one kernel image in the package(s), found "
+                         f"{', '.join(str(i.relative_to(root)) for i in images) or 'none'}")
     image = images[0]
-    release = image.name[len(arch.image_prefix):]
-    config = root / "boot" / f"config-{release}"
-    if not config.exists():
-        raise InfraError(f"{pkg.name}: boot/config-{release} missing from the package")
+    release = image.name[len(arch.image_prefix):] if image.parent.name == "boot" else image.parent.name
+    mods = root / "lib" / "modules" / release
+    if not mods.is_dir():
+        raise InfraError(f"{pkg.name}: lib/modules/{release} missing from the package(s)")
+    config = next((c for c in (root / "boot" / f"config-{release}", mods / "config") if c.exists()), None)
+    if config is None:
+        raise InfraError(f"{pkg.name}: no kernel config (boot/config-{release} or modules/{release}/config)")
     check_config(config.read_text(errors="replace"), f"{pkg.name}={pkg.version}")
-    mods = next((p for p in (root / "lib" / "modules" / release, root / "usr" / "lib" / "modules" / release)
-                 if p.is_dir()), None)
-    if mods is None:
-        raise InfraError(f"{pkg.name}: lib/modules/{release} missing from the package")
     if not (mods / "modules.dep").exists():
-        mods_root = mods.parent.parent.parent
-        proc.run(["depmod", "-b", mods_root, release], timeout=300, what="depmod",
+        proc.run(["depmod", "-b", root, release], timeout=300, what="depmod",
                  env={"PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
     vml = root / "vmlinux"
     vml.write_bytes(vmlinux.extract(image.read_bytes()))
