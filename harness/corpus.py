@@ -18,9 +18,10 @@ import re
 import time
 from pathlib import Path
 
-from harness import cache, elf, proc
+from harness import btf, cache, elf, proc
 from harness.arch import Arch
 from harness.errors import BuildError, UserError
+from harness.expect import Expectation, parse_tags
 from harness.matrix import CorpusSpec
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,8 @@ class CorpusObject:
     path: Path
     sha256: str
     programs: tuple[str, ...]
+    expectations: tuple[tuple[str, Expectation], ...] = ()
+    """(program, what its decl tags expect) for programs that carry test tags."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +98,21 @@ def make_argv(selftests: Path, vmlinux: Path, targets: list[str], jobs: int, kee
     if keep_going:
         argv.append("-k")
     return argv + targets
+
+
+def expectations_of(data: bytes, programs: list[str]) -> dict[str, dict]:
+    """{program: expectation} from the object's BTF decl tags, for programs that carry test tags."""
+    try:
+        tags = btf.object_func_tags(data)
+    except btf.BtfError as e:
+        log.warning("unreadable BTF, no expectations: %s", e)
+        return {}
+    out = {}
+    for prog in programs:
+        exp = parse_tags(tags.get(prog, ()))
+        if exp.expect is not None:
+            out[prog] = exp.to_json()
+    return out
 
 
 class Builder:
@@ -171,8 +189,12 @@ class Builder:
         for n in names:
             entry = manifest["objects"][n]
             if entry["status"] == "built":
+                if "expect" not in entry:  # manifests written before expectations were read
+                    entry["expect"] = expectations_of((self.selftests / f"{n}.bpf.o").read_bytes(), entry["programs"])
+                    self._save(manifest)
                 objects.append(CorpusObject(n, self.selftests / f"{n}.bpf.o", entry["sha256"],
-                                            tuple(entry["programs"])))
+                                            tuple(entry["programs"]),
+                                            tuple((p, Expectation.from_json(e)) for p, e in entry["expect"].items())))
             else:
                 failed.append((n, entry["error"]))
         vsha = cache.sha256_file(veristat)
@@ -197,7 +219,7 @@ class Builder:
                     manifest["objects"][n] = {"status": "failed", "error": f"unreadable object: {e}"}
                     continue
                 manifest["objects"][n] = {"status": "built", "sha256": cache.sha256_file(path),
-                                          "programs": progs}
+                                          "programs": progs, "expect": expectations_of(path.read_bytes(), progs)}
                 built += 1
             else:
                 manifest["objects"][n] = {"status": "failed", "error": self._error_of(n)}

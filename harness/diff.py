@@ -64,6 +64,12 @@ class Finding:
     detail: str
 
     @property
+    def newly_unexpected(self) -> bool:
+        """Expected on the base kernel, unexpected on the new one: the strongest regression signal."""
+        return bool(self.base and self.new and self.base.get("outcome") == "as-expected"
+                    and self.new.get("outcome") == "unexpected")
+
+    @property
     def error_key(self) -> str:
         side = self.new if self.new is not None and self.new.get("error") else self.base
         return error_key(side.get("error") if side else None)
@@ -97,12 +103,17 @@ def classify(base: Mapping | None, new: Mapping | None, th: Thresholds) -> tuple
         if th.moved(base.get("states"), new.get("states"), th.states_pct, th.states_abs):
             moved.append(f"states {base.get('states')} -> {new.get('states')}")
         return (Change.COMPLEXITY, ", ".join(moved)) if moved else None
+    expect = new.get("expect") or base.get("expect")
     if bv == "success":
         if nclass == "verifier":
+            if expect == "failure":  # a __failure test the old kernel wrongly accepted
+                return Change.FIXED, f"now rejected, as the test expects (__failure): {new.get('error')}"
             return Change.REGRESSION, new.get("error") or "rejected"
         return Change.LOAD_CHANGED, f"now fails to load: {new.get('error')}"
     if nv == "success":
         if bclass == "verifier":
+            if expect == "failure":  # the verifier stopped rejecting what the test says it must
+                return Change.REGRESSION, f"now accepted, but the test expects rejection (__failure); was: {base.get('error')}"
             return Change.FIXED, f"was: {base.get('error')}"
         return Change.LOAD_CHANGED, f"now loads; was: {base.get('error')}"
     # rejected on both sides
@@ -126,7 +137,7 @@ def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], 
             continue
         change, detail = got
         findings.append(Finding(change, key[0], key[1], base.get(key), new.get(key), detail))
-    findings.sort(key=lambda f: (ORDER.index(f.change), f.error_key, f.object, f.program))
+    findings.sort(key=lambda f: (ORDER.index(f.change), not f.newly_unexpected, f.error_key, f.object, f.program))
     return findings, same
 
 

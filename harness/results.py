@@ -7,19 +7,19 @@ from typing import TextIO
 from harness.store import Store
 
 COLUMNS = ("cell", "status", "accel", "boot", "time", "programs", "verified", "rejected", "load-fail",
-           "timeout", "crash", "not-run")
+           "timeout", "crash", "not-run", "unexpected")
 
 
 def _fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}s" if v < 100 else f"{v:.0f}s"
 
 
-def cell_row(cell, counts: dict[str, int]) -> tuple[str, ...]:
+def cell_row(cell, counts: dict[str, int], unexpected: int) -> tuple[str, ...]:
     total = sum(counts.values())
     return (f"{cell['kernel_id']}/{cell['arch']}", cell["status"], cell["accel"] or "-", _fmt_s(cell["boot_s"]),
             _fmt_s(cell["seconds"]), str(total), str(counts.get("success", 0)),
             str(counts.get("failure:verifier", 0)), str(counts.get("failure:load", 0)),
-            str(counts.get("timeout", 0)), str(counts.get("crash", 0)), str(counts.get("not-run", 0)))
+            str(counts.get("timeout", 0)), str(counts.get("crash", 0)), str(counts.get("not-run", 0)), str(unexpected))
 
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
@@ -35,7 +35,8 @@ def render(store: Store, out: TextIO, keys: tuple[str, ...] = (), limit: int = 2
     if not cells:
         print("no results" + (f" for {', '.join(keys)}" if keys else "") + f" in {store.path}", file=out)
         return 0
-    rows = [cell_row(c, store.verdict_counts(c["id"])) for c in cells]
+    rows = [cell_row(c, store.verdict_counts(c["id"]),
+                     sum(r["outcome"] == "unexpected" for r in store.result_map(c["id"]).values())) for c in cells]
     for line in table(rows, COLUMNS):
         print(line, file=out)
     for c in cells:

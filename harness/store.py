@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +31,10 @@ CREATE TABLE IF NOT EXISTS corpora(
 CREATE TABLE IF NOT EXISTS objects(
     corpus_id TEXT NOT NULL REFERENCES corpora(id), name TEXT NOT NULL, sha256 TEXT, status TEXT NOT NULL,
     error TEXT, programs INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(corpus_id, name));
+CREATE TABLE IF NOT EXISTS expectations(
+    corpus_id TEXT NOT NULL REFERENCES corpora(id), object TEXT NOT NULL, program TEXT NOT NULL,
+    expect TEXT, messages TEXT, regexes TEXT, log_level INTEGER, flags TEXT, arches TEXT, description TEXT,
+    auxiliary INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(corpus_id, object, program));
 CREATE TABLE IF NOT EXISTS cells(
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), branch TEXT, kernel_id TEXT NOT NULL,
     kernel_key TEXT NOT NULL, release TEXT, kernel_source TEXT, package TEXT, package_version TEXT,
@@ -140,6 +144,12 @@ class Store:
             for o in corpus.objects:
                 self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
                                 (corpus.id, o.name, o.sha256, "built", None, len(o.programs)))
+            for o in corpus.objects:
+                for prog, e in o.expectations:
+                    self.db.execute("INSERT OR IGNORE INTO expectations VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                                    (corpus.id, o.name, prog, e.expect, json.dumps(e.messages), json.dumps(e.regexes),
+                                     e.log_level, json.dumps(e.flags), json.dumps(e.arches), e.description,
+                                     int(e.auxiliary)))
             for name, error in corpus.failed:
                 self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
                                 (corpus.id, name, None, "failed", error, 0))
@@ -227,8 +237,28 @@ class Store:
             raise NotFoundError(f"{self.path}: no cell {selector!r}; cells: {', '.join(known) or 'none'}")
         return row
 
+    def expectation(self, row) -> "Expectation | None":
+        from harness.expect import Expectation
+        if row["expect"] is None:
+            return None
+        return Expectation(row["expect"], tuple(json.loads(row["messages"])), tuple(json.loads(row["regexes"])),
+                           row["log_level"], tuple(json.loads(row["flags"])), tuple(json.loads(row["arches"])),
+                           row["description"], bool(row["auxiliary"]))
+
     def result_map(self, cell_id: int) -> dict[tuple[str, str], dict]:
-        return {(r["object"], r["program"]): dict(r) for r in self.results(cell_id)}
+        """Results of a cell, each with its expectation and outcome (as-expected / unexpected / n/a)."""
+        from harness.expect import outcome
+        rows = self.db.execute(
+            "SELECT r.*, c.arch AS arch, e.expect, e.messages, e.regexes, e.log_level, e.flags, e.arches, "
+            "e.description, COALESCE(e.auxiliary, 0) AS auxiliary FROM results r JOIN cells c ON c.id = r.cell_id "
+            "LEFT JOIN expectations e ON e.corpus_id = c.corpus_id AND e.object = r.object AND e.program = r.program "
+            "WHERE r.cell_id=?", (cell_id,)).fetchall()
+        out = {}
+        for r in rows:
+            d = dict(r)
+            d["outcome"] = outcome(self.expectation(r), r["verdict"], r["failure_class"], r["arch"]).value
+            out[(r["object"], r["program"])] = d
+        return out
 
     def object_hashes(self, corpus_id: str) -> dict[str, str | None]:
         return {r[0]: r[1] for r in self.db.execute("SELECT name, sha256 FROM objects WHERE corpus_id=?", (corpus_id,))}

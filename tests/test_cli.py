@@ -48,7 +48,7 @@ def test_results_table(tmp_path, capsys):
     assert main(["results", "--db", str(tmp_path / "r.db")]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["cell", "status", "accel", "boot", "time", "programs", "verified", "rejected",
-                              "load-fail", "timeout", "crash", "not-run"]
-    assert out[2].split() == ["6.12.117/x86_64", "complete", "tcg", "11.5s", "61.0s", "3", "1", "1", "0", "1", "0", "0"]
+                              "load-fail", "timeout", "crash", "not-run", "unexpected"]
+    assert out[2].split() == ["6.12.117/x86_64", "complete", "tcg", "11.5s", "61.0s", "3", "1", "1", "0", "1", "0", "0", "0"]
     assert "  verifier_and/bad  verifier  R0 max value is outside of the allowed memory range" in out
     assert "  verifier_loops1/slow  timeout  " in [ln for ln in out]

@@ -28,7 +28,8 @@ def render(base, new, findings: list[Finding], same: int, comparable: str, out: 
             continue
         print(f"\n{ch.value} ({len(group)})", file=out)
         for f in group[:limit]:
-            print(f"  {f.object}/{f.program}: {_cost(f.base)} -> {_cost(f.new)}", file=out)
+            flag = "  [expected before, unexpected now]" if f.newly_unexpected else ""
+            print(f"  {f.object}/{f.program}: {_cost(f.base)} -> {_cost(f.new)}{flag}", file=out)
             print(f"      {f.detail}", file=out)
         if len(group) > limit:
             print(f"  ... {len(group) - limit} more", file=out)
