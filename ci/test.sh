@@ -6,4 +6,4 @@ set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$top/ci/setup.sh"
 cd "$top"
-exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@" tests
+exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@" tests

@@ -151,7 +151,8 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
         package_version=job.kernel.package_version, arch=job.kernel.arch, backend=BACKEND,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
         vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
-        programs_total=total, console_log=str(console_path))
+        programs_total=total, console_log=str(console_path), image=str(job.kernel.image),
+        veristat=str(job.corpus.veristat))
     log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
     t0 = time.monotonic()
     findings: list[console.Finding] = []

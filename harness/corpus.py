@@ -144,7 +144,7 @@ class Builder:
                 "arch": self.arch.name, "vmlinux_btf": str(self.vmlinux), "objects": {}}
 
     def _save(self, manifest: dict) -> None:
-        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp = self.manifest_path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
         tmp.replace(self.manifest_path)
 
@@ -184,14 +184,15 @@ class Builder:
             todo = [n for n in names if n not in manifest["objects"]]
             if todo:
                 self._build_objects(todo, manifest)
+            for n in names:  # manifests written before expectations were read
+                entry = manifest["objects"][n]
+                if entry["status"] == "built" and "expect" not in entry:
+                    entry["expect"] = expectations_of((self.selftests / f"{n}.bpf.o").read_bytes(), entry["programs"])
             self._save(manifest)
         objects, failed = [], []
         for n in names:
             entry = manifest["objects"][n]
             if entry["status"] == "built":
-                if "expect" not in entry:  # manifests written before expectations were read
-                    entry["expect"] = expectations_of((self.selftests / f"{n}.bpf.o").read_bytes(), entry["programs"])
-                    self._save(manifest)
                 objects.append(CorpusObject(n, self.selftests / f"{n}.bpf.o", entry["sha256"],
                                             tuple(entry["programs"]),
                                             tuple((p, Expectation.from_json(e)) for p, e in entry["expect"].items())))

@@ -11,6 +11,7 @@ import dataclasses
 import enum
 from typing import Iterable, Mapping
 
+from harness.matrix import Thresholds
 from harness.parse.normalize import error_key
 
 INSN_LIMIT = 1_000_000
@@ -37,21 +38,6 @@ class Change(enum.Enum):
 
 ORDER = tuple(Change)
 """Report order: what gates first."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Thresholds:
-    insns_pct: float = 10.0
-    insns_abs: int = 1000
-    states_pct: float = 10.0
-    states_abs: int = 100
-    near_limit_pct: float = 80.0
-
-    def moved(self, before: int | None, after: int | None, pct: float, absolute: int) -> bool:
-        if before is None or after is None:
-            return False
-        delta = abs(after - before)
-        return delta >= absolute and (before == 0 or 100.0 * delta / before >= pct)
 
 
 @dataclasses.dataclass(frozen=True)

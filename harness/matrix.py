@@ -121,6 +121,23 @@ class DebianSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """When a verified program's cost change is reported (``complexity``, ``near-limit``)."""
+    insns_pct: float = 10.0
+    insns_abs: int = 1000
+    states_pct: float = 10.0
+    states_abs: int = 100
+    near_limit_pct: float = 80.0
+    """Share of the 1,000,000-instruction limit past which a program is ``near-limit``."""
+
+    def moved(self, before: int | None, after: int | None, pct: float, absolute: int) -> bool:
+        if before is None or after is None:
+            return False
+        delta = abs(after - before)
+        return delta >= absolute and (before == 0 or 100.0 * delta / before >= pct)
+
+
+@dataclasses.dataclass(frozen=True)
 class Cell:
     kernel: KernelSpec
     arch: str
@@ -141,6 +158,7 @@ class Matrix:
     """Name of the branch whose head every other branch head is compared with."""
     vm: VmSettings
     debian: DebianSettings
+    thresholds: Thresholds = Thresholds()
 
     def kernels(self) -> list[KernelSpec]:
         return [k for b in self.branches for k in b.kernels]
@@ -232,12 +250,13 @@ def _kind(node: yaml.Node) -> str:
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
-TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian")
+TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
 BRANCH_KEYS = ("kernels", "corpus", "arches")
 KERNEL_KEYS = ("id", "debian", "local", "git")
 CORPUS_KEYS = ("source", "include", "exclude")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
+THRESHOLD_KEYS = tuple(f.name for f in dataclasses.fields(Thresholds))
 
 
 def load(path: Path | str) -> Matrix:
@@ -317,7 +336,27 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
         reference = w.scalar(rnode, "reference")
         if reference not in braw:
             raise w.fail(rnode, f"reference {reference!r} is not a branch; branches: {', '.join(braw)}")
-    return Matrix(path, tuple(branches), corpora, reference, vm, debian)
+    thresholds = _thresholds(w, top["thresholds"][1]) if "thresholds" in top else Thresholds()
+    return Matrix(path, tuple(branches), corpora, reference, vm, debian, thresholds)
+
+
+def _thresholds(w: _Walker, node: yaml.Node) -> Thresholds:
+    m = w.mapping(node, "thresholds", THRESHOLD_KEYS)
+    kw: dict[str, object] = {}
+    for key in ("insns_abs", "states_abs"):
+        if key in m:
+            kw[key] = w.integer(m[key][1], f"thresholds: {key}", 0, 1_000_000)
+    for key in ("insns_pct", "states_pct", "near_limit_pct"):
+        if key in m:
+            text = w.scalar(m[key][1], f"thresholds: {key}")
+            try:
+                value = float(text)
+            except ValueError:
+                raise w.fail(m[key][1], f"thresholds: {key} must be a number, not {text!r}") from None
+            if not 0 <= value <= 100:
+                raise w.fail(m[key][1], f"thresholds: {key} must be between 0 and 100, not {text}")
+            kw[key] = value
+    return Thresholds(**kw)  # type: ignore[arg-type]
 
 
 def _arches(w: _Walker, node: yaml.Node, what: str) -> list[str]:

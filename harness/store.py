@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS cells(
     arch TEXT NOT NULL, backend TEXT NOT NULL, accel TEXT, accel_reason TEXT, qemu TEXT, vng TEXT,
     corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
     started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
-    console_log TEXT, reproducer TEXT, pgid INTEGER);
+    console_log TEXT, reproducer TEXT, pgid INTEGER, image TEXT, veristat TEXT);
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);

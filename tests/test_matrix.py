@@ -66,7 +66,7 @@ def test_unknown_key_is_rejected_with_its_line():
 
 def test_misspelt_top_level_key():
     assert err("branchs:\n  x: {kernels: [6.1.1]}\n") == \
-        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian"
+        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian, thresholds"
 
 
 def test_wrong_type():
@@ -134,3 +134,13 @@ def test_corpus_globs():
     c = matrix.parse("corpora:\n  c: {source: 6.12.117, include: ['verifier_*'], exclude: [verifier_loops1]}\n"
                      "branches: {a: {kernels: [6.1.1], corpus: c}}\n", "m.yaml").corpora["c"]
     assert c.selects("verifier_and") and not c.selects("verifier_loops1") and not c.selects("pyperf600")
+
+
+def test_thresholds():
+    m = matrix.parse("thresholds: {insns_pct: 5, insns_abs: 500}\nbranches: {a: {kernels: [6.1.1]}}\n", "m.yaml")
+    assert (m.thresholds.insns_pct, m.thresholds.insns_abs, m.thresholds.near_limit_pct) == (5.0, 500, 80.0)
+    assert err("thresholds: {insns_pct: lots}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: thresholds: insns_pct must be a number, not 'lots'"
+    assert err("thresholds: {near_limit: 90}\nbranches: {a: {kernels: [6.1.1]}}\n") == (
+        "m.yaml:1: thresholds: unknown key 'near_limit'; allowed: insns_pct, insns_abs, states_pct, states_abs, "
+        "near_limit_pct")
