@@ -33,6 +33,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", "-j", type=int, default=1, help="cells to run in parallel (default 1)")
     r.add_argument("--force", action="store_true", help="re-run cells already complete for the same kernel and corpus")
     r.add_argument("--cache", type=Path, default=None, help="download/build cache (default: $XDG_CACHE_HOME/bpf-harness)")
+    r.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="write every report format to DIR after the run")
+    r.add_argument("--fail-on", choices=("regression", "unexpected", "never"), default="regression",
+                   help="exit 1 on verifier regressions (default), also on newly unexpected results, or never")
+
+    rp = sub.add_parser("report", help="write a report of the matrix's per-commit diffs")
+    rp.add_argument("--db", type=Path, default=None)
+    rp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
+                    help="matrix that orders kernels into branches (default: %(default)s)")
+    rp.add_argument("--format", required=True, choices=("md", "json", "junit", "csv", "email"))
+    rp.add_argument("-o", "--output", type=Path, required=True,
+                    help="file (csv: a directory with one file per cell, unless one --cell is given)")
+    rp.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH", help="csv: only this cell")
 
     v = sub.add_parser("validate", help="check a matrix file without running it")
     v.add_argument("file", type=Path)
@@ -81,12 +94,48 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          cache_root=args.cache, argv=list(argv))
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
+    gate = ExitCode.OK
+    if args.report is not None or args.fail_on != "never":
+        from harness import report
+        from harness.diff import Change
+        from harness.store import Store
+        store = Store(db)
+        try:
+            if args.report is not None:
+                pairs = report.write_all(store, m, args.report)
+                print(f"reports: {args.report}")
+            else:
+                from harness.report.model import pairs as all_pairs
+                pairs = all_pairs(store, m)
+        finally:
+            store.close()
+        regressions = [f for p in pairs for f in p.findings if f.change is Change.REGRESSION]
+        unexpected = [f for p in pairs for f in p.findings if f.newly_unexpected]
+        if regressions:
+            print(f"{len(regressions)} verifier regression(s): " +
+                  ", ".join(f"{f.object}/{f.program}" for f in regressions[:10]))
+        if regressions or (args.fail_on == "unexpected" and unexpected):
+            gate = ExitCode.REGRESSION
     print(f"run {summary.run_id}: {ran} cell(s) run, {len(summary.skipped)} already complete, "
           f"{len(bad)} infrastructure failure(s); store: {db}")
     for o in summary.outcomes:
         print(f"  {o.key}: {o.status.value} ({o.programs} programs, {o.seconds:.0f}s) {o.detail}")
     print(f"see: bpf-harness results --db {db}")
+    if gate is ExitCode.REGRESSION and args.fail_on != "never":
+        return ExitCode.REGRESSION  # a regression outranks an infrastructure failure elsewhere
     return ExitCode.INFRA if bad else ExitCode.OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness import report
+    m = matrix_mod.load(args.matrix)
+    store = _open_store(args)
+    try:
+        report.write(store, m, args.format, args.output, tuple(args.cell))
+    finally:
+        store.close()
+    print(f"{args.format} report: {args.output}")
+    return ExitCode.OK
 
 
 def _open_store(args: argparse.Namespace):
@@ -151,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_results(args)
         if args.cmd == "diff":
             return cmd_diff(args)
+        if args.cmd == "report":
+            return cmd_report(args)
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)

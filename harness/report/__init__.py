@@ -1,0 +1,51 @@
+"""Readers of the store: terminal summary, the report model and its writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.cache import safe_name
+from harness.matrix import Matrix
+from harness.store import Store
+
+FORMATS = ("md", "json", "junit", "csv", "email")
+
+
+def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = ()) -> list:
+    """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs."""
+    from harness.report import model, writers
+    pairs = model.pairs(store, matrix)
+
+    def reproduce(cell, obj, prog):
+        return model.reproducer(store, cell, obj, prog)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "md":
+        out.write_text(writers.markdown(pairs, reproduce))
+    elif fmt == "json":
+        out.write_text(json.dumps(writers.to_json(pairs, reproduce), indent=1, sort_keys=True) + "\n")
+    elif fmt == "junit":
+        out.write_text(writers.junit(pairs, store.result_map))
+    elif fmt == "email":
+        out.write_text(writers.email(pairs))
+    elif fmt == "csv":
+        chosen = [store.find_cell(c) for c in cells] if cells else store.latest_cells()
+        if len(chosen) == 1 and cells:
+            out.write_text(writers.veristat_csv(store.result_map(chosen[0]["id"]).values()))
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for c in chosen:
+                (out / f"{safe_name(c['kernel_id'])}_{c['arch']}.csv").write_text(
+                    writers.veristat_csv(store.result_map(c["id"]).values()))
+    else:
+        raise ValueError(fmt)
+    return pairs
+
+
+def write_all(store: Store, matrix: Matrix, directory: Path) -> list:
+    names = {"md": "report.md", "json": "report.json", "junit": "junit.xml", "email": "email.txt", "csv": "csv"}
+    pairs: list = []
+    for fmt in FORMATS:
+        pairs = write(store, matrix, fmt, directory / names[fmt])
+    return pairs

@@ -1,0 +1,88 @@
+"""What every report shows: the per-commit pairs of a matrix and their findings, read from the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+
+from harness.corpus import SELFTESTS
+from harness.diff import Change, Finding, diff
+from harness.matrix import Matrix, Thresholds
+from harness.store import Store
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    branch: str
+    kind: str
+    """``commit``: a kernel and its predecessor on the branch; ``reference``: a branch head vs the reference."""
+    base: dict
+    new: dict
+    comparable: str
+    same_objects: bool
+    findings: tuple[Finding, ...]
+    unchanged: int
+
+    @property
+    def title(self) -> str:
+        return f"{self.branch}: {self.base['kernel_id']} -> {self.new['kernel_id']} ({self.new['arch']})"
+
+    def count(self, change: Change) -> int:
+        return sum(f.change is change for f in self.findings)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.change is Change.REGRESSION]
+
+
+def comparability(store: Store, base: dict, new: dict) -> tuple[str, bool]:
+    """Whether both cells loaded byte-identical objects; a diff across corpora is labelled as such."""
+    if base["corpus_id"] == new["corpus_id"]:
+        return f"same objects (corpus {base['corpus_id']}, {base['clang']})", True
+    bh, nh = store.object_hashes(base["corpus_id"]), store.object_hashes(new["corpus_id"])
+    differ = sorted(o for o in set(bh) & set(nh) if bh[o] != nh[o])
+    return (f"DIFFERENT corpora {base['corpus_id']} vs {new['corpus_id']} ({base['clang']} vs {new['clang']}); "
+            f"{len(differ)} object(s) differ in bytes"), False
+
+
+def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresholds) -> Pair:
+    label, same = comparability(store, base, new)
+    findings, unchanged = diff(store.result_map(base["id"]), store.result_map(new["id"]), th)
+    return Pair(branch, kind, base, new, label, same, tuple(findings), unchanged)
+
+
+def _latest(store: Store, kernel_id: str, arch: str) -> dict | None:
+    row = store.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
+                           (kernel_id, arch)).fetchone()
+    return dict(row) if row else None
+
+
+def pairs(store: Store, matrix: Matrix) -> list[Pair]:
+    """Every kernel vs its predecessor on its branch and arch, then every branch head vs the reference head."""
+    out: list[Pair] = []
+    heads: dict[tuple[str, str], dict] = {}
+    for b in matrix.branches:
+        for arch in b.arches:
+            cells = [c for c in (_latest(store, k.id, arch) for k in b.kernels) if c is not None]
+            for base, new in zip(cells, cells[1:]):
+                out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
+            if cells:
+                heads[(b.name, arch)] = cells[-1]
+    if matrix.reference:
+        for (name, arch), head in heads.items():
+            ref = heads.get((matrix.reference, arch))
+            if name != matrix.reference and ref is not None:
+                out.append(pair(store, name, "reference", head, ref, matrix.thresholds))
+    return out
+
+
+def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
+    """One command that verifies exactly this program on exactly this kernel, with the full log."""
+    row = store.db.execute("SELECT build_dir FROM corpora WHERE id=?", (cell["corpus_id"],)).fetchone()
+    path = Path(row[0]) / "src" / SELFTESTS / f"{obj}.bpf.o" if row else Path(f"{obj}.bpf.o")
+    guest = shlex.join([cell.get("veristat") or "veristat", "-v", "-l", "1", "-f", f"{obj}.bpf.o/{prog}", str(path)])
+    argv = ["vng", "--verbose", "--force-9p", "--run", cell.get("image") or "<kernel image>"]
+    if cell.get("accel") == "tcg":
+        argv.append("--disable-kvm")
+    return shlex.join(argv + ["--exec", guest])

@@ -1,0 +1,185 @@
+"""Report writers: JSON, veristat-compatible CSV, JUnit XML, email text, Markdown (all pure over the model)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import xml.etree.ElementTree as ET
+from typing import Iterable
+
+from harness.diff import ORDER, Change, Finding
+from harness.parse.verifier_log import error_lines
+from harness.report.model import Pair
+
+JSON_SCHEMA = 1
+VERISTAT_COLUMNS = ("file_name", "prog_name", "verdict", "duration", "total_insns", "total_states",
+                    "peak_states", "max_states_per_insn", "mark_read")
+
+
+def failing_side(p: Pair, f: Finding) -> dict:
+    """The cell worth reproducing a finding on: where the program fails (the base kernel, for a fix)."""
+    if f.new is not None and f.new.get("verdict") != "success":
+        return p.new
+    if f.base is not None and f.base.get("verdict") != "success":
+        return p.base
+    return p.new if f.new is not None else p.base
+
+
+def _side(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {k: row.get(k) for k in ("verdict", "failure_class", "load_reason", "error", "insns", "states",
+                                   "peak_states", "duration_us", "expect", "outcome")}
+
+
+def _cell(c: dict) -> dict:
+    return {k: c.get(k) for k in ("kernel_id", "release", "arch", "package_version", "corpus_id", "clang",
+                                  "status", "detail", "accel", "backend")}
+
+
+def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
+    """The whole diff; schema documented in README (``JSON_SCHEMA``)."""
+    return {
+        "schema": JSON_SCHEMA,
+        "generated": int(time.time()) if generated is None else generated,
+        "pairs": [{
+            "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new),
+            "comparable": p.comparable, "same_objects": p.same_objects, "unchanged": p.unchanged,
+            "counts": {c.value: p.count(c) for c in ORDER},
+            "findings": [{
+                "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
+                "error_key": f.error_key, "newly_unexpected": f.newly_unexpected,
+                "base": _side(f.base), "new": _side(f.new),
+                "reproduce": reproduce(failing_side(p, f), f.object, f.program),
+            } for f in p.findings],
+        } for p in pairs],
+    }
+
+
+def veristat_csv(results: Iterable[dict]) -> str:
+    """One cell's results in veristat's own ``-o csv`` format, so ``veristat -C a.csv b.csv`` reads it.
+
+    Programs without a verdict (timeout, crash, not-run) are left out: veristat has no word for them.
+    """
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(VERISTAT_COLUMNS)
+    for r in sorted((dict(r) for r in results), key=lambda r: (r["object"], r["program"])):
+        if r["verdict"] not in ("success", "failure"):
+            continue
+        w.writerow([f"{r['object']}.bpf.o", r["program"], r["verdict"], r.get("duration_us") or 0,
+                    r.get("insns") or 0, r.get("states") or 0, r.get("peak_states") or 0,
+                    r.get("max_states_per_insn") or 0, r.get("mark_read") or 0])
+    return out.getvalue()
+
+
+def junit(pairs: list[Pair], new_results) -> str:
+    """One testsuite per pair, one testcase per program of the new cell.
+
+    Failures only for regressions and for results expected on the base kernel and unexpected now;
+    a cell that did not complete is an error, never a failure.
+    """
+    suites = ET.Element("testsuites", name="bpf-harness")
+    for p in pairs:
+        by_prog = {(f.object, f.program): f for f in p.findings}
+        suite = ET.SubElement(suites, "testsuite", name=p.title)
+        tests = failures = errors = 0
+        if p.new["status"] != "complete" or p.base["status"] != "complete":
+            case = ET.SubElement(suite, "testcase", classname=p.title, name="cell")
+            bad = p.new if p.new["status"] != "complete" else p.base
+            ET.SubElement(case, "error", message=f"cell {bad['kernel_id']}/{bad['arch']} {bad['status']}",
+                          type="infrastructure").text = bad.get("detail") or ""
+            tests, errors = 1, 1
+        for (obj, prog), r in sorted(new_results(p.new["id"]).items()):
+            tests += 1
+            case = ET.SubElement(suite, "testcase", classname=f"{p.new['kernel_id']}.{obj}", name=prog)
+            f = by_prog.get((obj, prog))
+            if f is not None and (f.change is Change.REGRESSION or f.newly_unexpected):
+                failures += 1
+                ET.SubElement(case, "failure", message=f"{f.change.value}: {f.detail}", type=f.change.value).text = \
+                    f"{p.base['kernel_id']}: {_cost(f.base)}\n{p.new['kernel_id']}: {_cost(f.new)}\n{f.detail}"
+            elif r["verdict"] in ("timeout", "crash", "not-run"):
+                ET.SubElement(case, "skipped", message=f"{r['verdict']}: {r.get('error') or ''}")
+        suite.set("tests", str(tests))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(errors))
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _cost(row: dict | None) -> str:
+    if not row:
+        return "absent"
+    s = row["verdict"]
+    if row.get("insns") is not None:
+        s += f", {row['insns']} insns"
+    if row.get("error"):
+        s += f": {row['error']}"
+    return s
+
+
+def email(pairs: list[Pair]) -> str:
+    """Plain text in the style of stable-rc test replies, ready to paste."""
+    lines = []
+    for p in pairs:
+        regs = p.regressions
+        head = f"{p.branch} {p.base['kernel_id']} -> {p.new['kernel_id']} on {p.new['arch']}"
+        if not regs:
+            lines.append(f"No BPF verifier regressions found on {p.new['arch']} between {p.base['kernel_id']} and "
+                         f"{p.new['kernel_id']} ({p.branch}).")
+        else:
+            lines.append(f"BPF verifier regressions found on {p.new['arch']} between {p.base['kernel_id']} and "
+                         f"{p.new['kernel_id']} ({p.branch}):")
+            for f in regs:
+                lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}")
+        others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
+        lines.append(f"  ({head}: {p.unchanged} programs unchanged" + (f"; {others}" if others else "") +
+                     f"; {p.comparable})")
+        lines.append("")
+    lines.append("Tested with bpf-harness: BPF selftests verified in virtme-ng guests of the Debian kernels above.")
+    return "\n".join(lines) + "\n"
+
+
+def _log_excerpt(row: dict | None, n: int = 4) -> list[str]:
+    """The few lines that matter: the end of the level-1 tail (failing insn, register state), or the messages."""
+    if not row:
+        return []
+    tail = (row.get("tail") or "").splitlines()
+    body = [ln for ln in tail if not ln.startswith(("verification time", "stack depth", "processed "))]
+    return body[-n:] if body else error_lines((row.get("log") or "").splitlines())[-n:]
+
+
+def markdown(pairs: list[Pair], reproduce) -> str:
+    out = ["# BPF verifier triage report", ""]
+    for p in pairs:
+        out += [f"## {p.title}" + (" — vs reference" if p.kind == "reference" else ""), "",
+                f"{p.base['release']} -> {p.new['release']}; {p.comparable}.", ""]
+        for c in (p.base, p.new):
+            if c["status"] != "complete":
+                out += [f"> cell {c['kernel_id']}/{c['arch']} is **{c['status']}**: {c['detail']}", ""]
+        out += ["| " + " | ".join(c.value for c in ORDER) + " | unchanged |",
+                "|" + "---|" * (len(ORDER) + 1),
+                "| " + " | ".join(str(p.count(c)) for c in ORDER) + f" | {p.unchanged} |", ""]
+        for c in ORDER:
+            group = [f for f in p.findings if f.change is c]
+            if not group:
+                continue
+            out += [f"### {c.value} ({len(group)})", ""]
+            by_key: dict[str, list[Finding]] = {}
+            for f in group:
+                by_key.setdefault(f.error_key or f.detail, []).append(f)
+            for key, fs in by_key.items():
+                out += [f"**{key or '(no error)'}** — {len(fs)} program(s)", ""]
+                for f in fs:
+                    flag = " — *expected before, unexpected now*" if f.newly_unexpected else ""
+                    out.append(f"- `{f.object}/{f.program}`: {p.base['kernel_id']}: {_cost(f.base)}; "
+                               f"{p.new['kernel_id']}: {_cost(f.new)}{flag}")
+                    excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
+                    if excerpt and c in (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED):
+                        out += ["  ```", *(f"  {ln}" for ln in excerpt), "  ```"]
+                    out.append(f"  reproduce: `{reproduce(failing_side(p, f), f.object, f.program)}`")
+                out.append("")
+    if not pairs:
+        out.append("No pair of cells to compare: run at least two kernels of a branch.")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,116 @@
+"""Report writers on a store built from results recorded in real 6.1.190 and 6.1.192 guests.
+
+Golden files: BPF_HARNESS_REGOLDEN=1 re-renders them.
+"""
+
+import csv
+import io
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness import matrix
+from harness.cell import row_of
+from harness.report import model, writers
+from harness.store import CellStatus, Store
+from conftest import DATA, add_corpus, recorded_results
+
+GOLDEN = DATA / "golden"
+MATRIX = "branches:\n  6.1.y:\n    corpus: c\n    kernels: [6.1.190, 6.1.192]\ncorpora:\n  c: {source: 6.1.192}\n"
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(tmp_path / "r.db")
+    add_corpus(s, "c1")
+    # what progs/test_global_func16.c of 6.1.192 declares: __success
+    s.db.execute("INSERT INTO expectations VALUES('c1', 'test_global_func16', 'global_func16', 'success', '[]', "
+                 "'[]', NULL, '[]', '[]', NULL, 0)")
+    run = s.start_run("m", "", [])
+    for kid, recs, rel in (("6.1.190", "results-6.1.190-classes.jsonl", "6.1.0-54-amd64"),
+                           ("6.1.192", "results-6.1.192-classes.jsonl", "6.1.0-56-amd64")):
+        cid = s.start_cell(run_id=run, branch="6.1.y", kernel_id=kid, kernel_key=kid, arch="x86_64", backend="vm",
+                           corpus_id="c1", release=rel, clang="clang 19.1.7", accel="tcg",
+                           image=f"/cache/kernels/{kid}/vmlinux", veristat="/cache/corpus/veristat")
+        for rec in recorded_results(recs):
+            if rec["kind"] == "result":
+                s.add_result(cid, row_of(rec))
+            elif rec["kind"] == "tail":
+                s.add_tail(cid, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    yield s
+    s.close()
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("BPF_HARNESS_REGOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs; BPF_HARNESS_REGOLDEN=1 re-renders it"
+
+
+def render(store):
+    m = matrix.parse(MATRIX, "m.yaml")
+    pairs = model.pairs(store, m)
+    return pairs, (lambda c, o, p: model.reproducer(store, c, o, p))
+
+
+def test_markdown_golden(store):
+    pairs, repro = render(store)
+    text = writers.markdown(pairs, repro)
+    golden("report.md", text)
+    assert "### fixed (1)" in text and "invalid indirect read from stack R1 off -40+0 size 40" in text
+    # reproduce on the kernel where it fails (6.1.190 for a fix), with the console shown
+    assert "reproduce: `vng --verbose --force-9p --run /cache/kernels/6.1.190/vmlinux --disable-kvm" in text
+
+
+def test_json_golden_and_schema(store):
+    pairs, repro = render(store)
+    doc = writers.to_json(pairs, repro, generated=0)
+    golden("report.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    (p,) = doc["pairs"]
+    assert doc["schema"] == 1 and p["counts"]["fixed"] == 1 and p["unchanged"] == 30
+    (f,) = p["findings"]
+    assert (f["change"], f["base"]["outcome"], f["new"]["outcome"]) == ("fixed", "unexpected", "as-expected")
+
+
+def test_email(store):
+    pairs, _ = render(store)
+    text = writers.email(pairs)
+    assert text.startswith("No BPF verifier regressions found on x86_64 between 6.1.190 and 6.1.192 (6.1.y).\n")
+    # and the reverse direction lists the regression with its error line
+    rev = [model.pair(store, "6.1.y", "commit", pairs[0].new, pairs[0].base, matrix.Thresholds())]
+    assert writers.email(rev).splitlines()[:2] == [
+        "BPF verifier regressions found on x86_64 between 6.1.192 and 6.1.190 (6.1.y):",
+        "  - test_global_func16/global_func16: Caller passes invalid args into func#1"]
+
+
+def test_junit_failures_only_for_regressions(store):
+    pairs, _ = render(store)
+    rev = [model.pair(store, "6.1.y", "commit", pairs[0].new, pairs[0].base, matrix.Thresholds())]
+    for ps, want in ((pairs, 0), (rev, 1)):
+        root = ET.fromstring(writers.junit(ps, store.result_map))
+        (suite,) = root
+        assert suite.get("tests") == "31" and suite.get("failures") == str(want) and suite.get("errors") == "0"
+    failing = [c for c in ET.fromstring(writers.junit(rev, store.result_map)).iter("testcase") if c.find("failure") is not None]
+    assert [(c.get("classname"), c.get("name")) for c in failing] == [("6.1.190.test_global_func16", "global_func16")]
+
+
+def test_junit_infra_is_an_error_not_a_failure(store):
+    store.db.execute("UPDATE cells SET status='panic', detail='Kernel panic' WHERE kernel_id='6.1.192'")
+    pairs, _ = render(store)
+    (suite,) = ET.fromstring(writers.junit(pairs, store.result_map))
+    assert suite.get("errors") == "1" and suite.get("failures") == "0"
+    assert suite.find("testcase/error").get("type") == "infrastructure"
+
+
+def test_veristat_csv_columns(store):
+    pairs, _ = render(store)
+    text = writers.veristat_csv(store.result_map(pairs[0].new["id"]).values())
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert tuple(rows[0]) == writers.VERISTAT_COLUMNS
+    gf = next(r for r in rows if r["prog_name"] == "global_func16")
+    assert (gf["file_name"], gf["verdict"], gf["total_insns"]) == ("test_global_func16.bpf.o", "success", "14")
