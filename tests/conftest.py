@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+CLANG = Path("/usr/lib/llvm-19/bin/clang")
 FAKES = Path(__file__).parent / "fakes"
 
 
@@ -49,3 +50,15 @@ def add_corpus(store, corpus_id: str = "c1"):
                (("broken", "progs/broken.c:1:1: error: expected ';'"),), Path("/nonexistent"))
     store.add_corpus(c)
     return c
+
+
+def compile_bpf(tmp_path_factory, source: str) -> bytes:
+    """Compile a BPF C snippet with the real clang (as ci/setup.sh installs it); objects are never committed."""
+    import subprocess
+    clang = str(CLANG) if CLANG.exists() else shutil.which("clang")
+    if not clang:
+        pytest.skip("clang not installed (ci/setup.sh installs clang-19)")
+    d = tmp_path_factory.mktemp("bpf")
+    (d / "p.c").write_text(source)
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(d / "p.c"), "-o", str(d / "p.bpf.o")], check=True)
+    return (d / "p.bpf.o").read_bytes()

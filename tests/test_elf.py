@@ -1,14 +1,13 @@
 """The ELF reader against objects compiled here by the real clang (built objects are never committed)."""
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from conftest import compile_bpf
+
 from harness import elf
 
-CLANG = Path("/usr/lib/llvm-19/bin/clang")
 SRC = r"""
 #define SEC(n) __attribute__((section(n), used))
 static __attribute__((noinline)) int helper(int x) { return x + 1; }
@@ -21,13 +20,7 @@ SEC("socket") static int static_prog(void *ctx) { return 0; }
 
 @pytest.fixture(scope="module")
 def obj(tmp_path_factory):
-    clang = str(CLANG) if CLANG.exists() else shutil.which("clang")
-    if not clang:
-        pytest.skip("clang not installed (ci/setup.sh installs clang-19)")
-    d = tmp_path_factory.mktemp("bpf")
-    (d / "p.c").write_text(SRC)
-    subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(d / "p.c"), "-o", str(d / "p.bpf.o")], check=True)
-    return (d / "p.bpf.o").read_bytes()
+    return compile_bpf(tmp_path_factory, SRC)
 
 
 def test_programs_in_libbpf_order(obj):

@@ -1,16 +1,15 @@
 """Expectations from decl tags, read from objects compiled here by the real clang (objects are never committed)."""
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from conftest import compile_bpf
 
 from harness import btf, corpus
 from harness.diff import Change, Thresholds, classify
 from harness.expect import NONE, Expectation, Outcome, outcome, parse_tags
 
-CLANG = Path("/usr/lib/llvm-19/bin/clang")
 # the macros as progs/bpf_misc.h defines them in 6.12 (numbered) and 6.1 (plain __msg)
 SRC = r"""
 #define SEC(n) __attribute__((section(n), used))
@@ -37,13 +36,7 @@ SEC("socket") int untagged(void *ctx) { return 0; }
 
 @pytest.fixture(scope="module")
 def obj(tmp_path_factory):
-    clang = str(CLANG) if CLANG.exists() else shutil.which("clang")
-    if not clang:
-        pytest.skip("clang not installed (ci/setup.sh installs clang-19)")
-    d = tmp_path_factory.mktemp("exp")
-    (d / "p.c").write_text(SRC)
-    subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(d / "p.c"), "-o", str(d / "p.bpf.o")], check=True)
-    return (d / "p.bpf.o").read_bytes()
+    return compile_bpf(tmp_path_factory, SRC)
 
 
 def test_expectations_from_a_compiled_object(obj):
