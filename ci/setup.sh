@@ -14,6 +14,7 @@ packages=(
   xz-utils zstd coreutils                      # kernel images; stdbuf for line-buffered veristat
   debian-archive-keyring ca-certificates       # apt verifies what it downloads
   python3 python3-venv sqlite3
+  chromium                                     # the HTML report's rendering test (headless)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--db", type=Path, default=None)
     rp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
                     help="matrix that orders kernels into branches (default: %(default)s)")
-    rp.add_argument("--format", required=True, choices=("md", "json", "junit", "csv", "email"))
+    rp.add_argument("--format", required=True, choices=("md", "html", "json", "junit", "csv", "email"))
     rp.add_argument("-o", "--output", type=Path, required=True,
                     help="file (csv: a directory with one file per cell, unless one --cell is given)")
     rp.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH", help="csv: only this cell")

@@ -114,3 +114,48 @@ def test_veristat_csv_columns(store):
     assert tuple(rows[0]) == writers.VERISTAT_COLUMNS
     gf = next(r for r in rows if r["prog_name"] == "global_func16")
     assert (gf["file_name"], gf["verdict"], gf["total_insns"]) == ("test_global_func16.bpf.o", "success", "14")
+
+
+def test_html_renders_in_headless_chromium(store, tmp_path):
+    import shutil
+    import struct
+    import subprocess
+    from harness.report import html
+    pairs, repro = render(store)
+    rev = [model.pair(store, "6.1.y", "commit", pairs[0].new, pairs[0].base, matrix.Thresholds())]
+    page = tmp_path / "report.html"
+    page.write_text(html.render(pairs + rev, repro, store.result_map))
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # no external assets
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        pytest.fail("chromium not installed: run ci/setup.sh")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"]
+    shot = tmp_path / "report.png"
+    subprocess.run(flags + [f"--screenshot={shot}", page.as_uri()], check=True, timeout=120, capture_output=True)
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1280, 1600)
+    assert len(png) > 20_000  # a rendered page, not a blank one
+    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], check=True, timeout=120,
+                         capture_output=True, text=True).stdout
+    assert 'data-ready="3"' in dom  # the sorting script ran over the 3 sortable tables
+    assert "test_global_func16/global_func16" in dom and "regression" in dom
+    assert "invalid indirect read from stack R1 off -40+0 size 40" in dom
+    assert "No verified program moved past the complexity thresholds." in dom  # none in this pair
+
+
+def test_html_chart_shows_cost_moves(store):
+    from harness.diff import diff
+    from harness.report import html
+    pairs, _ = render(store)
+    p = pairs[0]
+    new = store.result_map(p.new["id"])
+    key = ("bpf_cubic", "bpf_cubic_cong_avoid")
+    new[key] = {**new[key], "insns": new[key]["insns"] + 5000}
+    findings, same = diff(store.result_map(p.base["id"]), new)
+    moved = model.Pair(p.branch, p.kind, p.base, p.new, p.comparable, True, tuple(findings), same)
+    chart = html._chart([moved])
+    assert chart.startswith('<svg class="chart"') and "6.1.192 bpf_cubic/bpf_cubic_cong_avoid" in chart
+    assert "+5000" in chart

@@ -9,7 +9,7 @@ from harness.cache import safe_name
 from harness.matrix import Matrix
 from harness.store import Store
 
-FORMATS = ("md", "json", "junit", "csv", "email")
+FORMATS = ("md", "html", "json", "junit", "csv", "email")
 
 
 def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = ()) -> list:
@@ -23,6 +23,9 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
         out.write_text(writers.markdown(pairs, reproduce))
+    elif fmt == "html":
+        from harness.report import html
+        out.write_text(html.render(pairs, reproduce, store.result_map))
     elif fmt == "json":
         out.write_text(json.dumps(writers.to_json(pairs, reproduce), indent=1, sort_keys=True) + "\n")
     elif fmt == "junit":
@@ -44,7 +47,8 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
 
 
 def write_all(store: Store, matrix: Matrix, directory: Path) -> list:
-    names = {"md": "report.md", "json": "report.json", "junit": "junit.xml", "email": "email.txt", "csv": "csv"}
+    names = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml",
+             "email": "email.txt", "csv": "csv"}
     pairs: list = []
     for fmt in FORMATS:
         pairs = write(store, matrix, fmt, directory / names[fmt])

@@ -1,0 +1,149 @@
+"""Single-file HTML triage report: sortable tables, collapsible logs, a kernel x program verdict matrix
+and a small chart of insns deltas.  No external assets: it opens offline and attaches to an email."""
+
+from __future__ import annotations
+
+import html
+from typing import Callable
+
+from harness.diff import ORDER, Change
+from harness.report.model import Pair
+from harness.report.writers import _cost, _log_excerpt, failing_side
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
+h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f3f3f3;cursor:pointer;user-select:none}th.sorted-asc:after{content:" \\25B2"}th.sorted-desc:after{content:" \\25BC"}
+.regression{background:#fde2e1}.fixed{background:#e1f5e4}.error-changed{background:#fff4d6}
+.near-limit,.complexity{background:#eef3ff}.load-failure,.inconclusive,.new,.gone{background:#f4f4f4}
+td.success{color:#17692f}td.failure{color:#a4161a;font-weight:600}td.timeout,td.crash,td.not-run{color:#7a5c00}
+code,pre{font:12px/1.35 ui-monospace,monospace}pre{background:#f7f7f7;padding:6px;margin:4px 0;white-space:pre-wrap}
+.flag{color:#a4161a;font-weight:600}.muted{color:#777}
+"""
+
+JS = """
+document.querySelectorAll('table.sortable').forEach(function(t){
+  t.querySelectorAll('th').forEach(function(th,i){
+    th.addEventListener('click',function(){
+      var body=t.tBodies[0],rows=Array.from(body.rows),asc=!th.classList.contains('sorted-asc');
+      t.querySelectorAll('th').forEach(function(h){h.classList.remove('sorted-asc','sorted-desc')});
+      th.classList.add(asc?'sorted-asc':'sorted-desc');
+      rows.sort(function(a,b){
+        var x=a.cells[i].dataset.v||a.cells[i].textContent,y=b.cells[i].dataset.v||b.cells[i].textContent;
+        var nx=parseFloat(x),ny=parseFloat(y);
+        var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);
+        return asc?c:-c});
+      rows.forEach(function(r){body.appendChild(r)});
+    })})});
+document.body.dataset.ready = document.querySelectorAll('table.sortable').length;
+"""
+
+e = html.escape
+
+
+def _delta(f) -> tuple[int | None, str]:
+    b = f.base.get("insns") if f.base else None
+    n = f.new.get("insns") if f.new else None
+    if b is None or n is None:
+        return None, ""
+    return n - b, f"{n - b:+d}"
+
+
+def _chart(pairs: list[Pair], top: int = 15) -> str:
+    """Horizontal bars of the largest insns moves among programs verified on both sides."""
+    moves = []
+    for p in pairs:
+        for f in p.findings:
+            if f.change in (Change.COMPLEXITY, Change.NEAR_LIMIT):
+                d, _ = _delta(f)
+                if d:
+                    moves.append((d, f"{p.new['kernel_id']} {f.object}/{f.program}"))
+    if not moves:
+        return '<p class="muted">No verified program moved past the complexity thresholds.</p>'
+    moves = sorted(moves, key=lambda m: -abs(m[0]))[:top]
+    scale = max(abs(d) for d, _ in moves) or 1
+    rows = []
+    for i, (d, label) in enumerate(moves):
+        w = max(1, int(300 * abs(d) / scale))
+        x = 400 if d > 0 else 400 - w
+        color = "#c0392b" if d > 0 else "#27ae60"
+        y = 8 + i * 22
+        rows.append(f'<text x="392" y="{y + 12}" text-anchor="end" font-size="11">{e(label[:60])}</text>'
+                    f'<rect x="{x}" y="{y}" width="{w}" height="16" fill="{color}"><title>{d:+d} insns</title></rect>'
+                    f'<text x="{x + w + 4 if d > 0 else x - 4}" y="{y + 12}" font-size="11" '
+                    f'text-anchor="{"start" if d > 0 else "end"}">{d:+d}</text>')
+    h = 16 + 22 * len(moves)
+    return (f'<svg class="chart" width="820" height="{h}" role="img" aria-label="insns deltas">'
+            f'<line x1="400" y1="0" x2="400" y2="{h}" stroke="#999"/>{"".join(rows)}</svg>')
+
+
+def _matrix(pairs: list[Pair], verdicts: Callable[[int], dict]) -> str:
+    """Kernel x program verdicts for every program that changed in some pair."""
+    cells, seen = [], set()
+    for p in pairs:
+        for c in (p.base, p.new):
+            if c["id"] not in seen:
+                seen.add(c["id"])
+                cells.append(c)
+    progs = sorted({(f.object, f.program) for p in pairs for f in p.findings})
+    if not progs:
+        return '<p class="muted">No program changed verdict or cost between any two kernels.</p>'
+    results = {c["id"]: verdicts(c["id"]) for c in cells}
+    head = "".join(f"<th>{e(c['kernel_id'])}/{e(c['arch'])}</th>" for c in cells)
+    body = []
+    for key in progs:
+        tds = []
+        for c in cells:
+            r = results[c["id"]].get(key)
+            v = r["verdict"] if r else "absent"
+            title = e(r.get("error") or "") if r else ""
+            ins = r.get("insns") if r else None
+            tds.append(f'<td class="{e(v)}" title="{title}">{e(v)}'
+                       + (f' <span class="muted">{ins}</span>' if ins is not None else "") + "</td>")
+        body.append(f"<tr><td><code>{e(key[0])}/{e(key[1])}</code></td>{''.join(tds)}</tr>")
+    return (f'<table class="sortable matrix"><thead><tr><th>program</th>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dict]) -> str:
+    out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+           "<title>BPF verifier triage report</title>", f"<style>{CSS}</style></head><body>",
+           "<h1>BPF verifier triage report</h1>"]
+    total = {c: sum(p.count(c) for p in pairs) for c in ORDER}
+    out.append("<table><thead><tr><th>pair</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
+               + "<th>unchanged</th></tr></thead><tbody>")
+    for p in pairs:
+        out.append(f"<tr><td><a href='#p{id(p)}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
+                   + "</td>" + "".join(f"<td class='{c.value if p.count(c) else ''}'>{p.count(c)}</td>" for c in ORDER)
+                   + f"<td>{p.unchanged}</td></tr>")
+    out.append("<tr><th>all</th>" + "".join(f"<th>{total[c]}</th>" for c in ORDER) + "<th></th></tr></tbody></table>")
+    out.append("<h2>Largest insns moves</h2>" + _chart(pairs))
+    out.append("<h2>Kernel &times; program verdicts</h2>" + _matrix(pairs, verdicts))
+    for p in pairs:
+        out.append(f"<h2 id='p{id(p)}'>{e(p.title)}</h2><p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; "
+                   f"{e(p.comparable)}.</p>")
+        for c in (p.base, p.new):
+            if c["status"] != "complete":
+                out.append(f"<p class='flag'>cell {e(c['kernel_id'])}/{e(c['arch'])} is {e(c['status'])}: "
+                           f"{e(c.get('detail') or '')}</p>")
+        if not p.findings:
+            out.append("<p>No change.</p>")
+            continue
+        out.append("<table class='sortable findings'><thead><tr><th>class</th><th>program</th><th>error (normalized)</th>"
+                   f"<th>{e(p.base['kernel_id'])}</th><th>{e(p.new['kernel_id'])}</th><th>&Delta; insns</th>"
+                   "<th>details</th></tr></thead><tbody>")
+        for f in p.findings:
+            d, dtext = _delta(f)
+            excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
+            flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
+            out.append(
+                f"<tr class='{f.change.value}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
+                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}</td><td>{e(f.error_key)}</td>"
+                f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td><td data-v='{d if d is not None else ''}'>{dtext}</td>"
+                f"<td><details><summary>log and reproducer</summary>"
+                + (f"<pre>{e(chr(10).join(excerpt))}</pre>" if excerpt else "")
+                + f"<pre>{e(reproduce(failing_side(p, f), f.object, f.program))}</pre></details></td></tr>")
+        out.append("</tbody></table>")
+    out.append(f"<script>{JS}</script></body></html>")
+    return "\n".join(out) + "\n"
