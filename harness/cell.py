@@ -156,17 +156,26 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
     t0 = time.monotonic()
     findings: list[console.Finding] = []
+    accel = job.accel
     attempt = 0
     while True:
         attempt += 1
         try:
-            status, detail, findings, done_n = _boot(job, store, cell_id, cell_dir, progress)
+            status, detail, findings, done_n = _boot(job, accel, store, cell_id, cell_dir, progress)
         except HarnessError as e:
             status, detail, findings, done_n = CellStatus.INFRA, str(e), [], 0
         except Exception as e:  # a bug or an OS error must not lose the cell's record
             status, detail, findings, done_n = CellStatus.INFRA, f"{type(e).__name__}: {e}", [], 0
         if findings:
             store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
+        if accel.auto and not done_n and status in BOOT_FAILURES:
+            # machine.md: a /dev/kvm that cannot run a stock kernel (PVM) passes every static check.
+            accel = accel.fallback(f"the guest did not start ({status.value})")
+            store.update_cell(cell_id, accel=accel.accel.value, accel_reason=accel.reason)
+            log.warning("%s: %s", job.key, accel.reason)
+            console_path.replace(cell_dir / f"console-attempt{attempt}.log")
+            progress(job.key, 0, total, "KVM boot failed, booting under TCG")
+            continue
         if done_n or status not in BOOT_FAILURES or attempt > job.vm.boot_retries:
             break
         # The guest died before verifying anything: a boot problem (seen here: an int3 Oops while
@@ -195,7 +204,7 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
 BOOT_FAILURES = (CellStatus.BOOT_FAILED, CellStatus.BOOT_TIMEOUT, CellStatus.PANIC, CellStatus.GUEST_DIED)
 
 
-def _boot(job: CellJob, store: Store, cell_id: int, cell_dir: Path,
+def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
           progress: Progress) -> tuple[CellStatus, str, list[console.Finding], int]:
     """One boot of the cell's guest; results are stored as they arrive."""
     arch = get_arch(job.kernel.arch)
@@ -205,7 +214,7 @@ def _boot(job: CellJob, store: Store, cell_id: int, cell_dir: Path,
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
     plan_path.write_text(json.dumps(plan_for(job, rwdir)))
-    argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=job.accel.accel,
+    argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=accel.accel,
                        cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
@@ -229,7 +238,8 @@ def _boot(job: CellJob, store: Store, cell_id: int, cell_dir: Path,
                 log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
 
     progress(job.key, 0, total, "booting")
-    header = f"# accel: {job.accel.accel.value} ({job.accel.reason})\n"
+    header = f"# accel: {accel.accel.value} ({accel.reason})\n"
+    boot_timeout = min(job.vm.boot_timeout, vm.KVM_PROBE_S) if accel.auto else job.vm.boot_timeout
     p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
     store.update_cell(cell_id, pgid=p.pid)
     try:
@@ -244,7 +254,7 @@ def _boot(job: CellJob, store: Store, cell_id: int, cell_dir: Path,
                 progress(job.key, done_n, total, "")
             if p.poll() is not None:
                 break
-            if not started and now > job.vm.boot_timeout:
+            if not started and now > boot_timeout:
                 timed_out = "boot"
                 break
             if now > job.vm.cell_timeout:

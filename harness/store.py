@@ -16,7 +16,10 @@ import socket
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from harness.expect import Expectation
 
 SCHEMA_VERSION = 4
 

@@ -25,11 +25,20 @@ KVM_GET_API_VERSION = 0xAE00
 KVM_API_VERSION = 12
 
 
+KVM_PROBE_S = 30
+"""Under accel auto, a KVM boot must reach the runner this fast (seconds under real KVM), or TCG is used."""
+
+
 @dataclasses.dataclass(frozen=True)
 class AccelChoice:
     accel: Accel
     """KVM or TCG, never AUTO."""
     reason: str
+    auto: bool = False
+    """Chosen by accel auto: a KVM boot that does not reach the guest falls back to TCG."""
+
+    def fallback(self, why: str) -> "AccelChoice":
+        return AccelChoice(Accel.TCG, f"KVM looked usable but {why}; using TCG", auto=False)
 
 
 def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[bool, str]:
@@ -76,7 +85,7 @@ def choose_accel(setting: Accel, arch: Arch, host_arch: str | None = None) -> Ac
         if not ok:
             raise UserError(f"vm: accel kvm requested but KVM is not usable here ({why}); use accel: auto or tcg")
         return AccelChoice(Accel.KVM, why)
-    return AccelChoice(Accel.KVM, why) if ok else AccelChoice(Accel.TCG, f"KVM not usable ({why}), using TCG")
+    return AccelChoice(Accel.KVM, why, auto=True) if ok else AccelChoice(Accel.TCG, f"KVM not usable ({why}), using TCG")
 
 
 def package_root() -> Path:

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from harness.arch import X86_64

@@ -1,11 +1,8 @@
 """The host side of a cell against a fake vng replaying a recorded real guest."""
 
-import json
 import sqlite3
 from collections import OrderedDict
 from pathlib import Path
-
-import pytest
 
 from harness import cell
 from harness.corpus import Corpus, CorpusObject
@@ -137,3 +134,28 @@ def test_boot_retries_zero_reports_the_boot_panic(fake_vng, tmp_path):
     out = cell.run_cell(job(tmp_path, boot_retries=0))
     assert out.status is CellStatus.PANIC
     assert out.detail == "[    6.746946] Kernel panic - not syncing: sysrq triggered crash"
+
+
+def test_auto_kvm_that_does_not_boot_falls_back_to_tcg(fake_vng, tmp_path, monkeypatch):
+    """Like the PVM /dev/kvm here: every static check passes, the guest never starts."""
+    import dataclasses
+    from harness import vm
+    monkeypatch.setattr(vm, "KVM_PROBE_S", 3)
+    fake_vng("hang-under-kvm", "console-6.12.117-ok.txt")
+    j = dataclasses.replace(job(tmp_path), accel=AccelChoice(Accel.KVM, "/dev/kvm usable, cpu has vmx", auto=True))
+    out = cell.run_cell(j)
+    assert out.status is CellStatus.COMPLETE
+    store = Store(tmp_path / "r.db")
+    row = store.db.execute("SELECT accel, accel_reason FROM cells WHERE id=?", (out.cell_id,)).fetchone()
+    assert tuple(row) == ("tcg", "KVM looked usable but the guest did not start (boot-timeout); using TCG")
+    cell_dir = tmp_path / "out" / "6.12.117_x86_64"
+    assert "--disable-kvm" not in (cell_dir / "console-attempt1.log").read_text().splitlines()[0]
+    assert "--disable-kvm" in (cell_dir / "console.log").read_text().splitlines()[0]
+
+
+def test_explicit_kvm_does_not_fall_back(fake_vng, tmp_path):
+    import dataclasses
+    fake_vng("hang-under-kvm", "console-6.12.117-ok.txt")
+    j = dataclasses.replace(job(tmp_path, boot_timeout=5, boot_retries=0),
+                            accel=AccelChoice(Accel.KVM, "kvm requested"))
+    assert cell.run_cell(j).status is CellStatus.BOOT_TIMEOUT

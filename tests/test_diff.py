@@ -6,7 +6,7 @@ import pytest
 
 from harness.cell import row_of
 from harness.cli import main
-from harness.diff import Change, Thresholds, classify, counts, diff
+from harness.diff import Change, Thresholds, classify, diff
 from harness.parse.normalize import error_key
 from harness.store import CellStatus, Store
 from conftest import add_corpus, recorded_results

@@ -1,7 +1,5 @@
 """Expectations from decl tags, read from objects compiled here by the real clang (objects are never committed)."""
 
-from pathlib import Path
-
 import pytest
 
 from conftest import compile_bpf

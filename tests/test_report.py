@@ -8,7 +8,6 @@ import io
 import json
 import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
