@@ -168,23 +168,22 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
             status, detail, findings, done_n = CellStatus.INFRA, f"{type(e).__name__}: {e}", [], 0
         if findings:
             store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
-        if accel.auto and not done_n and status in BOOT_FAILURES:
+        if done_n or status not in BOOT_FAILURES:
+            break
+        # The guest died before verifying anything: a boot problem, never a result.
+        if accel.auto:
             # machine.md: a /dev/kvm that cannot run a stock kernel (PVM) passes every static check.
             accel = accel.fallback(f"the guest did not start ({status.value})")
             store.update_cell(cell_id, accel=accel.accel.value, accel_reason=accel.reason)
-            log.warning("%s: %s", job.key, accel.reason)
-            console_path.replace(cell_dir / f"console-attempt{attempt}.log")
-            progress(job.key, 0, total, "KVM boot failed, booting under TCG")
-            continue
-        if done_n or status not in BOOT_FAILURES or attempt > job.vm.boot_retries:
+            why = accel.reason
+        elif attempt > job.vm.boot_retries:
             break
-        # The guest died before verifying anything: a boot problem (seen here: an int3 Oops while
-        # the kernel live-patches itself under multi-threaded TCG), never a result.  Boot again.
+        else:  # seen here: an int3 Oops while the kernel live-patches itself under multi-threaded TCG
+            why = f"{status.value} before the runner started ({detail})"
         kept = cell_dir / f"console-attempt{attempt}.log"
         console_path.replace(kept)
-        log.warning("%s: %s before the runner started (%s); booting again (console kept in %s)",
-                    job.key, status.value, detail, kept)
-        progress(job.key, 0, total, f"{status.value}, booting again")
+        log.warning("%s: %s; booting again (console kept in %s)", job.key, why, kept)
+        progress(job.key, 0, total, f"{status.value}, booting again ({accel.accel.value})")
     seen = store.done_programs(cell_id)
     missing = [(o.name, prog) for o in job.corpus.objects for prog in o.programs if (o.name, prog) not in seen]
     for obj, prog in missing:

@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          cache_root=args.cache, argv=list(argv))
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
-    gate = ExitCode.OK
+    regressed = False
     if args.report is not None or args.fail_on != "never":
         from harness import report
         from harness.diff import Change
@@ -114,14 +114,13 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if regressions:
             print(f"{len(regressions)} verifier regression(s): " +
                   ", ".join(f"{f.object}/{f.program}" for f in regressions[:10]))
-        if regressions or (args.fail_on == "unexpected" and unexpected):
-            gate = ExitCode.REGRESSION
+        regressed = args.fail_on != "never" and bool(regressions or (args.fail_on == "unexpected" and unexpected))
     print(f"run {summary.run_id}: {ran} cell(s) run, {len(summary.skipped)} already complete, "
           f"{len(bad)} infrastructure failure(s); store: {db}")
     for o in summary.outcomes:
         print(f"  {o.key}: {o.status.value} ({o.programs} programs, {o.seconds:.0f}s) {o.detail}")
     print(f"see: bpf-harness results --db {db}")
-    if gate is ExitCode.REGRESSION and args.fail_on != "never":
+    if regressed:
         return ExitCode.REGRESSION  # a regression outranks an infrastructure failure elsewhere
     return ExitCode.INFRA if bad else ExitCode.OK
 
@@ -150,6 +149,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     import dataclasses
     from harness.diff import Change, Thresholds, diff
     from harness.report import terminal
+    from harness.report.model import comparability
     store = _open_store(args)
     try:
         base, new = store.find_cell(args.base), store.find_cell(args.new)
@@ -158,13 +158,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         th = dataclasses.replace(th, **overrides)
         if base["arch"] != new["arch"]:
             raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
-        if base["corpus_id"] == new["corpus_id"]:
-            comparable = f"same objects ({base['corpus_id']}, {base['clang']})"
-        else:
-            bh, nh = store.object_hashes(base["corpus_id"]), store.object_hashes(new["corpus_id"])
-            differ = sorted(o for o in set(bh) & set(nh) if bh[o] != nh[o])
-            comparable = (f"DIFFERENT corpora {base['corpus_id']} vs {new['corpus_id']} ({base['clang']} vs "
-                          f"{new['clang']}); {len(differ)} object(s) differ in bytes")
+        comparable, _ = comparability(store, base, new)
         findings, same = diff(store.result_map(base["id"]), store.result_map(new["id"]), th)
         terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit)
         return ExitCode.REGRESSION if any(f.change is Change.REGRESSION for f in findings) else ExitCode.OK

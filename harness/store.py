@@ -229,11 +229,15 @@ class Store:
             rows = [r for r in rows if f"{r['kernel_id']}/{r['arch']}" in keys or r["kernel_id"] in keys]
         return rows
 
+    def latest_cell(self, kernel_id: str, arch: str) -> sqlite3.Row | None:
+        """The newest cell (complete or not) of a kernel on an arch."""
+        return self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
+                               (kernel_id, arch)).fetchone()
+
     def find_cell(self, selector: str) -> sqlite3.Row:
-        """The newest complete-or-not cell for ``KERNEL`` or ``KERNEL/ARCH`` (x86_64 if no arch)."""
+        """The newest cell for ``KERNEL`` or ``KERNEL/ARCH`` (x86_64 if no arch), or a NotFoundError."""
         kernel, _, arch = selector.partition("/")
-        row = self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
-                              (kernel, arch or "x86_64")).fetchone()
+        row = self.latest_cell(kernel, arch or "x86_64")
         if row is None:
             from harness.errors import NotFoundError
             known = sorted({f"{r[0]}/{r[1]}" for r in self.db.execute("SELECT kernel_id, arch FROM cells")})

@@ -12,10 +12,14 @@ from harness.store import Store
 FORMATS = ("md", "html", "json", "junit", "csv", "email")
 
 
-def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = ()) -> list:
-    """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs."""
+def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = (),
+          pairs: list | None = None) -> list:
+    """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs.
+
+    ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff."""
     from harness.report import model, writers
-    pairs = model.pairs(store, matrix)
+    if pairs is None:
+        pairs = model.pairs(store, matrix)
 
     def reproduce(cell, obj, prog):
         return model.reproducer(store, cell, obj, prog)
@@ -49,7 +53,8 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
 def write_all(store: Store, matrix: Matrix, directory: Path) -> list:
     names = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml",
              "email": "email.txt", "csv": "csv"}
-    pairs: list = []
+    from harness.report import model
+    pairs = model.pairs(store, matrix)
     for fmt in FORMATS:
-        pairs = write(store, matrix, fmt, directory / names[fmt])
+        write(store, matrix, fmt, directory / names[fmt], pairs=pairs)
     return pairs

@@ -113,15 +113,15 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
     total = {c: sum(p.count(c) for p in pairs) for c in ORDER}
     out.append("<table><thead><tr><th>pair</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
                + "<th>unchanged</th></tr></thead><tbody>")
-    for p in pairs:
-        out.append(f"<tr><td><a href='#p{id(p)}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
+    for i, p in enumerate(pairs):
+        out.append(f"<tr><td><a href='#pair{i}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
                    + "</td>" + "".join(f"<td class='{c.value if p.count(c) else ''}'>{p.count(c)}</td>" for c in ORDER)
                    + f"<td>{p.unchanged}</td></tr>")
     out.append("<tr><th>all</th>" + "".join(f"<th>{total[c]}</th>" for c in ORDER) + "<th></th></tr></tbody></table>")
     out.append("<h2>Largest insns moves</h2>" + _chart(pairs))
     out.append("<h2>Kernel &times; program verdicts</h2>" + _matrix(pairs, verdicts))
-    for p in pairs:
-        out.append(f"<h2 id='p{id(p)}'>{e(p.title)}</h2><p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; "
+    for i, p in enumerate(pairs):
+        out.append(f"<h2 id='pair{i}'>{e(p.title)}</h2><p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; "
                    f"{e(p.comparable)}.</p>")
         for c in (p.base, p.new):
             if c["status"] != "complete":

@@ -52,19 +52,13 @@ def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresh
     return Pair(branch, kind, base, new, label, same, tuple(findings), unchanged)
 
 
-def _latest(store: Store, kernel_id: str, arch: str) -> dict | None:
-    row = store.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
-                           (kernel_id, arch)).fetchone()
-    return dict(row) if row else None
-
-
 def pairs(store: Store, matrix: Matrix) -> list[Pair]:
     """Every kernel vs its predecessor on its branch and arch, then every branch head vs the reference head."""
     out: list[Pair] = []
     heads: dict[tuple[str, str], dict] = {}
     for b in matrix.branches:
         for arch in b.arches:
-            cells = [c for c in (_latest(store, k.id, arch) for k in b.kernels) if c is not None]
+            cells = [dict(c) for c in (store.latest_cell(k.id, arch) for k in b.kernels) if c is not None]
             for base, new in zip(cells, cells[1:]):
                 out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
             if cells:
