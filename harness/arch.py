@@ -34,6 +34,10 @@ class Arch:
     """Whether the uncompressed vmlinux can be booted directly (faster under TCG)."""
     kvm_cpu_flags: tuple[str, ...]
     """/proc/cpuinfo flags that show hardware virtualization is usable."""
+    selftest_name: str
+    """The name ``__arch(...)`` gives it in the selftests (``comment:test_arch=X86_64``)."""
+    efficient_unaligned_access: bool
+    """``CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS``: the verifier is strict about alignment only if asked."""
 
     def image_package_patterns(self) -> tuple[re.Pattern[str], ...]:
         """Package-name patterns for a stock kernel image, preferred first.
@@ -59,6 +63,8 @@ X86_64 = Arch(
     make_arch="x86",
     boots_uncompressed=True,
     kvm_cpu_flags=("vmx", "svm"),
+    selftest_name="X86_64",
+    efficient_unaligned_access=True,
 )
 
 ARM64 = Arch(
@@ -72,6 +78,8 @@ ARM64 = Arch(
     make_arch="arm64",
     boots_uncompressed=False,
     kvm_cpu_flags=(),
+    selftest_name="ARM64",
+    efficient_unaligned_access=True,
 )
 
 ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, ARM64)}

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness import cache, proc, vm
+from harness import cache, msgcheck, proc, vm
 from harness.arch import get_arch
-from harness.corpus import Corpus
+from harness.corpus import Corpus, CorpusObject
 from harness.errors import HarnessError
 from harness.kernels import Kernel
 from harness.matrix import VmSettings
@@ -48,6 +48,10 @@ class CellJob:
     """Per-run output directory; the cell's console log and rwdir go below it."""
     db: Path
     versions: dict = dataclasses.field(default_factory=dict, hash=False, compare=False)
+    programs: frozenset[tuple[str, str]] | None = None
+    """Only these (object, program) pairs (a confirmation re-run); None: the whole corpus."""
+    confirms: int | None = None
+    """The cell whose results this job re-verifies; it is then stored as a ``confirm`` cell."""
 
     @property
     def key(self) -> str:
@@ -65,16 +69,47 @@ class CellOutcome:
     findings: tuple[str, ...] = ()
 
 
+def selected(job: CellJob) -> list[tuple[CorpusObject, tuple[str, ...]]]:
+    """The objects and programs this job verifies, in corpus order."""
+    out = []
+    for o in job.corpus.objects:
+        progs = tuple(p for p in o.programs if job.programs is None or (o.name, p) in job.programs)
+        if progs:
+            out.append((o, progs))
+    return out
+
+
+def message_checks(job: CellJob) -> tuple[dict[str, dict[str, dict]], list[tuple[str, str, str]]]:
+    """Per object, the ``__msg`` checks the guest runs; and (object, program, reason) for those it cannot."""
+    arch = get_arch(job.kernel.arch)
+    checks: dict[str, dict[str, dict]] = {}
+    na: list[tuple[str, str, str]] = []
+    if not job.vm.check_messages or job.confirms is not None:
+        return checks, na
+    for o, progs in selected(job):
+        for prog, exp in o.expectations:
+            if prog not in progs:
+                continue
+            got = msgcheck.plan(exp, arch, job.corpus.veristat_opts)
+            if isinstance(got, msgcheck.Check):
+                checks.setdefault(o.name, {})[prog] = got.to_json()
+            elif isinstance(got, str):
+                na.append((o.name, prog, got))
+    return checks, na
+
+
 def plan_for(job: CellJob, rwdir: Path) -> dict:
+    checks, _ = message_checks(job)
     return {
         "veristat": str(job.corpus.veristat),
         "workers": job.vm.cpus,
         "program_timeout": job.vm.program_timeout,
-        "failure_log_level": job.vm.failure_log_level,
+        "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
         "deadline_s": job.vm.cell_timeout + 30,
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
-        "objects": [{"name": o.name, "path": str(o.path), "programs": list(o.programs)}
-                    for o in job.corpus.objects],
+        "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
+                     **({"checks": checks[o.name]} if o.name in checks else {})}
+                    for o, progs in selected(job)],
     }
 
 
@@ -143,10 +178,12 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     progress = progress or (lambda *a: None)
     store = Store(job.db)
     cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
+    if job.confirms is not None:
+        cell_dir = cell_dir.with_name(cell_dir.name + f"_confirm-{job.confirms}")
     console_path = cell_dir / "console.log"
-    total = job.corpus.program_count
+    total = sum(len(progs) for _, progs in selected(job))
     cell_id = store.start_cell(
-        run_id=job.run_id, branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
+        purpose="run" if job.confirms is None else "confirm", confirms=job.confirms, run_id=job.run_id, branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
         release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
         package_version=job.kernel.package_version, arch=job.kernel.arch, backend=BACKEND,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
@@ -185,9 +222,11 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
         log.warning("%s: %s; booting again (console kept in %s)", job.key, why, kept)
         progress(job.key, 0, total, f"{status.value}, booting again ({accel.accel.value})")
     seen = store.done_programs(cell_id)
-    missing = [(o.name, prog) for o in job.corpus.objects for prog in o.programs if (o.name, prog) not in seen]
+    missing = [(o.name, prog) for o, progs in selected(job) for prog in progs if (o.name, prog) not in seen]
     for obj, prog in missing:
         store.add_result(cell_id, ResultRow(obj, prog, Verdict.NOT_RUN, error=f"cell ended: {status.value}"))
+    for obj, prog, reason in message_checks(job)[1]:
+        store.set_msg_check(cell_id, obj, prog, "n/a", reason, None, only_if_unset=True)
     if status is CellStatus.COMPLETE and missing:
         detail = f"{detail}; {len(missing)} program(s) never reported"
     if attempt > 1:
@@ -217,7 +256,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                        cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
-    total = job.corpus.program_count
+    total = sum(len(progs) for _, progs in selected(job))
     t0 = time.monotonic()
     done_n = 0
     started = False
@@ -233,6 +272,11 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                 done_n += 1
             elif kind == "tail":
                 store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+            elif kind == "msg":
+                store.set_msg_check(cell_id, rec["object"], rec["program"], rec["check"], rec.get("detail"),
+                                    rec.get("log_level"))
+                if rec.get("tail"):
+                    store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
             elif kind == "error":
                 log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
 

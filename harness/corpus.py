@@ -57,6 +57,8 @@ class Corpus:
     failed: tuple[tuple[str, str], ...]
     """(object name, compiler error) for objects that did not build."""
     build_dir: Path
+    veristat_opts: frozenset[str] = frozenset()
+    """Program-flag options this veristat has (``-t`` test-states, ``-r`` test-reg-invariants)."""
 
     @property
     def program_count(self) -> int:
@@ -77,6 +79,13 @@ def clang_version() -> str:
 def clang_short(version_line: str) -> str:
     m = re.search(r"clang version (\d+\.\d+\.\d+)", version_line)
     return m.group(1) if m else "unknown"
+
+
+def veristat_options(source: Path) -> frozenset[str]:
+    """The program-flag options a veristat was built with, read from its source (``--help`` would need the
+    binary to run here, which a cross-built one cannot)."""
+    text = source.read_text(errors="replace") if source.exists() else ""
+    return frozenset(opt for opt, long in (("-t", '"test-states"'), ("-r", '"test-reg-invariants"')) if long in text)
 
 
 def corpus_id(objects: list[CorpusObject], veristat_sha: str, clang: str) -> str:
@@ -201,7 +210,7 @@ class Builder:
         vsha = cache.sha256_file(veristat)
         return Corpus(corpus_id(objects, vsha, self.clang), spec.name, self.arch.name,
                       self.source_package, self.source_version, self.clang, veristat, vsha,
-                      tuple(objects), tuple(failed), self.dir)
+                      tuple(objects), tuple(failed), self.dir, veristat_options(self.selftests / "veristat.c"))
 
     def _build_objects(self, names: list[str], manifest: dict) -> None:
         t0 = time.monotonic()

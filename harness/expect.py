@@ -14,6 +14,8 @@ import enum
 import re
 from typing import Iterable
 
+from harness.arch import ARCHES
+
 PREFIX = "comment:"
 _NUMBERED = re.compile(r"^(\d+)=(.*)$", re.S)
 
@@ -87,18 +89,25 @@ def parse_tags(tags: Iterable[str]) -> Expectation:
                        tuple(arches), desc, aux)
 
 
-_ARCH_NAMES = {"x86_64": ("X86_64",), "arm64": ("ARM64",)}
-
-
-def outcome(exp: Expectation | None, verdict: str, failure_class: str | None, arch: str) -> Outcome:
-    """Whether a verdict is what the test expects (verdict level; messages are checked elsewhere)."""
+def outcome(exp: Expectation | None, verdict: str, failure_class: str | None, arch: str,
+            msg_check: str | None = None) -> Outcome:
+    """Whether a result is what the test expects: the verdict, and the ``__msg`` check where one ran."""
     if exp is None or exp.expect is None or exp.auxiliary:
         return Outcome.NOT_APPLICABLE
-    if exp.arches and not set(exp.arches) & set(_ARCH_NAMES.get(arch, (arch.upper(),))):
+    if exp.arches and ARCHES.get(arch) and ARCHES[arch].selftest_name not in exp.arches:
         return Outcome.NOT_APPLICABLE
     if verdict not in ("success", "failure"):
         return Outcome.NOT_APPLICABLE
     if exp.expect == "success":
-        return Outcome.AS_EXPECTED if verdict == "success" else Outcome.UNEXPECTED
-    # __failure: the test expects the verifier to reject it; a load failure never tested that
-    return Outcome.AS_EXPECTED if verdict == "failure" and failure_class == "verifier" else Outcome.UNEXPECTED
+        ok = verdict == "success"
+    else:  # __failure: the test expects the verifier to reject it; a load failure never tested that
+        ok = verdict == "failure" and failure_class == "verifier"
+    if ok and msg_check == MSG_MISSING:
+        ok = False
+    return Outcome.AS_EXPECTED if ok else Outcome.UNEXPECTED
+
+
+MSG_MATCHED = "matched"
+MSG_MISSING = "missing"
+MSG_NA = "n/a"
+"""``results.msg_check``: every expected message found in order / one missing / not checkable here."""

@@ -111,6 +111,10 @@ class VmSettings:
     """Verifier log level of the second pass over rejected programs (0: no second pass)."""
     boot_retries: int = 1
     """Boots again when the guest dies before verifying anything (an infrastructure failure)."""
+    check_messages: bool = True
+    """Check every ``__msg`` at the test's own log level and flags (a re-verification of those programs)."""
+    confirm: bool = True
+    """Re-verify each regression on both kernels in fresh guests before reporting it (else ``flaky``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -221,6 +225,12 @@ class _Walker:
         if not lo <= value <= hi:
             raise self.fail(node, f"{what} must be between {lo} and {hi}, not {value}")
         return value
+
+    def boolean(self, node: yaml.Node, what: str) -> bool:
+        text = self.scalar(node, what)
+        if node.tag != "tag:yaml.org,2002:bool" and text not in ("true", "false"):
+            raise self.fail(node, f"{what} must be true or false, not {text!r}")
+        return text.lower() in ("true", "yes", "on")
 
     def seq(self, node: yaml.Node, what: str, item: Callable[[yaml.Node], T],
             allow_empty: bool = False) -> list[T]:
@@ -432,6 +442,9 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     for key, (lo, hi) in limits.items():
         if key in m:
             kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)
+    for key in ("check_messages", "confirm"):
+        if key in m:
+            kw[key] = w.boolean(m[key][1], f"vm: {key}")
     if "memory" in m:
         mem = w.scalar(m["memory"][1], "vm: memory")
         if not re.fullmatch(r"[1-9][0-9]*[MG]", mem):

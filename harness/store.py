@@ -21,7 +21,18 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+MIGRATIONS = {
+    4: [  # __msg checks per result; confirmation cells
+        "ALTER TABLE results ADD COLUMN msg_check TEXT",
+        "ALTER TABLE results ADD COLUMN msg_detail TEXT",
+        "ALTER TABLE results ADD COLUMN msg_log_level INTEGER",
+        "ALTER TABLE cells ADD COLUMN purpose TEXT NOT NULL DEFAULT 'run'",
+        "ALTER TABLE cells ADD COLUMN confirms INTEGER REFERENCES cells(id)",
+    ],
+}
+"""Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,7 +55,8 @@ CREATE TABLE IF NOT EXISTS cells(
     arch TEXT NOT NULL, backend TEXT NOT NULL, accel TEXT, accel_reason TEXT, qemu TEXT, vng TEXT,
     corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
     started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
-    console_log TEXT, reproducer TEXT, pgid INTEGER, image TEXT, veristat TEXT);
+    console_log TEXT, reproducer TEXT, pgid INTEGER, image TEXT, veristat TEXT,
+    purpose TEXT NOT NULL DEFAULT 'run', confirms INTEGER REFERENCES cells(id));
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);
@@ -53,6 +65,7 @@ CREATE TABLE IF NOT EXISTS results(
     verdict TEXT NOT NULL, failure_class TEXT, load_reason TEXT, error TEXT, log TEXT, libbpf TEXT,
     tail TEXT, tail_log_level INTEGER, insns INTEGER, states INTEGER, peak_states INTEGER,
     max_states_per_insn INTEGER, mark_read INTEGER, duration_us INTEGER, wall_s REAL,
+    msg_check TEXT, msg_detail TEXT, msg_log_level INTEGER,
     PRIMARY KEY(cell_id, object, program));
 """
 
@@ -114,13 +127,27 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         have = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if have is None:
-            self.db.execute("INSERT INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(have[0]) != SCHEMA_VERSION:
+            self.db.executescript(SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        else:
+            self._migrate(int(have[0]))
+
+    def _migrate(self, version: int) -> None:
+        if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and version not in MIGRATIONS):
             from harness.errors import UserError
-            raise UserError(f"{self.path}: results store schema {have[0]} != {SCHEMA_VERSION}; use a new --db")
+            raise UserError(f"{self.path}: results store schema {version} cannot be read by this harness "
+                            f"(schema {SCHEMA_VERSION}); use a new --db or a matching bpf-harness")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            current = int(self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
+            while current < SCHEMA_VERSION:
+                for stmt in MIGRATIONS[current]:
+                    self.db.execute(stmt)
+                current += 1
+            self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(current),))
 
     def close(self) -> None:
         self.db.close()
@@ -161,7 +188,7 @@ class Store:
     def complete_cell(self, kernel_key: str, arch: str, corpus_id: str, backend: str) -> int | None:
         row = self.db.execute(
             "SELECT id FROM cells WHERE kernel_key=? AND arch=? AND corpus_id=? AND backend=? AND status=? "
-            "ORDER BY id DESC LIMIT 1", (kernel_key, arch, corpus_id, backend, CellStatus.COMPLETE.value)).fetchone()
+            "AND purpose='run' ORDER BY id DESC LIMIT 1", (kernel_key, arch, corpus_id, backend, CellStatus.COMPLETE.value)).fetchone()
         return int(row[0]) if row else None
 
     def reap_interrupted(self) -> list[str]:
@@ -216,6 +243,19 @@ class Store:
         self.db.execute("UPDATE results SET tail=?, tail_log_level=? WHERE cell_id=? AND object=? AND program=?",
                         ("\n".join(tail), level, cell_id, obj, program))
 
+    def set_msg_check(self, cell_id: int, obj: str, program: str, check: str, detail: str | None,
+                      level: int | None, only_if_unset: bool = False) -> None:
+        self.db.execute("UPDATE results SET msg_check=?, msg_detail=?, msg_log_level=? WHERE cell_id=? AND object=? "
+                        "AND program=?" + (" AND msg_check IS NULL" if only_if_unset else ""),
+                        (check, detail, level, cell_id, obj, program))
+
+    def confirmations(self, cell_id: int) -> dict[tuple[str, str], dict]:
+        """Re-run results for a cell's programs (newest confirmation cell wins per program)."""
+        rows = self.db.execute(
+            "SELECT r.*, c.status AS cell_status FROM results r JOIN cells c ON c.id = r.cell_id "
+            "WHERE c.confirms=? AND c.purpose='confirm' ORDER BY c.id", (cell_id,)).fetchall()
+        return {(r["object"], r["program"]): dict(r) for r in rows}
+
     def done_programs(self, cell_id: int) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in self.db.execute("SELECT object, program FROM results WHERE cell_id=?", (cell_id,))}
 
@@ -223,7 +263,8 @@ class Store:
     def latest_cells(self, keys: tuple[str, ...] = ()) -> list[sqlite3.Row]:
         """Newest cell per (kernel, arch, corpus, backend), optionally only ``KERNEL/ARCH`` or ``KERNEL`` keys."""
         rows = self.db.execute(
-            "SELECT * FROM cells WHERE id IN (SELECT MAX(id) FROM cells GROUP BY kernel_key, arch, corpus_id, backend) "
+            "SELECT * FROM cells WHERE id IN (SELECT MAX(id) FROM cells WHERE purpose='run' "
+            "GROUP BY kernel_key, arch, corpus_id, backend) "
             "ORDER BY branch, id").fetchall()
         if keys:
             rows = [r for r in rows if f"{r['kernel_id']}/{r['arch']}" in keys or r["kernel_id"] in keys]
@@ -231,7 +272,8 @@ class Store:
 
     def latest_cell(self, kernel_id: str, arch: str) -> sqlite3.Row | None:
         """The newest cell (complete or not) of a kernel on an arch."""
-        return self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? ORDER BY id DESC LIMIT 1",
+        return self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? AND purpose='run' "
+                               "ORDER BY id DESC LIMIT 1",
                                (kernel_id, arch)).fetchone()
 
     def find_cell(self, selector: str) -> sqlite3.Row:
@@ -263,7 +305,8 @@ class Store:
         out = {}
         for r in rows:
             d = dict(r)
-            d["outcome"] = outcome(self.expectation(r), r["verdict"], r["failure_class"], r["arch"]).value
+            d["outcome"] = outcome(self.expectation(r), r["verdict"], r["failure_class"], r["arch"],
+                                   r["msg_check"]).value
             out[(r["object"], r["program"])] = d
         return out
 

@@ -47,8 +47,27 @@ def test_schema_mismatch_is_a_clear_error(tmp_path):
     db = sqlite3.connect(tmp_path / "r.db")
     db.execute("UPDATE meta SET value='999' WHERE key='schema'")
     db.commit()
-    with pytest.raises(UserError, match="schema 999 != "):
+    with pytest.raises(UserError, match="schema 999 cannot be read by this harness"):
         Store(tmp_path / "r.db")
+
+
+def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
+    s = Store(tmp_path / "r.db")
+    cid = new_cell(s, s.start_run("m", "", []))
+    s.add_result(cid, ResultRow("o", "a", Verdict.SUCCESS, insns=7))
+    s.close()
+    db = sqlite3.connect(tmp_path / "r.db")  # what a schema-4 store looked like
+    for table, col in (("results", "msg_check"), ("results", "msg_detail"), ("results", "msg_log_level"),
+                       ("cells", "confirms"), ("cells", "purpose")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    db.execute("UPDATE meta SET value='4' WHERE key='schema'")
+    db.commit()
+    db.close()
+    s = Store(tmp_path / "r.db")
+    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "5"
+    row = next(s.results(cid))
+    assert (row["insns"], row["msg_check"]) == (7, None)
+    assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"
 
 
 def test_kill_9_loses_nothing_already_committed(tmp_path):

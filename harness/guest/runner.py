@@ -30,6 +30,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness.guest.match import first_missing
 from harness.parse.veristat import Stream
 
 TAIL_LINES = 40
@@ -64,20 +65,22 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def veristat_argv(veristat: str, obj: str, log_level: int, filters: Path | None) -> list[str]:
-    argv = ["stdbuf", "-oL", veristat, "-v", "-l", str(log_level), "-o", "csv"]
+def veristat_argv(veristat: str, obj: str, log_level: int, filters: Path | None,
+                  options: tuple[str, ...] = ()) -> list[str]:
+    argv = ["stdbuf", "-oL", veristat, "-v", "-l", str(log_level), *options, "-o", "csv"]
     if filters is not None:
         argv += ["-f", f"@{filters}"]
     return argv + [obj]
 
 
-def run_veristat(argv: list[str], timeout: float, on_record) -> tuple[str, Stream]:
+def run_veristat(argv: list[str], timeout: float, on_record, full_logs: bool = False) -> tuple[str, Stream]:
     """Run one veristat, calling ``on_record`` per finished program.
 
     Returns ("ok" | "timeout" | "crash:<rc>", stream).  The timeout clock
-    restarts whenever a program finishes.
+    restarts whenever a program finishes.  Records carry the last lines of
+    each log, or the whole log with ``full_logs`` (message checks).
     """
-    stream = Stream()
+    stream = Stream(None) if full_logs else Stream()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                          start_new_session=True, env=VERISTAT_ENV)
     fd = p.stdout.fileno()
@@ -140,6 +143,7 @@ class Worker:
     def verify_object(self, obj: dict) -> None:
         pending = list(obj["programs"])
         failed_in_verifier: list[str] = []
+        verdicts: dict[str, str] = {}
         one_at_a_time = False
         t_last = time.monotonic()
 
@@ -151,7 +155,8 @@ class Worker:
             pending.remove(rec["program"])
             rec.update(kind="result", status="done", wall_s=round(now - t_last, 3), worker=self.index)
             t_last = now
-            if rec["verdict"] == "failure" and any(l.startswith("processed ") for l in rec["log"]):
+            verdicts[rec["program"]] = rec["verdict"]
+            if rec["verdict"] == "failure" and _verifier_ran(rec["log"]):
                 failed_in_verifier.append(rec["program"])
             self.out.write(rec)
 
@@ -189,18 +194,47 @@ class Worker:
                 t_last = time.monotonic()
             else:
                 one_at_a_time = True
-        level = self.plan.get("failure_log_level", 0)
-        if level and failed_in_verifier:
-            self._tails(obj, failed_in_verifier, level)
+        self._second_pass(obj, failed_in_verifier, verdicts)
 
-    def _tails(self, obj: dict, progs: list[str], level: int) -> None:
-        """Second pass over rejected programs at a higher log level, for the failing instruction's context."""
-        def emit(rec: dict) -> None:
-            if rec["program"] in progs:
-                self.out.write({"kind": "tail", "object": obj["name"], "program": rec["program"],
-                                "log_level": level, "tail": rec["log"][-TAIL_LINES:]})
-        argv = veristat_argv(self.plan["veristat"], obj["path"], level, self._filters(obj, progs))
-        run_veristat(argv, self.plan["program_timeout"], emit)
+    def _second_pass(self, obj: dict, failed: list[str], verdicts: dict[str, str]) -> None:
+        """Re-verify with full logs: rejected programs for the failing instruction's context ("tail"),
+        and programs with expected messages at the test's own log level and flags ("msg").
+
+        Programs that share a log level and options share one veristat; a rejected program whose
+        test expects its messages in a level-1 log is verified once for both.
+        """
+        level = self.plan.get("failure_log_level", 0)
+        checks = {p: c for p, c in obj.get("checks", {}).items() if verdicts.get(p) in ("success", "failure")}
+        # A rejected program gets its tail from its message-check run when that log is detailed enough.
+        tail_group = {p: _group(checks[p]) if p in checks and checks[p]["log_level"] & 3 >= level else (level, ())
+                      for p in (failed if level else [])}
+        groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
+        for prog in obj["programs"]:  # object order, as veristat reports them
+            wanted = {tail_group[prog]} if prog in tail_group else set()
+            if prog in checks:
+                wanted.add(_group(checks[prog]))
+            for g in wanted:
+                groups.setdefault(g, []).append(prog)
+        for group, progs in groups.items():
+            seen: set[str] = set()
+
+            def emit(rec: dict) -> None:
+                prog = rec["program"]
+                if prog not in progs:
+                    return
+                seen.add(prog)
+                if tail_group.get(prog) == group and rec["verdict"] == "failure":
+                    self.out.write({"kind": "tail", "object": obj["name"], "program": prog,
+                                    "log_level": group[0], "tail": rec["log"][-TAIL_LINES:]})
+                if prog in checks and _group(checks[prog]) == group:
+                    self.out.write(_msg_record(obj["name"], prog, checks[prog], rec, verdicts[prog]))
+
+            argv = veristat_argv(self.plan["veristat"], obj["path"], group[0], self._filters(obj, progs), group[1])
+            status, _ = run_veristat(argv, self.plan["program_timeout"], emit, full_logs=True)
+            for prog in progs:
+                if prog not in seen and prog in checks and _group(checks[prog]) == group:
+                    self.out.write({"kind": "msg", "object": obj["name"], "program": prog, "check": "n/a",
+                                    "detail": f"no log at level {group[0]} ({status})", "log_level": group[0]})
 
     def loop(self, q: "queue.Queue[dict]") -> None:
         while True:
@@ -212,6 +246,29 @@ class Worker:
                 self.verify_object(obj)
             except Exception as e:  # keep the other objects going; the host sees the gap
                 self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
+
+
+def _group(check: dict) -> tuple[int, tuple[str, ...]]:
+    return check["log_level"], tuple(check["options"])
+
+
+def _verifier_ran(log: list[str]) -> bool:
+    return any(line.startswith("processed ") for line in log)
+
+
+def _msg_record(obj: str, prog: str, check: dict, rec: dict, main_verdict: str) -> dict:
+    """Whether the test's expected messages appear, in order, in this log (test_loader's rules)."""
+    out = {"kind": "msg", "object": obj, "program": prog, "log_level": check["log_level"]}
+    if not _verifier_ran(rec["log"]) and rec["verdict"] != main_verdict:
+        return {**out, "check": "n/a", "detail": f"with the test's flags {' '.join(check['options'])} the program "
+                f"failed before verification: {' '.join(rec.get('libbpf', [])[-2:])}"[:500]}
+    log = "" if check["empty_if_verified"] and rec["verdict"] == "success" else "\n".join(rec["log"]) + "\n"
+    missing = first_missing(check["patterns"], log)
+    if missing is None:
+        return {**out, "check": "matched", "detail": f"{len(check['patterns'])} message(s) in order"}
+    note = " (log level 0: a verified program has no log)" if not log else ""
+    return {**out, "check": "missing", "detail": f"expected message {missing + 1}/{len(check['patterns'])} not found"
+            f"{note}: {check['patterns'][missing]}"[:500], "tail": rec["log"][-TAIL_LINES:]}
 
 
 def provide_kconfig(config: str | None) -> str:

@@ -52,7 +52,9 @@ def stats_of(log: Iterable[str]) -> dict[str, int] | None:
 class Stream:
     """Incremental parser: :meth:`feed` lines, get finished program records back."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_log_lines: int | None = MAX_LOG_LINES) -> None:
+        self.max_log_lines = max_log_lines
+        """Keep this many last log lines per program (None: all, for message checks)."""
         self._libbpf: list[str] = []
         self._other: list[str] = []
         self._cur: dict | None = None
@@ -67,8 +69,8 @@ class Stream:
         log = cur["log"]
         while log and not log[-1].strip():
             log.pop()
-        if len(log) > MAX_LOG_LINES:
-            cur["log"] = log[-MAX_LOG_LINES:]
+        if self.max_log_lines is not None and len(log) > self.max_log_lines:
+            cur["log"] = log[-self.max_log_lines:]
             cur["log_truncated"] = True
         cur.update(stats_of(log) or {})
         return cur
@@ -118,8 +120,8 @@ class Stream:
         return self._libbpf + self._other
 
 
-def parse(lines: Iterable[str]) -> Iterator[dict]:
-    s = Stream()
+def parse(lines: Iterable[str], max_log_lines: int | None = MAX_LOG_LINES) -> Iterator[dict]:
+    s = Stream(max_log_lines)
     for line in lines:
         rec = s.feed(line)
         if rec is not None:

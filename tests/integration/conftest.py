@@ -12,13 +12,15 @@ sys.path.insert(0, str(ROOT / "tests"))
 KERNEL = "6.12.117"
 MATRIX = f"""\
 # Integration: one real Debian kernel, a handful of light selftest objects plus one that
-# hits the 1M-instruction limit, to exercise a real per-program timeout.
+# hits the 1M-instruction limit, to exercise a real per-program timeout; verifier_spill_fill and
+# verifier_map_ret_val carry __msg checks at log levels 0 and 2, with and without flags veristat has.
 debian:
   suites: [bookworm-security]
 corpora:
   light:
     source: {KERNEL}
-    include: [verifier_and, verifier_kfunc_prog_types, verifier_ref_tracking, verifier_loops1]
+    include: [verifier_and, verifier_kfunc_prog_types, verifier_ref_tracking, verifier_spill_fill,
+              verifier_map_ret_val, verifier_loops1]
 branches:
   6.12.y:
     corpus: light
