@@ -119,6 +119,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
           f"{len(bad)} infrastructure failure(s); store: {db}")
     for o in summary.outcomes:
         print(f"  {o.key}: {o.status.value} ({o.programs} programs, {o.seconds:.0f}s) {o.detail}")
+    for o in summary.confirmations:
+        print(f"  {o.key}: confirmation re-run {o.status.value} ({o.programs} programs, {o.seconds:.0f}s)")
     print(f"see: bpf-harness results --db {db}")
     if regressed:
         return ExitCode.REGRESSION  # a regression outranks an infrastructure failure elsewhere
@@ -159,7 +161,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if base["arch"] != new["arch"]:
             raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
         comparable, _ = comparability(store, base, new)
-        findings, same = diff(store.result_map(base["id"]), store.result_map(new["id"]), th)
+        findings, same = diff(store.result_map(base["id"]), store.result_map(new["id"]), th,
+                              (store.confirmations(base["id"]), store.confirmations(new["id"])))
         terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit)
         return ExitCode.REGRESSION if any(f.change is Change.REGRESSION for f in findings) else ExitCode.OK
     finally:

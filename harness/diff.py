@@ -20,6 +20,8 @@ INSN_LIMIT = 1_000_000
 class Change(enum.Enum):
     REGRESSION = "regression"
     """Verified on the base kernel, rejected by the verifier on the new one: the class that gates CI."""
+    FLAKY = "flaky"
+    """Classified as a regression, but a re-run of the program on both kernels did not reproduce it."""
     FIXED = "fixed"
     """Rejected by the verifier on the base kernel, verified on the new one."""
     ERROR_CHANGED = "error-changed"
@@ -48,6 +50,8 @@ class Finding:
     base: Mapping | None
     new: Mapping | None
     detail: str
+    confirmed: bool | None = None
+    """Regressions: reproduced by a re-run on both kernels (True), not re-run (None)."""
 
     @property
     def newly_unexpected(self) -> bool:
@@ -112,9 +116,39 @@ def classify(base: Mapping | None, new: Mapping | None, th: Thresholds) -> tuple
     return None
 
 
+def same_result(first: Mapping, again: Mapping) -> bool:
+    """Whether a re-run reproduced a result: same verdict, and for a rejection the same normalized error."""
+    if first["verdict"] != again["verdict"]:
+        return False
+    return first["verdict"] != "failure" or (first.get("failure_class") == again.get("failure_class")
+                                             and error_key(first.get("error")) == error_key(again.get("error")))
+
+
+def confirm(change: Change, detail: str, base: Mapping, new: Mapping, base_again: Mapping | None,
+            new_again: Mapping | None) -> tuple[Change, str, bool | None]:
+    """A regression read through the re-runs of both sides (pure): still a regression, or flaky."""
+    if base_again is None or new_again is None:
+        return change, detail, None
+    moved = [f"{side} kernel {first['verdict']} -> {again['verdict']}"
+             + (f" ({again.get('error')})" if again["verdict"] == "failure" and again.get("error") else "")
+             for side, first, again in (("base", base, base_again), ("new", new, new_again))
+             if not same_result(first, again)]
+    if moved:
+        return Change.FLAKY, f"did not reproduce on a re-run: {'; '.join(moved)}. First run: {detail}", False
+    return change, detail, True
+
+
+Confirmations = Mapping[tuple[str, str], Mapping]
+
+
 def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], Mapping],
-         th: Thresholds = Thresholds()) -> tuple[list[Finding], int]:
-    """All findings between two cells' results, in report order, and the count of unchanged pairs."""
+         th: Thresholds = Thresholds(), again: tuple[Confirmations, Confirmations] = ({}, {})
+         ) -> tuple[list[Finding], int]:
+    """All findings between two cells' results, in report order, and the count of unchanged pairs.
+
+    ``again`` holds re-run results of each side (confirmation cells); a regression they do not
+    reproduce is ``flaky``.
+    """
     findings, same = [], 0
     for key in sorted(set(base) | set(new)):
         got = classify(base.get(key), new.get(key), th)
@@ -122,7 +156,11 @@ def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], 
             same += 1
             continue
         change, detail = got
-        findings.append(Finding(change, key[0], key[1], base.get(key), new.get(key), detail))
+        confirmed = None
+        if change is Change.REGRESSION:
+            change, detail, confirmed = confirm(change, detail, base[key], new[key], again[0].get(key),
+                                                again[1].get(key))
+        findings.append(Finding(change, key[0], key[1], base.get(key), new.get(key), detail, confirmed))
     findings.sort(key=lambda f: (ORDER.index(f.change), not f.newly_unexpected, f.error_key, f.object, f.program))
     return findings, same
 

@@ -26,10 +26,12 @@ class RunSummary:
     run_id: int
     outcomes: tuple[CellOutcome, ...]
     skipped: tuple[str, ...]
+    confirmations: tuple[CellOutcome, ...] = ()
+    """Re-runs of regressed programs (``vm: confirm``)."""
 
     @property
     def ok(self) -> bool:
-        return all(o.status.ok for o in self.outcomes)
+        return all(o.status.ok for o in self.outcomes + self.confirmations)
 
 
 class Preparer:
@@ -93,16 +95,22 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     accel: dict[str, vm.AccelChoice] = {}
     versions: dict[str, dict] = {}
     status = "failed"
+
+    def job(cell: Cell, kernel: Kernel, corpus: Corpus, **kw) -> CellJob:
+        if cell.arch not in accel:
+            arch = get_arch(cell.arch)
+            accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
+            versions[cell.arch] = vm.tool_versions(arch)
+            progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
+        return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, accel[cell.arch], out_dir, db,
+                       versions[cell.arch], **kw)
+
     try:
         for cell in cells:
             kernel = prep.kernel(cell.kernel, cell.arch)
             corpus = prep.corpus(cell)
             store.add_corpus(corpus)
-            if cell.arch not in accel:
-                arch = get_arch(cell.arch)
-                accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
-                versions[cell.arch] = vm.tool_versions(arch)
-                progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
+            new_job = job(cell, kernel, corpus)
             if corpus.failed:
                 log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
             done = store.complete_cell(kernel.key, cell.arch, corpus.id, BACKEND)
@@ -110,16 +118,22 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                 skipped.append(cell.key)
                 progress.message(f"[{cell.key}] already complete for corpus {corpus.id} (cell {done}); --force reruns it")
                 continue
-            jobs_list.append(CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, accel[cell.arch],
-                                     out_dir, db, versions[cell.arch]))
-        outcomes: list[CellOutcome] = []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for outcome in pool.map(lambda j: run_cell(j, progress), jobs_list):
-                outcomes.append(outcome)
-                if not outcome.status.ok:
-                    progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} "
-                                     f"(console: {out_dir})")
-        summary = RunSummary(run_id, tuple(outcomes), tuple(skipped))
+            jobs_list.append(new_job)
+        outcomes = _run_jobs(jobs_list, jobs, progress, out_dir)
+        confirmations: list[CellOutcome] = []
+        if matrix.vm.confirm:
+            todo = []
+            for side, progs in to_confirm(store, matrix):
+                cell = next(c for c in matrix.cells() if c.kernel.id == side["kernel_id"] and c.arch == side["arch"])
+                kernel, corpus = prep.kernel(cell.kernel, cell.arch), prep.corpus(cell)
+                if corpus.id != side["corpus_id"]:
+                    progress.message(f"[{cell.key}] regressions not confirmed: its cell verified corpus "
+                                     f"{side['corpus_id']}, the matrix now builds {corpus.id}")
+                    continue
+                progress.message(f"[{cell.key}] re-verifying {len(progs)} regressed program(s) to confirm them")
+                todo.append(job(cell, kernel, corpus, programs=frozenset(progs), confirms=side["id"]))
+            confirmations = _run_jobs(todo, jobs, progress, out_dir)
+        summary = RunSummary(run_id, tuple(outcomes), tuple(skipped), tuple(confirmations))
         status = "complete" if summary.ok else "infra-error"
         return summary
     finally:
@@ -127,5 +141,30 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
         store.close()
 
 
+def _run_jobs(todo: list[CellJob], jobs: int, progress: Progress, out_dir: Path) -> list[CellOutcome]:
+    outcomes: list[CellOutcome] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for outcome in pool.map(lambda j: run_cell(j, progress), todo):
+            outcomes.append(outcome)
+            if not outcome.status.ok:
+                progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} (console: {out_dir})")
+    return outcomes
+
+
+def to_confirm(store: Store, matrix: Matrix) -> list[tuple[dict, set[tuple[str, str]]]]:
+    """(cell, programs) still to re-verify: both sides of every regression not yet re-run there."""
+    from harness.diff import Change
+    from harness.report.model import pairs
+    todo: dict[int, tuple[dict, set[tuple[str, str]]]] = {}
+    for p in pairs(store, matrix):
+        for f in p.findings:
+            if f.change is not Change.REGRESSION or f.confirmed is not None:
+                continue
+            for side in (p.base, p.new):
+                if (f.object, f.program) not in store.confirmations(side["id"]):
+                    todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
+    return list(todo.values())
+
+
 def infra_failures(summary: RunSummary) -> list[CellOutcome]:
-    return [o for o in summary.outcomes if o.status is not CellStatus.COMPLETE]
+    return [o for o in summary.outcomes + summary.confirmations if o.status is not CellStatus.COMPLETE]

@@ -159,3 +159,20 @@ def test_explicit_kvm_does_not_fall_back(fake_vng, tmp_path):
     j = dataclasses.replace(job(tmp_path, boot_timeout=5, boot_retries=0),
                             accel=AccelChoice(Accel.KVM, "kvm requested"))
     assert cell.run_cell(j).status is CellStatus.BOOT_TIMEOUT
+
+
+def test_a_confirmation_cell_verifies_only_its_programs_and_never_becomes_the_latest_cell(fake_vng, tmp_path):
+    fake_vng("complete", "console-6.12.117-ok.txt")
+    first = cell.run_cell(job(tmp_path))
+    want = frozenset({("verifier_and", "invalid_range_check"), ("verifier_and", "known_subreg_with_unknown_reg")})
+    import dataclasses
+    again = cell.run_cell(dataclasses.replace(job(tmp_path), programs=want, confirms=first.cell_id))
+    assert again.status is CellStatus.COMPLETE and again.programs == 2
+    assert set(rows(tmp_path, again.cell_id)) == want
+    plan = (tmp_path / "out" / f"6.12.117_x86_64_confirm-{first.cell_id}" / "rw" / "plan.json").read_text()
+    assert '"failure_log_level": 0' in plan and "verifier_loops1" not in plan
+    s = Store(tmp_path / "r.db")
+    assert s.latest_cell("6.12.117", "x86_64")["id"] == first.cell_id
+    assert s.complete_cell("6.12.117", "x86_64", "c0ffee", "vm") in (first.cell_id, None)
+    assert set(s.confirmations(first.cell_id)) == want
+    assert s.confirmations(again.cell_id) == {}

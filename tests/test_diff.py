@@ -40,6 +40,26 @@ def test_reverse_direction_is_a_regression():
     assert f.error_key == "Caller passes invalid args into func#"
 
 
+def test_a_regression_that_reproduces_on_both_kernels_is_confirmed():
+    again = ({GF16: NEW[GF16]}, {GF16: BASE[GF16]})  # the re-runs gave the same verdicts and errors
+    (f,), _ = diff(NEW, BASE, Thresholds(), again)
+    assert (f.change, f.confirmed) == (Change.REGRESSION, True)
+    (f,), _ = diff(NEW, BASE, Thresholds(), ({GF16: NEW[GF16]}, {}))  # one side not re-run
+    assert (f.change, f.confirmed) == (Change.REGRESSION, None)
+
+
+def test_a_regression_that_does_not_reproduce_is_flaky_not_a_regression():
+    again = ({GF16: NEW[GF16]}, {GF16: NEW[GF16]})  # on the re-run the new kernel verified it
+    (f,), _ = diff(NEW, BASE, Thresholds(), again)
+    assert (f.change, f.confirmed) == (Change.FLAKY, False)
+    assert f.detail == ("did not reproduce on a re-run: new kernel failure -> success. "
+                        "First run: Caller passes invalid args into func#1")
+    # rejected again, but for another reason: not the same result either
+    other = {**BASE[GF16], "error": "R1 invalid mem access 'scalar'"}
+    (f,), _ = diff(NEW, BASE, Thresholds(), ({GF16: NEW[GF16]}, {GF16: other}))
+    assert f.change is Change.FLAKY and "new kernel failure -> failure (R1 invalid mem access 'scalar')" in f.detail
+
+
 def derived(key, **changes):
     return {**NEW[key], **changes}
 

@@ -48,7 +48,8 @@ def comparability(store: Store, base: dict, new: dict) -> tuple[str, bool]:
 
 def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresholds) -> Pair:
     label, same = comparability(store, base, new)
-    findings, unchanged = diff(store.result_map(base["id"]), store.result_map(new["id"]), th)
+    findings, unchanged = diff(store.result_map(base["id"]), store.result_map(new["id"]), th,
+                               (store.confirmations(base["id"]), store.confirmations(new["id"])))
     return Pair(branch, kind, base, new, label, same, tuple(findings), unchanged)
 
 

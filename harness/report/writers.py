@@ -30,7 +30,7 @@ def _side(row: dict | None) -> dict | None:
     if row is None:
         return None
     return {k: row.get(k) for k in ("verdict", "failure_class", "load_reason", "error", "insns", "states",
-                                   "peak_states", "duration_us", "expect", "outcome")}
+                                   "peak_states", "duration_us", "expect", "outcome", "msg_check", "msg_detail")}
 
 
 def _cell(c: dict) -> dict:
@@ -49,7 +49,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
             "counts": {c.value: p.count(c) for c in ORDER},
             "findings": [{
                 "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
-                "error_key": f.error_key, "newly_unexpected": f.newly_unexpected,
+                "error_key": f.error_key, "newly_unexpected": f.newly_unexpected, "confirmed": f.confirmed,
                 "base": _side(f.base), "new": _side(f.new),
                 "reproduce": reproduce(failing_side(p, f), f.object, f.program),
             } for f in p.findings],
@@ -173,6 +173,14 @@ def markdown(pairs: list[Pair], reproduce) -> str:
                 out += [f"**{key or '(no error)'}** — {len(fs)} program(s)", ""]
                 for f in fs:
                     flag = " — *expected before, unexpected now*" if f.newly_unexpected else ""
+                    if c is Change.REGRESSION:
+                        flag += (" — confirmed by a re-run on both kernels" if f.confirmed
+                                 else " — not confirmed by a re-run")
+                    if c is Change.FLAKY:
+                        flag += f" — {f.detail}"
+                    missing = [s["msg_detail"] for s in (f.new,) if s and s.get("msg_check") == "missing"]
+                    if missing:
+                        flag += f" — __msg: {missing[0]}"
                     out.append(f"- `{f.object}/{f.program}`: {p.base['kernel_id']}: {_cost(f.base)}; "
                                f"{p.new['kernel_id']}: {_cost(f.new)}{flag}")
                     excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)

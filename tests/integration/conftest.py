@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ vm:
   boot_timeout: 180
   cell_timeout: 900
 """
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_vm_at_a_time():
+    """One VM at a time (2 cores): ci/test.sh runs with --dist loadfile, so each VM module stays on one
+    xdist worker while unit tests use the other; this lock holds in any scheduling mode."""
+    from harness import cache
+    with cache.locked(Path(tempfile.gettempdir()) / "bpf-harness-vm-tests.lock"):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -27,15 +27,7 @@ from harness.run import Preparer, run_matrix
 from harness.store import CellStatus
 from integration.conftest import KERNEL, MATRIX, ROOT
 
-# One VM at a time (2 cores): ci/test.sh runs with --dist loadfile, so this module stays on one
-# xdist worker while unit tests use the other; the lock below holds in any scheduling mode.
 pytestmark = [pytest.mark.integration]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_vm_at_a_time():
-    with cache.locked(Path(tempfile.gettempdir()) / "bpf-harness-vm-tests.lock"):
-        yield
 
 
 @pytest.fixture(scope="module")
