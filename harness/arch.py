@@ -34,6 +34,8 @@ class Arch:
     """Whether the uncompressed vmlinux can be booted directly (faster under TCG)."""
     kvm_cpu_flags: tuple[str, ...]
     """/proc/cpuinfo flags that show hardware virtualization is usable."""
+    image_is_elf: bool
+    """The compressed image wraps an ELF vmlinux (x86 bzImage); arm64's is a flat ``Image``."""
     selftest_name: str
     """The name ``__arch(...)`` gives it in the selftests (``comment:test_arch=X86_64``)."""
     efficient_unaligned_access: bool
@@ -63,6 +65,7 @@ X86_64 = Arch(
     make_arch="x86",
     boots_uncompressed=True,
     kvm_cpu_flags=("vmx", "svm"),
+    image_is_elf=True,
     selftest_name="X86_64",
     efficient_unaligned_access=True,
 )
@@ -78,6 +81,7 @@ ARM64 = Arch(
     make_arch="arm64",
     boots_uncompressed=False,
     kvm_cpu_flags=(),
+    image_is_elf=False,
     selftest_name="ARM64",
     efficient_unaligned_access=True,
 )

@@ -92,8 +92,12 @@ def _describe(root: Path, arch: Arch, final: Path, pkg: Package, digest: str) ->
     if not (mods / "modules.dep").exists():
         proc.run(["depmod", "-b", root, release], timeout=300, what="depmod",
                  env={"PATH": "/usr/sbin:/sbin:/usr/bin:/bin"})
-    vml = root / "vmlinux"
-    vml.write_bytes(vmlinux.extract(image.read_bytes()))
+    if arch.boots_uncompressed or arch.image_is_elf:
+        vml = root / "vmlinux"
+        vml.write_bytes(vmlinux.extract(image.read_bytes()))
+    else:  # arm64: a flat Image, no ELF inside; the corpus only needs its BTF
+        vml = root / "vmlinux.btf"
+        vml.write_bytes(vmlinux.carve_btf(vmlinux.raw_image(image.read_bytes())))
     # Paths are recorded as they will be after the atomic rename into place.
     rel = lambda p: final / p.relative_to(root.parent)  # noqa: E731
     boot = vml if arch.boots_uncompressed else image

@@ -12,6 +12,7 @@ import bz2
 import lzma
 import shutil
 import subprocess
+import struct
 import zlib
 
 from harness.errors import InfraError
@@ -71,3 +72,41 @@ def release_from_image(image: bytes) -> str | None:
     if pos != -1:
         return image[pos + 14:pos + 200].split(b" ", 1)[0].decode("ascii", "replace")
     return None
+
+BTF_MAGIC = b"\x9f\xeb\x01\x00"  # 0xeB9F little-endian, version 1, flags 0
+_BTF_HEADER = struct.Struct("<HBBIIIII")
+
+
+def raw_image(image: bytes) -> bytes:
+    """An arm64 ``Image`` as booted: Debian ships it gzip-compressed as a whole (vmlinuz)."""
+    if image.startswith(b"\x1f\x8b\x08"):
+        try:
+            return _decompress("gzip", image)
+        except zlib.error as e:
+            raise InfraError(f"kernel image: corrupt gzip stream ({e})") from None
+    return image
+
+
+def carve_btf(image: bytes) -> bytes:
+    """The kernel's ``.BTF`` blob, found by its header inside an uncompressed image that is not ELF.
+
+    arm64 ``Image`` files are flat binaries: no section table says where ``.BTF`` is, but its
+    header does (magic, hdr_len 24, types then strings).  The largest consistent blob wins; bpftool
+    reads raw BTF files as well as ELF ones.
+    """
+    best = b""
+    start = 0
+    while (pos := image.find(BTF_MAGIC, start)) != -1:
+        start = pos + 1
+        if pos + _BTF_HEADER.size > len(image):
+            break
+        _, _, _, hdr_len, type_off, type_len, str_off, str_len = _BTF_HEADER.unpack_from(image, pos)
+        end = pos + hdr_len + str_off + str_len
+        if (hdr_len != _BTF_HEADER.size or type_off != 0 or str_off != type_len or str_len == 0
+                or end > len(image) or image[pos + hdr_len + str_off] != 0):
+            continue
+        if end - pos > len(best):
+            best = image[pos:end]
+    if not best:
+        raise InfraError("no BTF found in the kernel image: the kernel needs CONFIG_DEBUG_INFO_BTF=y")
+    return best
