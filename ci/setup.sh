@@ -7,6 +7,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
   qemu-system-x86 qemu-utils                   # the VMs (TCG everywhere, KVM where usable)
+  qemu-system-arm                              # arm64 cells (qemu-system-aarch64, TCG on x86_64 hosts)
   clang-19 llvm-19 lld-19                      # BPF objects, as machine.md measured
   libelf-dev zlib1g-dev libzstd-dev libcap-dev # libbpf, bpftool, veristat
   make gcc libc6-dev bison flex pkg-config bc dwarves

@@ -7,6 +7,7 @@ the Debian package naming, the kernel image name, the clang target flags.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 from harness.errors import UserError
@@ -34,6 +35,8 @@ class Arch:
     """Whether the uncompressed vmlinux can be booted directly (faster under TCG)."""
     kvm_cpu_flags: tuple[str, ...]
     """/proc/cpuinfo flags that show hardware virtualization is usable."""
+    clang_triple: str
+    """``clang --target`` for userspace binaries (a cross-built veristat), Debian's multiarch triple."""
     image_is_elf: bool
     """The compressed image wraps an ELF vmlinux (x86 bzImage); arm64's is a flat ``Image``."""
     selftest_name: str
@@ -65,6 +68,7 @@ X86_64 = Arch(
     make_arch="x86",
     boots_uncompressed=True,
     kvm_cpu_flags=("vmx", "svm"),
+    clang_triple="x86_64-linux-gnu",
     image_is_elf=True,
     selftest_name="X86_64",
     efficient_unaligned_access=True,
@@ -81,14 +85,21 @@ ARM64 = Arch(
     make_arch="arm64",
     boots_uncompressed=False,
     kvm_cpu_flags=(),
+    clang_triple="aarch64-linux-gnu",
     image_is_elf=False,
     selftest_name="ARM64",
     efficient_unaligned_access=True,
 )
 
 ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, ARM64)}
-SUPPORTED: tuple[str, ...] = ("x86_64",)
-"""Arches whose cells can run today; arm64 guests arrive with their own issue."""
+SUPPORTED: tuple[str, ...] = ("x86_64", "arm64")
+"""Arches whose cells can run (arm64 under TCG on an x86_64 host, in its own Debian root)."""
+
+
+def host_arch() -> Arch | None:
+    """The arch this machine runs natively, if it is one we know."""
+    machine = os.uname().machine
+    return next((a for a in ARCHES.values() if machine in (a.name, a.clang_triple.split("-")[0])), None)
 
 
 def get_arch(name: str) -> Arch:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness import cache, msgcheck, proc, vm
+from harness import cache, msgcheck, proc, userspace, vm
 from harness.arch import get_arch
 from harness.corpus import Corpus, CorpusObject
 from harness.errors import HarnessError
@@ -52,6 +52,8 @@ class CellJob:
     """Only these (object, program) pairs (a confirmation re-run); None: the whole corpus."""
     confirms: int | None = None
     """The cell whose results this job re-verifies; it is then stored as a ``confirm`` cell."""
+    root: Path | None = None
+    """The guest's own root filesystem (a foreign arch); None: the guest sees the host's."""
 
     @property
     def key(self) -> str:
@@ -252,8 +254,16 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
     plan_path.write_text(json.dumps(plan_for(job, rwdir)))
+    if job.root is None:
+        guest, rodirs = vm.guest_argv(plan_path), ()
+    else:  # the guest runs its own python from its root; the runner, corpus and config come in read-only
+        rodirs = tuple(sorted({vm.package_root(), job.corpus.build_dir, *([job.kernel.config.parent]
+                                                                          if job.kernel.config else [])}))
+        userspace.expose(job.root, [rwdir, *rodirs])
+        guest = vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON)
     argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=accel.accel,
-                       cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=vm.guest_argv(plan_path))
+                       cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=guest, root=job.root,
+                       rodirs=rodirs)
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
     total = sum(len(progs) for _, progs in selected(job))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from harness import btf, cache, elf, proc
-from harness.arch import Arch
+from harness.arch import Arch, host_arch
 from harness.errors import BuildError, UserError
 from harness.expect import Expectation, parse_tags
 from harness.matrix import CorpusSpec
@@ -101,12 +101,35 @@ def extract_members(arch: Arch) -> list[str]:
     return ["tools", "scripts", "include", "kernel/bpf", "Makefile", *[f"arch/{a}" for a in arches]]
 
 
-def make_argv(selftests: Path, vmlinux: Path, targets: list[str], jobs: int, keep_going: bool) -> list[str]:
+def make_argv(selftests: Path, vmlinux: Path, targets: list[str], jobs: int, keep_going: bool,
+              arch: Arch | None = None) -> list[str]:
+    """make for selftest targets; a foreign ``arch`` sets ``ARCH`` (``-D__TARGET_ARCH_*``, its asm
+    headers) while the build's helpers (libbpf, bpftool) stay native."""
     argv = ["make", "-C", str(selftests), f"-j{jobs}", "CLANG=clang", "LLC=llc", "LLVM_STRIP=llvm-strip",
             f"VMLINUX_BTF={vmlinux}"]
+    if arch is not None and arch is not host_arch():
+        argv.append(f"ARCH={arch.make_arch}")
     if keep_going:
         argv.append("-k")
     return argv + targets
+
+
+def cross_veristat_argvs(src: Path, out: Path, arch: Arch, sysroot: Path, jobs: int) -> list[list[str]]:
+    """Commands that build a static veristat for ``arch`` with clang against a Debian sysroot (pure).
+
+    libbpf first (its own Makefile, cross ``CC``), then veristat.c linked statically with libbpf,
+    libelf, zlib and zstd, so the guest root needs nothing but the binary.
+    """
+    cc = ["clang", f"--target={arch.clang_triple}", f"--sysroot={sysroot}"]
+    libbpf = out / "libbpf"
+    tools = src / "tools"
+    return [
+        ["make", "-C", str(tools / "lib" / "bpf"), f"-j{jobs}", f"OUTPUT={libbpf}/", f"CC={' '.join(cc)}",
+         "AR=llvm-ar", "LD=ld.lld", "BUILD_STATIC_ONLY=1", f"{libbpf}/libbpf.a"],
+        [*cc, "-O2", "-static", "-fuse-ld=lld", f"-I{tools / 'include'}", f"-I{tools / 'include' / 'uapi'}",
+         f"-I{tools / 'lib'}", f"-I{libbpf}", str(src / SELFTESTS / "veristat.c"), f"{libbpf}/libbpf.a",
+         "-lelf", "-lz", "-lzstd", "-lm", "-lpthread", "-o", str(out / "veristat")],
+    ]
 
 
 def expectations_of(data: bytes, programs: list[str]) -> dict[str, dict]:
@@ -128,8 +151,10 @@ class Builder:
     """Builds (or reuses) the corpus for one (source, arch, clang, BTF) key."""
 
     def __init__(self, cache_root: Path, arch: Arch, source_package: str, source_version: str,
-                 tarball: Path, vmlinux: Path, jobs: int | None = None):
+                 tarball: Path, vmlinux: Path, jobs: int | None = None, sysroot: Path | None = None):
         self.arch = arch
+        self.sysroot = sysroot
+        """Debian sysroot for a cross-built veristat (foreign arch only)."""
         self.source_package = source_package
         self.source_version = source_version
         self.tarball = tarball
@@ -169,6 +194,8 @@ class Builder:
         (self.dir / "src.done").touch()
 
     def _veristat(self) -> Path:
+        if self.arch is not host_arch():
+            return self._cross_veristat()
         veristat = self.selftests / "veristat"
         if not veristat.exists():
             log.info("building veristat and libbpf")
@@ -176,6 +203,19 @@ class Builder:
                      env=toolchain_env(), timeout=3600, log_path=self.dir / "logs" / "veristat.log",
                      what="veristat build")
         return veristat
+
+    def _cross_veristat(self) -> Path:
+        out = self.dir / f"veristat-{self.arch.name}"
+        if not (out / "veristat").exists():
+            if self.sysroot is None:
+                raise BuildError(f"veristat for {self.arch.name}: no sysroot to cross-build against")
+            log.info("cross-building veristat for %s", self.arch.name)
+            with cache.building(out) as tmp:
+                (tmp / "libbpf").mkdir(parents=True)
+                for argv in cross_veristat_argvs(self.src, tmp, self.arch, self.sysroot, self.jobs):
+                    proc.run(argv, env=toolchain_env(), timeout=3600, log_path=self.dir / "logs" / "veristat.log",
+                             what=f"veristat cross-build ({self.arch.name})")
+        return out / "veristat"
 
     def available(self) -> list[str]:
         return sorted(p.stem for p in (self.selftests / "progs").glob("*.c"))
@@ -216,7 +256,7 @@ class Builder:
         t0 = time.monotonic()
         log.info("building %d BPF objects with %s", len(names), clang_short(self.clang))
         targets = [str(self.selftests / f"{n}.bpf.o") for n in names]
-        proc.run(make_argv(self.selftests, self.vmlinux, targets, self.jobs, True), env=toolchain_env(),
+        proc.run(make_argv(self.selftests, self.vmlinux, targets, self.jobs, True, self.arch), env=toolchain_env(),
                  timeout=7200, log_path=self.dir / "logs" / f"objects-{int(time.time())}.log",
                  check=False, what="BPF objects build")
         built = 0
@@ -239,7 +279,8 @@ class Builder:
 
     def _error_of(self, name: str) -> str:
         """Rebuild one failed object alone to capture its compiler error."""
-        res = proc.run(make_argv(self.selftests, self.vmlinux, [str(self.selftests / f"{name}.bpf.o")], 1, False),
+        res = proc.run(make_argv(self.selftests, self.vmlinux, [str(self.selftests / f"{name}.bpf.o")], 1, False,
+                                  self.arch),
                        env=toolchain_env(), timeout=600, check=False, what=f"{name}.bpf.o")
         lines = [ln for ln in res.output.splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower()]

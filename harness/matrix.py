@@ -92,6 +92,11 @@ class Branch:
     """Oldest first: each kernel is diffed with its predecessor."""
     corpus: str
     arches: tuple[str, ...]
+    corpus_by_arch: tuple[tuple[str, str], ...] = ()
+    """Another corpus for some arches (``corpus_by_arch: {arm64: NAME}``): a subset where TCG is slower."""
+
+    def corpus_for(self, arch: str) -> str:
+        return dict(self.corpus_by_arch).get(arch, self.corpus)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,10 +116,23 @@ class VmSettings:
     """Verifier log level of the second pass over rejected programs (0: no second pass)."""
     boot_retries: int = 1
     """Boots again when the guest dies before verifying anything (an infrastructure failure)."""
+    boot_timeout_arm64: int = 300
+    """arm64 guests run under TCG on x86_64 hosts: measured here ~50 s from qemu start to the runner."""
+    program_timeout_arm64: int = 180
+    cell_timeout_arm64: int = 3600
     check_messages: bool = True
     """Check every ``__msg`` at the test's own log level and flags (a re-verification of those programs)."""
     confirm: bool = True
     """Re-verify each regression on both kernels in fresh guests before reporting it (else ``flaky``)."""
+
+
+    def for_arch(self, arch: str) -> "VmSettings":
+        """The settings a cell of ``arch`` runs with (arm64 has its own timeouts)."""
+        if arch != "arm64":
+            return self
+        return dataclasses.replace(self, boot_timeout=self.boot_timeout_arm64,
+                                   program_timeout=self.program_timeout_arm64,
+                                   cell_timeout=self.cell_timeout_arm64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +187,7 @@ class Matrix:
 
     def cells(self, only: tuple[str, ...] = ()) -> list[Cell]:
         """All cells in matrix order; ``only`` filters by ``KERNEL/ARCH`` (or ``KERNEL``)."""
-        cells = [Cell(k, a, b.name, self.corpora[b.corpus]) for b in self.branches
+        cells = [Cell(k, a, b.name, self.corpora[b.corpus_for(a)]) for b in self.branches
                  for k in b.kernels for a in b.arches]
         if not only:
             return cells
@@ -261,7 +279,7 @@ def _kind(node: yaml.Node) -> str:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
-BRANCH_KEYS = ("kernels", "corpus", "arches")
+BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch")
 KERNEL_KEYS = ("id", "debian", "local", "git")
 CORPUS_KEYS = ("source", "include", "exclude")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
@@ -338,7 +356,17 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             corpus = f"{name}-selftests"
             corpora.setdefault(corpus, CorpusSpec(corpus, newest))
         barches = tuple(_arches(w, b["arches"][1], f"branch {name}: arches")) if "arches" in b else arches
-        branches.append(Branch(name, tuple(kernels), corpus, barches))
+        by_arch: list[tuple[str, str]] = []
+        if "corpus_by_arch" in b:
+            what = f"branch {name}: corpus_by_arch"
+            for arch, (anode, cnode) in w.mapping(b["corpus_by_arch"][1], what, ()).items():
+                if arch not in barches:
+                    raise w.fail(anode, f"{what}: {arch!r} is not one of the branch's arches ({', '.join(barches)})")
+                cname = w.scalar(cnode, f"{what}: {arch}")
+                if cname not in corpora:
+                    raise w.fail(cnode, f"{what}: unknown corpus {cname!r}; defined: {', '.join(corpora) or 'none'}")
+                by_arch.append((arch, cname))
+        branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch)))
 
     reference = None
     if "reference" in top:
@@ -437,7 +465,8 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     m = w.mapping(node, "vm", VM_KEYS)
     kw: dict[str, object] = {}
     limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
-              "cell_timeout": (10, 7 * 86400), "failure_log_level": (0, 2),
+              "cell_timeout": (10, 7 * 86400), "boot_timeout_arm64": (5, 3600),
+              "program_timeout_arm64": (1, 36000), "cell_timeout_arm64": (10, 7 * 86400), "failure_log_level": (0, 2),
               "boot_retries": (0, 5)}
     for key, (lo, hi) in limits.items():
         if key in m:

@@ -8,8 +8,8 @@ import hashlib
 import logging
 from pathlib import Path
 
-from harness import cache, vm
-from harness.arch import get_arch
+from harness import cache, userspace, vm
+from harness.arch import get_arch, host_arch
 from harness.cell import CellJob, CellOutcome, run_cell, BACKEND
 from harness.corpus import Builder, Corpus
 from harness.kernels import Kernel, acquire, debian
@@ -67,8 +67,10 @@ class Preparer:
             pkg, tarball = debian.fetch_source(spec.source, apt, self.cache_root)
             # vmlinux.h comes from the BTF of the kernel of the same version as the selftests.
             btf_kernel = self.kernel(KernelSpec(f"btf-{spec.source}", DebianKernel(spec.source), spec.name), cell.arch)
-            builder = Builder(self.cache_root, get_arch(cell.arch), pkg.name, pkg.version, tarball,
-                              btf_kernel.vmlinux, self.jobs)
+            arch = get_arch(cell.arch)
+            sysroot = userspace.sysroot(self.cache_root, arch) if arch is not host_arch() else None
+            builder = Builder(self.cache_root, arch, pkg.name, pkg.version, tarball, btf_kernel.vmlinux, self.jobs,
+                              sysroot)
             self._corpora[key] = builder.build(spec)
         return self._corpora[key]
 
@@ -102,8 +104,10 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
             accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
             versions[cell.arch] = vm.tool_versions(arch)
             progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
-        return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, accel[cell.arch], out_dir, db,
-                       versions[cell.arch], **kw)
+        arch = get_arch(cell.arch)
+        root = userspace.guest_root(cache_root, arch) if arch is not host_arch() else None
+        return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm.for_arch(cell.arch), accel[cell.arch], out_dir,
+                       db, versions[cell.arch], root=root, **kw)
 
     try:
         for cell in cells:

@@ -100,19 +100,26 @@ def guest_argv(plan: Path, python: str | None = None, pkg_root: Path | None = No
 
 
 def vng_argv(*, vng: str, image: Path, arch: Arch, accel: Accel, cpus: int, memory: str,
-             rwdir: Path, guest: list[str], append: tuple[str, ...] = ()) -> list[str]:
+             rwdir: Path, guest: list[str], append: tuple[str, ...] = (), root: Path | None = None,
+             rodirs: tuple[Path, ...] = ()) -> list[str]:
     """The vng command line for one cell (pure).
 
     ``--force-9p`` skips vng's virtiofsd probe (3 s per boot here, then 9p
     anyway); ``--verbose`` puts the kernel console on vng's output so it
-    lands in the cell's log.
+    lands in the cell's log.  A foreign arch boots into ``root`` (its own
+    userspace); host directories then come in as ``--rodir``/``--rwdir``
+    at the same paths.
     """
     argv = [vng, "--verbose", "--force-9p", "--run", str(image), "--cpus", str(cpus),
-            "--memory", memory, "--rwdir", str(rwdir), "--name", "bpf-harness"]
+            "--memory", memory]
+    if root is None:
+        argv += ["--rwdir", str(rwdir)]
+    else:
+        argv += ["--arch", arch.vng_arch, "--root", str(root), f"--rwdir={rwdir}={rwdir}"]
+        argv += [f"--rodir={d}={d}" for d in rodirs]
+    argv += ["--name", "bpf-harness"]
     if accel is Accel.TCG:
         argv.append("--disable-kvm")
-    if arch.name != "x86_64":
-        argv += ["--arch", arch.vng_arch]
     for a in append:
         argv += ["--append", a]
     argv += ["--exec", shlex.join(guest)]

@@ -94,3 +94,19 @@ def test_describe_both_layouts(tmp_path):
         assert k.modules == final / "root" / "lib" / "modules" / rel
         assert k.config.name in (f"config-{rel}", "config")
         assert (root / "lib" / "modules" / rel).is_dir()
+
+
+def test_closure_from_a_recorded_arm64_simulation():
+    """apt-get install --simulate under the private arm64 config (recorded): every package, with its version."""
+    got = apt.parse_simulation(data("apt-get-simulate-arm64.txt").read_text())
+    names = dict(got)
+    assert names["bash"] == "5.2.15-2+b13" and names["libc6"] == "2.36-9+deb12u14"
+    assert "python3.11-minimal" in names and len(got) == len(names) > 10
+
+
+def test_userspace_configs_do_not_share_the_kernels_apt_state(tmp_path):
+    from harness.arch import ARM64
+    kernels = apt.Apt(tmp_path, ARM64, DebianSettings(suites=("bookworm-security",)))
+    user = apt.Apt(tmp_path, ARM64, DebianSettings(suites=("bookworm",)), label="arm64-userspace")
+    assert kernels.base != user.base and user.base == tmp_path / "apt" / "arm64-userspace"
+    assert 'APT::Architecture "arm64";' in apt.render_config(user.base, ARM64)

@@ -45,6 +45,20 @@ def test_minimal_matrix_defaults():
     assert [c.key for c in m.cells()] == ["6.12.115/x86_64", "6.12.117/x86_64"]
 
 
+def test_arm64_has_its_own_timeouts_and_may_verify_another_corpus():
+    m = matrix.parse("corpora:\n  full: {source: 6.12.117}\n  light: {source: 6.12.117, include: [verifier_and]}\n"
+                     "branches:\n  6.12.y:\n    kernels: [6.12.117]\n    corpus: full\n"
+                     "    arches: [x86_64, arm64]\n    corpus_by_arch: {arm64: light}\n"
+                     "vm:\n  boot_timeout: 100\n  boot_timeout_arm64: 400\n  program_timeout_arm64: 90\n", "m.yaml")
+    x86, arm = m.cells()
+    assert (x86.arch, x86.corpus.name, arm.arch, arm.corpus.name) == ("x86_64", "full", "arm64", "light")
+    assert m.vm.for_arch("x86_64").boot_timeout == 100
+    assert (m.vm.for_arch("arm64").boot_timeout, m.vm.for_arch("arm64").program_timeout) == (400, 90)
+    assert err("corpora:\n  c: {source: 6.1.1}\nbranches:\n  b:\n    kernels: [6.1.1]\n"
+               "    corpus_by_arch: {arm64: c}\n") == \
+        "m.yaml:6: branch b: corpus_by_arch: 'arm64' is not one of the branch's arches (x86_64)"
+
+
 def test_versions_that_look_like_floats_stay_versions():
     m = matrix.parse("branches:\n  six:\n    kernels: [6.10, 6.10.3]\n", "m.yaml")
     assert [k.id for k in m.branches[0].kernels] == ["6.10", "6.10.3"]
@@ -61,7 +75,7 @@ def test_local_and_git_kernels():
 
 def test_unknown_key_is_rejected_with_its_line():
     assert err("branches:\n  x:\n    kernels: [6.1.1]\n    kernelz: 1\n") == \
-        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches"
+        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches, corpus_by_arch"
 
 
 def test_misspelt_top_level_key():

@@ -48,3 +48,13 @@ def test_choose_accel(monkeypatch):
     monkeypatch.setattr(vm, "kvm_usable", lambda arch, cpuinfo: (True, "/dev/kvm usable, cpu has vmx"))
     assert vm.choose_accel(Accel.AUTO, X86_64, "x86_64").accel is Accel.KVM
     assert vm.choose_accel(Accel.AUTO, ARM64, "x86_64").accel is Accel.TCG  # foreign arch: never KVM
+
+
+def test_arm64_argv_boots_its_own_root_with_host_dirs_at_the_same_paths():
+    argv = vm.vng_argv(vng="vng", image=Path("/k/vmlinuz-6.12.117+deb12-arm64"), arch=ARM64, accel=Accel.TCG,
+                       cpus=2, memory="2G", rwdir=Path("/o/rw"), guest=["env", "/usr/bin/python3.11", "/o/rw/plan.json"],
+                       root=Path("/c/userspace/arm64/root-1/tree"), rodirs=(Path("/src"), Path("/c/corpus/arm64/x")))
+    assert argv == ["vng", "--verbose", "--force-9p", "--run", "/k/vmlinuz-6.12.117+deb12-arm64", "--cpus", "2",
+                    "--memory", "2G", "--arch", "arm64", "--root", "/c/userspace/arm64/root-1/tree",
+                    "--rwdir=/o/rw=/o/rw", "--rodir=/src=/src", "--rodir=/c/corpus/arm64/x=/c/corpus/arm64/x",
+                    "--name", "bpf-harness", "--disable-kvm", "--exec", "env /usr/bin/python3.11 /o/rw/plan.json"]

@@ -39,3 +39,22 @@ def test_config_check():
     check_config("CONFIG_BPF_SYSCALL=y\nCONFIG_DEBUG_INFO_BTF=y\n", "k")
     with pytest.raises(UserError, match=r"^k: kernel config lacks CONFIG_DEBUG_INFO_BTF=y; pick a kernel built"):
         check_config("CONFIG_BPF_SYSCALL=y\n# CONFIG_DEBUG_INFO_BTF is not set\n", "k")
+
+
+def test_btf_is_carved_out_of_a_flat_arm64_image(tmp_path_factory):
+    """A real .BTF blob (clang-built) inside a gzip'd flat image, behind a decoy magic that does not add up."""
+    from conftest import compile_bpf
+    from harness.elf import BpfElf
+    obj = compile_bpf(tmp_path_factory, "struct s { int a; long b; }; int f(struct s *p) { return p->a; }\n"
+                                        "__attribute__((section(\"tc\"))) int g(void *c) { struct s x = {1, 2}; "
+                                        "return f(&x); }\n")
+    e = BpfElf(obj)
+    sec = next(s for s in e.sections if s.name == ".BTF")
+    btf = obj[sec.offset:sec.offset + sec.size]
+    decoy = vmlinux.BTF_MAGIC + struct.pack("<IIIII", 24, 0, 8, 9999, 50)  # str_off != type_len
+    image = b"ARMd" * 100 + decoy + b"\x00" * 64 + btf + b"\xff" * 256
+    gz = zlib.compress(image, wbits=31)
+    assert vmlinux.raw_image(gz) == image
+    assert vmlinux.carve_btf(vmlinux.raw_image(gz)) == btf
+    with pytest.raises(InfraError, match="CONFIG_DEBUG_INFO_BTF"):
+        vmlinux.carve_btf(b"ARMd" * 100 + decoy)

@@ -88,6 +88,14 @@ def parse_stanzas(text: str) -> list[Package]:
     return out
 
 
+_INST = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) ")
+
+
+def parse_simulation(text: str) -> list[tuple[str, str]]:
+    """(package, version) from ``apt-get install --simulate`` output (pure)."""
+    return [(m.group(1).split(":")[0], m.group(2)) for m in map(_INST.match, text.splitlines()) if m]
+
+
 def pick(packages: Iterable[Package], patterns: tuple[re.Pattern[str], ...],
          wanted: KernelVersion, what: str, suites: tuple[str, ...]) -> Package:
     """The package carrying ``wanted``: first pattern wins, then the newest Debian revision.
@@ -109,8 +117,8 @@ def pick(packages: Iterable[Package], patterns: tuple[re.Pattern[str], ...],
 class Apt:
     """apt-get/apt-cache bound to one private configuration."""
 
-    def __init__(self, cache_root: Path, arch: Arch, settings: DebianSettings):
-        self.base = cache_root / "apt" / arch.name
+    def __init__(self, cache_root: Path, arch: Arch, settings: DebianSettings, label: str | None = None):
+        self.base = cache_root / "apt" / (label or arch.name)
         self.arch = arch
         self.settings = settings
         self.conf = self.base / "apt.conf"
@@ -154,6 +162,21 @@ class Apt:
             return []
         res = proc.run(["apt-cache", "show", *wanted], env=self.env, timeout=300, check=False)
         return parse_stanzas(res.output)
+
+    def closure(self, names: tuple[str, ...]) -> list[tuple[str, str]]:
+        """(package, version) of everything installing ``names`` into an empty system takes, sorted."""
+        res = proc.run(["apt-get", "install", "--simulate", "-q", "--no-install-recommends", *names],
+                       env=self.env, timeout=300, what=f"apt-get install --simulate ({self.arch.name})")
+        return sorted(parse_simulation(res.output))
+
+    def download_closure(self, names: tuple[str, ...], dest: Path) -> list[Path]:
+        """Download ``names`` and their dependencies (signatures verified by apt) into ``dest``."""
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "partial").mkdir(exist_ok=True)
+        proc.run(["apt-get", "install", "--download-only", "-y", "-q", "--no-install-recommends",
+                  "-o", f"Dir::Cache::archives={dest}", *names], env=self.env, timeout=1800,
+                 log_path=self.base / "log" / "download-closure.log", what=f"apt-get download ({self.arch.name})")
+        return sorted(dest.glob("*.deb"))
 
     def download(self, pkg: Package, dest: Path) -> Path:
         dest.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,71 @@
+"""A real Debian arm64 kernel under qemu TCG, in a root unpacked from Debian arm64 packages, verifying
+real arm64-built selftest objects with a cross-built static veristat."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from integration.conftest import KERNEL, ROOT
+
+pytestmark = [pytest.mark.integration]
+
+MATRIX = f"""\
+debian:
+  suites: [bookworm-security]
+corpora:
+  arm:
+    source: {KERNEL}
+    include: [verifier_and, verifier_spill_fill, verifier_kfunc_prog_types]
+branches:
+  6.12.y:
+    corpus: arm
+    kernels: [{KERNEL}]
+    arches: [x86_64, arm64]
+vm:
+  cpus: 2
+"""
+
+
+def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path):
+    if not Path("/usr/bin/qemu-system-aarch64").exists():
+        pytest.fail("qemu-system-aarch64 missing: run ci/setup.sh (qemu-system-arm)")
+    (tmp_path / "m.yaml").write_text(MATRIX)
+    db = tmp_path / "r.db"
+    cli = Path(sys.executable).parent / "bpf-harness"
+    p = subprocess.run([str(cli), "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--cell", f"{KERNEL}/arm64"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert p.returncode == 0, p.stdout + p.stderr
+    c = sqlite3.connect(db)
+    c.row_factory = sqlite3.Row
+    (cell,) = c.execute("SELECT * FROM cells").fetchall()
+    assert (cell["arch"], cell["accel"], cell["status"]) == ("arm64", "tcg", "complete")
+    assert cell["release"] == f"{KERNEL}+deb12-arm64" and "--arch arm64 --root" in cell["reproducer"]
+    assert not c.execute("SELECT * FROM findings").fetchall()  # a clean poweroff, no panic at the end
+    r = {(x["object"], x["program"]): x for x in c.execute("SELECT * FROM results")}
+    assert len(r) == 50
+    ok = r[("verifier_and", "known_subreg_with_unknown_reg")]
+    assert ok["verdict"] == "success" and ok["insns"] > 0
+    bad = r[("verifier_and", "invalid_range_check")]
+    assert (bad["verdict"], bad["error"], bad["msg_check"]) == (
+        "failure", "R0 max value is outside of the allowed memory range", "matched")
+    assert r[("verifier_spill_fill", "partial_stack_load_preserves_zeros")]["msg_check"] == "matched"
+    assert sum(x["insns"] or 0 for x in r.values()) > 0
+    # the objects are arm64 builds (their own corpus, never mixed with x86_64's)
+    corpus = c.execute("SELECT * FROM corpora").fetchone()
+    assert corpus["arch"] == "arm64"
+    veristat = Path(corpus["build_dir"]) / "veristat-arm64" / "veristat"
+    head = veristat.read_bytes()[:20]
+    assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183  # EM_AARCH64
+    # the root records what it is made of
+    root = Path(cell["reproducer"].split("--root ")[1].split()[0])
+    contents = json.loads((root.parent / "contents.json").read_text())
+    assert contents["arch"] == "arm64" and any(p.startswith("python3.11-minimal=") for p in contents["packages"])
+    # results appear beside x86_64 ones
+    out = subprocess.run([str(cli), "results", "--db", str(db)], capture_output=True, text=True, cwd=ROOT)
+    assert f"{KERNEL}/arm64" in out.stdout
