@@ -114,11 +114,24 @@ def make_argv(selftests: Path, vmlinux: Path, targets: list[str], jobs: int, kee
     return argv + targets
 
 
+LINE_BUFFERED_C = """\
+/* bpf-harness: the runner reads veristat's stdout and stderr from one pipe, line by line.  stdbuf -oL
+ * makes a dynamic veristat line-buffered by preloading a library; a static one ignores LD_PRELOAD, so
+ * it is linked with this instead, or its block-buffered stdout interleaves with libbpf's stderr. */
+#include <stdio.h>
+__attribute__((constructor)) static void bpf_harness_line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+"""
+
+
 def cross_veristat_argvs(src: Path, out: Path, arch: Arch, sysroot: Path, jobs: int) -> list[list[str]]:
     """Commands that build a static veristat for ``arch`` with clang against a Debian sysroot (pure).
 
     libbpf first (its own Makefile, cross ``CC``), then veristat.c linked statically with libbpf,
-    libelf, zlib and zstd, so the guest root needs nothing but the binary.
+    libelf, zlib and zstd, so the guest root needs nothing but the binary; ``line_buffered.c``
+    (:data:`LINE_BUFFERED_C`, written beside it) stands in for stdbuf.
     """
     cc = ["clang", f"--target={arch.clang_triple}", f"--sysroot={sysroot}"]
     libbpf = out / "libbpf"
@@ -127,7 +140,8 @@ def cross_veristat_argvs(src: Path, out: Path, arch: Arch, sysroot: Path, jobs: 
         ["make", "-C", str(tools / "lib" / "bpf"), f"-j{jobs}", f"OUTPUT={libbpf}/", f"CC={' '.join(cc)}",
          "AR=llvm-ar", "LD=ld.lld", "BUILD_STATIC_ONLY=1", f"{libbpf}/libbpf.a"],
         [*cc, "-O2", "-static", "-fuse-ld=lld", f"-I{tools / 'include'}", f"-I{tools / 'include' / 'uapi'}",
-         f"-I{tools / 'lib'}", f"-I{libbpf}", str(src / SELFTESTS / "veristat.c"), f"{libbpf}/libbpf.a",
+         f"-I{tools / 'lib'}", f"-I{libbpf}", str(src / SELFTESTS / "veristat.c"), str(out / "line_buffered.c"),
+         f"{libbpf}/libbpf.a",
          "-lelf", "-lz", "-lzstd", "-lm", "-lpthread", "-o", str(out / "veristat")],
     ]
 
@@ -205,13 +219,15 @@ class Builder:
         return veristat
 
     def _cross_veristat(self) -> Path:
-        out = self.dir / f"veristat-{self.arch.name}"
+        recipe = json.dumps([cross_veristat_argvs(Path("S"), Path("O"), self.arch, Path("R"), 1), LINE_BUFFERED_C])
+        out = self.dir / f"veristat-{self.arch.name}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
         if not (out / "veristat").exists():
             if self.sysroot is None:
                 raise BuildError(f"veristat for {self.arch.name}: no sysroot to cross-build against")
             log.info("cross-building veristat for %s", self.arch.name)
             with cache.building(out) as tmp:
                 (tmp / "libbpf").mkdir(parents=True)
+                (tmp / "line_buffered.c").write_text(LINE_BUFFERED_C)
                 for argv in cross_veristat_argvs(self.src, tmp, self.arch, self.sysroot, self.jobs):
                     proc.run(argv, env=toolchain_env(), timeout=3600, log_path=self.dir / "logs" / "veristat.log",
                              what=f"veristat cross-build ({self.arch.name})")

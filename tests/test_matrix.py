@@ -31,7 +31,8 @@ def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
     by_branch = {b.name: [str(k.version) for k in b.kernels] for b in m.branches}
     assert by_branch["6.12.y"] == ["6.12.115", "6.12.117"]
     assert by_branch["6.1.y"] == ["6.1.190", "6.1.192"]
-    assert {c.arch for c in m.cells()} == {"x86_64"}
+    assert {c.arch for c in m.cells()} == {"x86_64", "arm64"}
+    assert {c.corpus.name for c in m.cells() if c.arch == "arm64"} == {"6.12-arm64", "6.1-arm64"}
 
 
 def test_minimal_matrix_defaults():
