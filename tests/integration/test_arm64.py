@@ -21,7 +21,7 @@ debian:
 corpora:
   arm:
     source: {KERNEL}
-    include: [verifier_and, verifier_spill_fill, verifier_kfunc_prog_types]
+    include: [verifier_and, verifier_spill_fill, verifier_kfunc_prog_types, arena_atomics]
 branches:
   6.12.y:
     corpus: arm
@@ -43,12 +43,12 @@ def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     c = sqlite3.connect(db)
     c.row_factory = sqlite3.Row
-    (cell,) = c.execute("SELECT * FROM cells").fetchall()
+    (cell,) = c.execute("SELECT * FROM cells").fetchall()  # only the cell asked for
     assert (cell["arch"], cell["accel"], cell["status"]) == ("arm64", "tcg", "complete")
     assert cell["release"] == f"{KERNEL}+deb12-arm64" and "--arch arm64 --root" in cell["reproducer"]
     assert not c.execute("SELECT * FROM findings").fetchall()  # a clean poweroff, no panic at the end
     r = {(x["object"], x["program"]): x for x in c.execute("SELECT * FROM results")}
-    assert len(r) == 50
+    assert len(r) == 50 + sum(1 for k in r if k[0] == "arena_atomics") and len(r) > 50
     ok = r[("verifier_and", "known_subreg_with_unknown_reg")]
     assert ok["verdict"] == "success" and ok["insns"] > 0
     bad = r[("verifier_and", "invalid_range_check")]
@@ -66,6 +66,22 @@ def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path):
     root = Path(cell["reproducer"].split("--root ")[1].split()[0])
     contents = json.loads((root.parent / "contents.json").read_text())
     assert contents["arch"] == "arm64" and any(p.startswith("python3.11-minimal=") for p in contents["packages"])
+    # the same kernel on x86_64: identical verdicts and insns, except where the JIT decides.  6.12's
+    # arm64 JIT cannot do atomics on arena memory, so the verifier rejects what x86_64 accepts.
+    p = subprocess.run([str(cli), "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--cell", f"{KERNEL}/x86_64"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert p.returncode == 0, p.stdout + p.stderr
+    cells = {x["arch"]: x["id"] for x in c.execute("SELECT * FROM cells")}
+    by_arch = {arch: {(x["object"], x["program"]): x for x in c.execute("SELECT * FROM results WHERE cell_id=?", (cid,))}
+               for arch, cid in cells.items()}
+    differ = {k for k in by_arch["arm64"] if by_arch["arm64"][k]["verdict"] != by_arch["x86_64"][k]["verdict"]}
+    assert differ and all(obj == "arena_atomics" for obj, _ in differ)
+    add = ("arena_atomics", "add")
+    assert by_arch["x86_64"][add]["verdict"] == "success" and by_arch["x86_64"][add]["insns"] > 0
+    assert (by_arch["arm64"][add]["verdict"], by_arch["arm64"][add]["error"]) == (
+        "failure", "BPF_ATOMIC stores into R2 arena is not allowed")
+    same = [k for k in by_arch["arm64"] if k[0] != "arena_atomics"]
+    assert all(by_arch["arm64"][k]["insns"] == by_arch["x86_64"][k]["insns"] for k in same)
     # results appear beside x86_64 ones
     out = subprocess.run([str(cli), "results", "--db", str(db)], capture_output=True, text=True, cwd=ROOT)
-    assert f"{KERNEL}/arm64" in out.stdout
+    assert f"{KERNEL}/arm64" in out.stdout and f"{KERNEL}/x86_64" in out.stdout
