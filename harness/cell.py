@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness import cache, msgcheck, proc, userspace, vm
+from harness import cache, msgcheck, proc, uml, userspace, vm
 from harness.arch import get_arch
 from harness.corpus import Corpus, CorpusObject
 from harness.errors import HarnessError
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int, str], None]
 """progress(cell key, programs done, programs total, note)"""
 
-BACKEND = "vm"
 POLL_S = 0.25
 
 
@@ -58,6 +57,10 @@ class CellJob:
     @property
     def key(self) -> str:
         return f"{self.kernel.id}/{self.kernel.arch}"
+
+    @property
+    def backend(self) -> str:
+        return "uml" if self.kernel.source == "uml" else "vm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +107,7 @@ def plan_for(job: CellJob, rwdir: Path) -> dict:
     checks, _ = message_checks(job)
     return {
         "veristat": str(job.corpus.veristat),
-        "workers": job.vm.cpus,
+        "workers": 1 if job.backend == "uml" else job.vm.cpus,  # UML is uniprocessor
         "program_timeout": job.vm.program_timeout,
         "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
         "deadline_s": job.vm.cell_timeout + 30,
@@ -187,7 +190,7 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     cell_id = store.start_cell(
         purpose="run" if job.confirms is None else "confirm", confirms=job.confirms, run_id=job.run_id, branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
         release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
-        package_version=job.kernel.package_version, arch=job.kernel.arch, backend=BACKEND,
+        package_version=job.kernel.package_version, arch=job.kernel.arch, backend=job.backend,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
         vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
         programs_total=total, console_log=str(console_path), image=str(job.kernel.image),
@@ -254,16 +257,22 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
     plan_path.write_text(json.dumps(plan_for(job, rwdir)))
-    if job.root is None:
+    if job.backend == "uml":
+        init = rwdir / "init.sh"
+        init.write_text(uml.init_script(vm.guest_argv(plan_path)))
+        init.chmod(0o755)
+        argv = uml.boot_argv(job.kernel.image, job.vm.memory, init)
+    elif job.root is None:
         guest, rodirs = vm.guest_argv(plan_path), ()
     else:  # the guest runs its own python from its root; the runner, corpus and config come in read-only
         rodirs = tuple(sorted({vm.package_root(), job.corpus.build_dir, *([job.kernel.config.parent]
                                                                           if job.kernel.config else [])}))
         userspace.expose(job.root, [rwdir, *rodirs])
         guest = vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON)
-    argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=accel.accel,
-                       cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=guest, root=job.root,
-                       rodirs=rodirs)
+    if job.backend != "uml":
+        argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=accel.accel,
+                           cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=guest, root=job.root,
+                           rodirs=rodirs)
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
     total = sum(len(progs) for _, progs in selected(job))

@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a matrix file without running it")
     v.add_argument("file", type=Path)
 
+    f = sub.add_parser("fidelity", help="UML vs VM results of the same kernel version and corpus")
+    f.add_argument("cells", nargs="*", metavar="CELL", help="UML cell then VM cell (default: every matching pair)")
+    f.add_argument("--db", type=Path, default=None)
+    f.add_argument("--limit", type=int, default=10, help="examples listed per cause (default 10; 'other': all)")
+
     d = sub.add_parser("diff", help="verifier acceptance diff of two cells; exit 1 if regressions")
     d.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
     d.add_argument("new", metavar="NEW")
@@ -169,6 +174,38 @@ def cmd_diff(args: argparse.Namespace) -> int:
         store.close()
 
 
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    from harness import fidelity
+    store = _open_store(args)
+    try:
+        if args.cells:
+            if len(args.cells) != 2:
+                raise matrix_mod.ConfigError("fidelity takes two cells (UML then VM) or none")
+            pairs = [(store.find_cell(args.cells[0]), store.find_cell(args.cells[1]))]
+        else:
+            pairs = fidelity_pairs(store.latest_cells())
+            if not pairs:
+                raise matrix_mod.ConfigError(f"{store.path}: no UML cell with a VM cell of the same kernel version "
+                                             f"and corpus; run a matrix with both (see README, 'Fast lane')")
+        for u, v in pairs:
+            if u["backend"] != "uml" or v["backend"] != "vm":
+                raise matrix_mod.ConfigError(f"fidelity compares a UML cell with a VM cell, not {u['backend']} "
+                                             f"with {v['backend']}")
+            f = fidelity.compare(store.result_map(u["id"]), store.result_map(v["id"]))
+            sys.stdout.write(fidelity.render(f, u, v, args.limit))
+    finally:
+        store.close()
+    return ExitCode.OK
+
+
+def fidelity_pairs(cells) -> list:
+    """(UML cell, VM cell) of the same upstream version, arch and corpus."""
+    upstream = lambda c: (c["release"] or "").split("+")[0].split("-")[0]  # noqa: E731
+    vms = [c for c in cells if c["backend"] == "vm"]
+    return [(u, v) for u in cells if u["backend"] == "uml" for v in vms
+            if upstream(u) == upstream(v) and u["arch"] == v["arch"] and u["corpus_id"] == v["corpus_id"]]
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from harness.results import render
     store = _open_store(args)
@@ -199,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_diff(args)
         if args.cmd == "report":
             return cmd_report(args)
+        if args.cmd == "fidelity":
+            return cmd_fidelity(args)
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)

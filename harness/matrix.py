@@ -33,6 +33,8 @@ class Accel(enum.Enum):
     AUTO = "auto"
     KVM = "kvm"
     TCG = "tcg"
+    NATIVE = "native"
+    """UML cells: the kernel is a host process (never a matrix setting)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +52,18 @@ class LocalKernel:
 
 
 @dataclasses.dataclass(frozen=True)
+class UmlKernel:
+    version: KernelVersion
+    """A user-mode Linux kernel built by the harness from this version's Debian ``linux-source``."""
+
+
+@dataclasses.dataclass(frozen=True)
 class GitKernel:
     tree: Path
     commit: str
 
 
-KernelSource = DebianKernel | LocalKernel | GitKernel
+KernelSource = DebianKernel | LocalKernel | GitKernel | UmlKernel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +76,12 @@ class KernelSpec:
 
     @property
     def version(self) -> KernelVersion | None:
-        return self.source.version if isinstance(self.source, DebianKernel) else None
+        return self.source.version if isinstance(self.source, (DebianKernel, UmlKernel)) else None
+
+    @property
+    def backend(self) -> str:
+        """``uml``: verified in a user-mode Linux process; ``vm``: in a qemu guest."""
+        return "uml" if isinstance(self.source, UmlKernel) else "vm"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,7 +293,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
 BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch")
-KERNEL_KEYS = ("id", "debian", "local", "git")
+KERNEL_KEYS = ("id", "debian", "local", "git", "uml")
 CORPUS_KEYS = ("source", "include", "exclude")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
@@ -356,6 +369,10 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             corpus = f"{name}-selftests"
             corpora.setdefault(corpus, CorpusSpec(corpus, newest))
         barches = tuple(_arches(w, b["arches"][1], f"branch {name}: arches")) if "arches" in b else arches
+        uml = [k for k in kernels if isinstance(k.source, UmlKernel)]
+        if uml and set(barches) != {"x86_64"}:
+            raise ConfigError(f"{uml[0].where}: branch {name}: uml kernels run on x86_64 only; give the branch "
+                              f"arches: [x86_64]")
         by_arch: list[tuple[str, str]] = []
         if "corpus_by_arch" in b:
             what = f"branch {name}: corpus_by_arch"
@@ -417,9 +434,9 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
         v = w.version(node, "kernel")
         return KernelSpec(str(v), DebianKernel(v), where)
     m = w.mapping(node, "kernel", KERNEL_KEYS)
-    kinds = [k for k in ("debian", "local", "git") if k in m]
+    kinds = [k for k in ("debian", "local", "git", "uml") if k in m]
     if len(kinds) != 1:
-        raise w.fail(node, "kernel: give exactly one of debian, local, git")
+        raise w.fail(node, "kernel: give exactly one of debian, local, git, uml")
     kind = kinds[0]
     kid = w.scalar(m["id"][1], "kernel: id") if "id" in m else None
     if kid is not None and not _NAME.match(kid):
@@ -428,6 +445,9 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     if kind == "debian":
         v = w.version(vnode, "kernel: debian")
         return KernelSpec(kid or str(v), DebianKernel(v), where)
+    if kind == "uml":
+        v = w.version(vnode, "kernel: uml")
+        return KernelSpec(kid or f"{v}-uml", UmlKernel(v), where)
     if kid is None:
         raise w.fail(node, f"kernel: a {kind} kernel needs an id")
     if kind == "local":
@@ -483,6 +503,8 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
         a = w.scalar(m["accel"][1], "vm: accel")
         try:
             kw["accel"] = Accel(a)
+            if kw["accel"] is Accel.NATIVE:
+                raise ValueError(a)
         except ValueError:
             raise w.fail(m["accel"][1], f"vm: accel must be one of auto, kvm, tcg, not {a!r}") from None
     return VmSettings(**kw)  # type: ignore[arg-type]

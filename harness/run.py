@@ -10,11 +10,11 @@ from pathlib import Path
 
 from harness import cache, userspace, vm
 from harness.arch import get_arch, host_arch
-from harness.cell import CellJob, CellOutcome, run_cell, BACKEND
+from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
-from harness.matrix import Cell, DebianKernel, KernelSpec, Matrix
+from harness.matrix import Accel, Cell, DebianKernel, KernelSpec, Matrix, UmlKernel
 from harness.progress import Progress
 from harness.store import CellStatus, Store
 
@@ -55,7 +55,7 @@ class Preparer:
     def kernel(self, spec: KernelSpec, arch: str) -> Kernel:
         key = (spec.id, arch)
         if key not in self._kernels:
-            apt = self.apt(arch) if isinstance(spec.source, DebianKernel) else None
+            apt = self.apt(arch) if isinstance(spec.source, (DebianKernel, UmlKernel)) else None
             self._kernels[key] = acquire.fetch(spec, arch, self.matrix, self.cache_root, apt)
         return self._kernels[key]
 
@@ -99,12 +99,15 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     status = "failed"
 
     def job(cell: Cell, kernel: Kernel, corpus: Corpus, **kw) -> CellJob:
-        if cell.arch not in accel:
+        if cell.arch not in accel and cell.kernel.backend == "vm":
             arch = get_arch(cell.arch)
             accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
             versions[cell.arch] = vm.tool_versions(arch)
             progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
         arch = get_arch(cell.arch)
+        if cell.kernel.backend == "uml":
+            return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, vm.AccelChoice(
+                Accel.NATIVE, "user-mode Linux: the kernel runs as a host process"), out_dir, db, {}, **kw)
         root = userspace.guest_root(cache_root, arch) if arch is not host_arch() else None
         return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm.for_arch(cell.arch), accel[cell.arch], out_dir,
                        db, versions[cell.arch], root=root, **kw)
@@ -117,7 +120,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
             new_job = job(cell, kernel, corpus)
             if corpus.failed:
                 log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
-            done = store.complete_cell(kernel.key, cell.arch, corpus.id, BACKEND)
+            done = store.complete_cell(kernel.key, cell.arch, corpus.id, cell.kernel.backend)
             if done is not None and not force:
                 skipped.append(cell.key)
                 progress.message(f"[{cell.key}] already complete for corpus {corpus.id} (cell {done}); --force reruns it")

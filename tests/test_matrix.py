@@ -60,6 +60,19 @@ def test_arm64_has_its_own_timeouts_and_may_verify_another_corpus():
         "m.yaml:6: branch b: corpus_by_arch: 'arm64' is not one of the branch's arches (x86_64)"
 
 
+def test_uml_kernels_are_built_from_a_version_and_run_on_x86_64_only():
+    m = matrix.parse("branches:\n  fast:\n    kernels: [{uml: 6.12.117}, {id: u2, uml: 6.12.118}]\n"
+                     "  vm:\n    kernels: [6.12.117]\n", "m.yaml")
+    fast, vmb = m.branches
+    assert [k.id for k in fast.kernels] == ["6.12.117-uml", "u2"]
+    assert [k.backend for k in fast.kernels] == ["uml", "uml"] and vmb.kernels[0].backend == "vm"
+    assert fast.kernels[0].version == KernelVersion(6, 12, 117)
+    assert err("branches:\n  b:\n    arches: [arm64]\n    kernels: [{uml: 6.12.117}]\n") == \
+        "m.yaml:4: branch b: uml kernels run on x86_64 only; give the branch arches: [x86_64]"
+    assert err("branches:\n  b:\n    kernels: [6.1.1]\nvm:\n  accel: native\n") == \
+        "m.yaml:5: vm: accel must be one of auto, kvm, tcg, not 'native'"
+
+
 def test_versions_that_look_like_floats_stay_versions():
     m = matrix.parse("branches:\n  six:\n    kernels: [6.10, 6.10.3]\n", "m.yaml")
     assert [k.id for k in m.branches[0].kernels] == ["6.10", "6.10.3"]

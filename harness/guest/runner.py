@@ -296,7 +296,7 @@ def main(argv: list[str]) -> int:
     plan = json.loads(plan_path.read_text())
     rw = plan_path.parent
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    tmp = Path("/tmp/bpf-harness-guest")
+    tmp = rw / "tmp"  # not /tmp: a UML guest shares the host's filesystem
     tmp.mkdir(parents=True, exist_ok=True)
     kconfig = provide_kconfig(plan.get("kconfig"))
     _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release, "kconfig": kconfig,

@@ -7,7 +7,7 @@ from pathlib import Path
 from harness.arch import get_arch
 from harness.kernels import Kernel, debian, git, local
 from harness.kernels.apt import Apt
-from harness.matrix import DebianKernel, GitKernel, KernelSpec, LocalKernel, Matrix
+from harness.matrix import DebianKernel, GitKernel, KernelSpec, LocalKernel, Matrix, UmlKernel
 
 
 def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, apt: Apt | None = None) -> Kernel:
@@ -17,6 +17,15 @@ def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, ap
             apt = Apt(cache_root, arch, matrix.debian)
             apt.update()
         return debian.fetch(spec, arch, apt, cache_root)
+    if isinstance(spec.source, UmlKernel):
+        import logging
+        import os
+        from harness import uml
+        if apt is None:
+            apt = Apt(cache_root, arch, matrix.debian)
+            apt.update()
+        return uml.build(spec.source.version, spec.id, apt, cache_root, os.cpu_count() or 2,
+                         logging.getLogger("harness.uml").info)
     if isinstance(spec.source, LocalKernel):
         return local.fetch(spec, arch, cache_root)
     assert isinstance(spec.source, GitKernel)

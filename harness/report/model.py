@@ -61,19 +61,33 @@ def pairs(store: Store, matrix: Matrix) -> list[Pair]:
         for arch in b.arches:
             cells = [dict(c) for c in (store.latest_cell(k.id, arch) for k in b.kernels) if c is not None]
             for base, new in zip(cells, cells[1:]):
-                out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
+                if base["backend"] == new["backend"]:  # UML and VM results are never diffed as if alike
+                    out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
             if cells:
                 heads[(b.name, arch)] = cells[-1]
     if matrix.reference:
         for (name, arch), head in heads.items():
             ref = heads.get((matrix.reference, arch))
-            if name != matrix.reference and ref is not None:
+            if name != matrix.reference and ref is not None and ref["backend"] == head["backend"]:
                 out.append(pair(store, name, "reference", head, ref, matrix.thresholds))
     return out
 
 
 def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
-    """One command that verifies exactly this program on exactly this kernel, with the full log."""
+    """One command that verifies exactly this program on exactly this kernel, with the full log.
+
+    A UML-derived finding gets the VM command for the Debian kernel of the same version instead:
+    the fast lane screens, the VM confirms.
+    """
+    if cell.get("backend") == "uml":
+        version = (cell.get("release") or "").split("+")[0].split("-")[0]
+        vm_cell = store.db.execute(
+            "SELECT * FROM cells WHERE backend='vm' AND purpose='run' AND arch=? AND release LIKE ? "
+            "ORDER BY id DESC LIMIT 1", (cell["arch"], f"{version}+%")).fetchone()
+        if vm_cell is None:
+            return (f"UML-derived; confirm in a VM: add Debian kernel {version} to a VM branch and run "
+                    f"bpf-harness run --cell {version}/{cell['arch']}")
+        return "UML-derived; confirm in a VM: " + reproducer(store, dict(vm_cell), obj, prog)
     row = store.db.execute("SELECT build_dir FROM corpora WHERE id=?", (cell["corpus_id"],)).fetchone()
     path = Path(row[0]) / "src" / SELFTESTS / f"{obj}.bpf.o" if row else Path(f"{obj}.bpf.o")
     guest = shlex.join([cell.get("veristat") or "veristat", "-v", "-l", "1", "-f", f"{obj}.bpf.o/{prog}", str(path)])

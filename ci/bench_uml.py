@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Benchmark the UML fast lane against native veristat and a TCG (or KVM) guest, on the same objects.
+
+Prints, measured in this one run on one kernel version and one corpus:
+  - native: one veristat over all the objects on the host's own kernel (needs root);
+  - uml: a UML cell of that version (the harness's run_cell, streaming, per-program timeouts);
+  - vm: a VM cell of the Debian kernel of that version;
+the ratios uml/native (target <= 2) and vm/uml, and the fidelity of the UML results against the VM's.
+
+Usage: .venv/bin/python ci/bench_uml.py [--kernel 6.12.117] [--include 'verifier_*'] [--exclude ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import cache, fidelity, matrix, vm  # noqa: E402
+from harness.arch import X86_64  # noqa: E402
+from harness.cell import CellJob, run_cell  # noqa: E402
+from harness.matrix import Accel  # noqa: E402
+from harness.run import Preparer  # noqa: E402
+from harness.store import Store  # noqa: E402
+
+DEFAULT_EXCLUDE = ["verifier_loops1", "verifier_search_pruning"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernel", default="6.12.117")
+    ap.add_argument("--include", action="append", default=None)
+    ap.add_argument("--exclude", action="append", default=None)
+    args = ap.parse_args()
+    include = args.include or ["verifier_*"]
+    exclude = args.exclude if args.exclude is not None else DEFAULT_EXCLUDE
+    text = (f"debian: {{suites: [bookworm-security]}}\ncorpora:\n  bench: {{source: {args.kernel}, "
+            f"include: {include!r}, exclude: {exclude!r}}}\nbranches:\n"
+            f"  fast: {{corpus: bench, kernels: [{{uml: {args.kernel}}}]}}\n"
+            f"  vm: {{corpus: bench, kernels: [{args.kernel}]}}\n"
+            f"vm: {{cpus: 2, program_timeout: 600, cell_timeout: 7200, check_messages: false}}\n")
+    m = matrix.parse(text, "bench.yaml")
+    uml_cell, vm_cell = m.cells()
+    prep = Preparer(m, cache.root())
+    uml_kernel, vm_kernel = prep.kernel(uml_cell.kernel, "x86_64"), prep.kernel(vm_cell.kernel, "x86_64")
+    corpus = prep.corpus(vm_cell)
+    accel = vm.choose_accel(Accel.AUTO, X86_64)
+    objs = [str(o.path) for o in corpus.objects]
+    print(f"{args.kernel}: {len(objs)} objects, {corpus.program_count} programs; VM: {accel.accel.value} "
+          f"({accel.reason})", flush=True)
+
+    native = None
+    if os.geteuid() == 0:
+        t0 = time.monotonic()
+        subprocess.run([str(corpus.veristat), "-o", "csv", *objs], capture_output=True, timeout=7200)
+        native = time.monotonic() - t0
+
+    with tempfile.TemporaryDirectory() as td:
+        db = Path(td) / "bench.db"
+        store = Store(db)
+        store.add_corpus(corpus)
+        run_id = store.start_run("bench", "", sys.argv)
+        out = {}
+        for name, cell, kernel, choice in (
+                ("uml", uml_cell, uml_kernel, vm.AccelChoice(Accel.NATIVE, "user-mode Linux")),
+                ("vm", vm_cell, vm_kernel, accel)):
+            t0 = time.monotonic()
+            outcome = run_cell(CellJob(run_id, cell.branch, kernel, corpus, m.vm, choice, Path(td) / "out", db))
+            out[name] = (time.monotonic() - t0, outcome)
+            print(f"{name} cell: {out[name][0]:.1f} s ({outcome.programs} programs, {outcome.status.value})", flush=True)
+        f = fidelity.compare(store.result_map(out["uml"][1].cell_id), store.result_map(out["vm"][1].cell_id))
+
+    uml_s, vm_s = out["uml"][0], out["vm"][0]
+    if native is not None:
+        print(f"native veristat, host {os.uname().release}: {native:7.1f} s")
+    print(f"uml cell (boot included):       {uml_s:7.1f} s")
+    print(f"vm cell ({accel.accel.value}, boot included):      {vm_s:7.1f} s")
+    if native is not None:
+        print(f"ratio uml/native:               {uml_s / native:7.2f}  (target <= 2)")
+    print(f"ratio vm/uml:                   {vm_s / uml_s:7.2f}")
+    print(f"fidelity: identical {f.identical}/{f.total} ({100 * f.identical / max(f.total, 1):.1f}%), "
+          f"covered {f.covered}/{f.total}, not-covered {f.not_covered}")
+    return 0 if all(o.status.ok for _, o in out.values()) else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

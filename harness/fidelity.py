@@ -1,0 +1,136 @@
+"""How far a UML cell can be trusted: its results against a VM cell of the same kernel version and
+objects, every divergence classified by cause (pure).
+
+A program is ``identical`` when verdict and insns agree.  A program that never reached the verifier
+in UML while it did in the VM (program type unavailable, attach target missing) is ``not-covered``:
+the fast lane says nothing about it, and says so.  Every other divergence gets a cause; ``other``
+always carries its error lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from typing import Mapping
+
+
+class Cause(enum.Enum):
+    NO_JIT_KFUNC = "no-JIT kfunc call"
+    NO_JIT_TAILCALL = "no-JIT tail call in subprograms"
+    NO_JIT_OTHER = "no-JIT (other JIT-only feature)"
+    ARENA = "arena/mmap"
+    ALIGNMENT = "alignment"
+    ATTACH_TARGET = "attach target missing"
+    PROG_TYPE = "program type unavailable"
+    CONFIG = "kfunc/BTF type missing from the UML config"
+    LOAD = "both failed to load, differently"
+    COST = "same verdict, other insns"
+    OTHER = "other"
+
+
+NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.LOAD, Cause.ARENA)
+"""Causes that mean UML never verified the program: not covered by the fast lane."""
+
+_RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
+    (re.compile(r"JIT is required for calling kernel function|calling kernel functions are not allowed in non-JITed"),
+     Cause.NO_JIT_KFUNC),
+    (re.compile(r"tail_calls are not allowed in non-JITed programs|mixing of tail_calls and bpf-to-bpf calls"),
+     Cause.NO_JIT_TAILCALL),
+    (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested"), Cause.NO_JIT_OTHER),
+    (re.compile(r"arena|failed to mmap|mmap\b", re.I), Cause.ARENA),
+    (re.compile(r"misaligned|unaligned", re.I), Cause.ALIGNMENT),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Divergence:
+    object: str
+    program: str
+    cause: Cause
+    uml: Mapping
+    vm: Mapping
+
+    @property
+    def detail(self) -> str:
+        u = f"UML {self.uml['verdict']} {self.uml.get('insns')} insns"
+        v = f"VM {self.vm['verdict']} {self.vm.get('insns')} insns"
+        if self.uml.get("error"):
+            u += f": {self.uml['error']}"
+        if self.vm.get("error"):
+            v += f": {self.vm['error']}"
+        return f"{u}; {v}"
+
+
+def cause_of(uml: Mapping, vm: Mapping) -> Cause:
+    """Why UML's result differs from the VM's (pure)."""
+    if uml["verdict"] == vm["verdict"] and uml.get("insns") is not None and vm.get("insns") is not None:
+        return Cause.COST
+    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    for rx, cause in _RULES:
+        if rx.search(text):
+            return cause
+    if uml.get("failure_class") == "load":
+        reason = uml.get("load_reason")
+        if reason == "attach-target":
+            return Cause.ATTACH_TARGET
+        if reason in ("missing-kfunc", "missing-btf"):
+            return Cause.CONFIG
+        if vm.get("failure_class") == "load":
+            return Cause.LOAD  # the VM never verified it either
+        if reason == "prog-type" or not (uml.get("log") or "").strip():
+            return Cause.PROG_TYPE  # rejected with EINVAL and an empty log, before verification
+    return Cause.OTHER
+
+
+@dataclasses.dataclass(frozen=True)
+class Fidelity:
+    total: int
+    identical: int
+    divergences: tuple[Divergence, ...]
+
+    @property
+    def not_covered(self) -> int:
+        return sum(d.cause in NOT_COVERED for d in self.divergences)
+
+    @property
+    def covered(self) -> int:
+        return self.total - self.not_covered
+
+    def by_cause(self) -> dict[Cause, list[Divergence]]:
+        out: dict[Cause, list[Divergence]] = {}
+        for d in self.divergences:
+            out.setdefault(d.cause, []).append(d)
+        return out
+
+
+def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str], Mapping]) -> Fidelity:
+    """UML vs VM over the programs both verified-or-tried (pure)."""
+    keys = sorted(set(uml) & set(vm))
+    same, div = 0, []
+    for k in keys:
+        u, v = uml[k], vm[k]
+        if u["verdict"] == v["verdict"] and u.get("insns") == v.get("insns"):
+            same += 1
+        else:
+            div.append(Divergence(k[0], k[1], cause_of(u, v), u, v))
+    return Fidelity(len(keys), same, tuple(div))
+
+
+def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) -> str:
+    """Terminal text: the identical share, coverage, and every cause with examples (pure)."""
+    pct = lambda n: f"{100 * n / f.total:.1f}%" if f.total else "n/a"  # noqa: E731
+    out = [f"fidelity: UML {uml_cell['kernel_id']} ({uml_cell['release']}) vs VM {vm_cell['kernel_id']} "
+           f"({vm_cell['release']}), corpus {uml_cell['corpus_id']}",
+           f"  identical (verdict and insns): {f.identical}/{f.total} ({pct(f.identical)})",
+           f"  covered (reached the verifier in UML): {f.covered}/{f.total} ({pct(f.covered)}); "
+           f"not-covered: {f.not_covered}"]
+    for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):
+        tag = " [not-covered]" if cause in NOT_COVERED else ""
+        out.append(f"  {cause.value}{tag}: {len(ds)}")
+        shown = ds if cause is Cause.OTHER else ds[:limit]
+        for d in shown:
+            out.append(f"    {d.object}/{d.program}: {d.detail}")
+        if len(ds) > len(shown):
+            out.append(f"    ... {len(ds) - len(shown)} more")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,41 @@
+"""The UML backend's pure parts: build recipe, config check, boot command line, init script."""
+
+from pathlib import Path
+
+from harness import uml
+
+
+def test_boot_argv_uses_the_host_root_and_console_on_stdout():
+    assert uml.boot_argv(Path("/c/uml/linux"), "2G", Path("/o/rw/init.sh")) == [
+        "/c/uml/linux", "mem=2G", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw",
+        "init=/o/rw/init.sh", "con=null", "con0=null,fd:1", "panic=-1"]
+
+
+def test_init_script_mounts_runs_the_runner_and_powers_off():
+    text = uml.init_script(["env", "PYTHONPATH=/src dir", "/usr/bin/python3", "-S", "-m", "harness.guest.runner",
+                            "/o/rw/plan.json"])
+    lines = text.splitlines()
+    assert lines[0] == "#!/bin/sh" and "mount -t bpf bpf /sys/fs/bpf 2>/dev/null" in lines
+    assert "env 'PYTHONPATH=/src dir' /usr/bin/python3 -S -m harness.guest.runner /o/rw/plan.json" in lines
+    assert lines.index("echo o > /proc/sysrq-trigger") > lines.index("ulimit -l unlimited")
+
+
+def test_fragment_options_dropped_by_olddefconfig_are_named():
+    fragment = "# why\nCONFIG_BPF_SYSCALL=y\nCONFIG_NET_ACT_BPF=y\n"
+    config = "CONFIG_BPF_SYSCALL=y\n# CONFIG_NET_ACT_BPF is not set\n"
+    assert uml.missing_options(config, fragment) == ["CONFIG_NET_ACT_BPF=y"]
+    assert uml.missing_options(config + "CONFIG_NET_ACT_BPF=y\n", fragment) == []
+
+
+def test_the_shipped_fragment_and_patches_explain_themselves():
+    assert uml.FRAGMENT.read_text().startswith("# bpf-harness: UML kernel")
+    patches = sorted(uml.PATCHES.glob("*.patch"))
+    assert patches and all(p.read_text().startswith("Reason: ") for p in patches)
+    assert uml.recipe_hash("gcc 12") != uml.recipe_hash("gcc 13")
+
+
+def test_build_steps_are_argv_lists():
+    steps = uml.make_argvs(Path("/s"), 2)
+    assert steps[0] == ["make", "-C", "/s", "ARCH=um", "defconfig"]
+    assert steps[1][:4] == ["/s/scripts/kconfig/merge_config.sh", "-m", "-O", "/s"]
+    assert steps[-1] == ["make", "-C", "/s", "ARCH=um", "-j2", "linux"]
