@@ -10,7 +10,7 @@ packages=(
   qemu-system-arm                              # arm64 cells (qemu-system-aarch64, TCG on x86_64 hosts)
   clang-19 llvm-19 lld-19                      # BPF objects, as machine.md measured
   libelf-dev zlib1g-dev libzstd-dev libcap-dev # libbpf, bpftool, veristat
-  make gcc libc6-dev bison flex pkg-config bc dwarves
+  make gcc libc6-dev bison flex pkg-config bc dwarves patch  # + UML kernels (ARCH=um, BTF via pahole)
   kmod                                         # depmod, which vng needs
   xz-utils zstd coreutils                      # kernel images; stdbuf for line-buffered veristat
   debian-archive-keyring ca-certificates       # apt verifies what it downloads
