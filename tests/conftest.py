@@ -23,6 +23,20 @@ def recorded_results(name: str = "results-6.12.117.jsonl") -> list[dict]:
     return [json.loads(line) for line in read_lines(name)]
 
 
+def stored_rows(name: str) -> dict[tuple[str, str], dict]:
+    """Recorded guest results as the store hands them to diffs: classified, keyed by (object, program)."""
+    import dataclasses
+    from harness.cell import row_of
+    out = {}
+    for rec in recorded_results(name):
+        if rec["kind"] == "result":
+            r = row_of(rec)
+            d = dataclasses.asdict(r)
+            d.update(verdict=r.verdict.value, log="\n".join(r.log), libbpf="\n".join(r.libbpf))
+            out[(r.object, r.program)] = d
+    return out
+
+
 @pytest.fixture
 def fake_vng(monkeypatch, tmp_path):
     """Put the fake vng first on PATH; returns a setter for its mode and recordings."""

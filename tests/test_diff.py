@@ -1,7 +1,5 @@
 """Diffs over results recorded from two real point releases (6.1.190, 6.1.192: same 6.1.192 objects)."""
 
-import dataclasses
-
 import pytest
 
 from harness.cell import row_of
@@ -9,21 +7,10 @@ from harness.cli import main
 from harness.diff import Change, Thresholds, classify, diff
 from harness.parse.normalize import error_key
 from harness.store import CellStatus, Store
-from conftest import add_corpus, recorded_results
+from conftest import add_corpus, recorded_results, stored_rows
 
 
-def rows(name):
-    out = {}
-    for rec in recorded_results(name):
-        if rec["kind"] == "result":
-            r = row_of(rec)
-            d = dataclasses.asdict(r)
-            d["verdict"] = r.verdict.value
-            out[(r.object, r.program)] = d
-    return out
-
-
-BASE, NEW = rows("results-6.1.190-classes.jsonl"), rows("results-6.1.192-classes.jsonl")
+BASE, NEW = stored_rows("results-6.1.190-classes.jsonl"), stored_rows("results-6.1.192-classes.jsonl")
 
 
 def test_real_point_release_pair():

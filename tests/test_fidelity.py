@@ -1,25 +1,11 @@
 """UML vs VM fidelity on results recorded from a real UML 6.12.117 cell and a real 6.12.117 TCG guest."""
 
-import dataclasses
-
 from harness import fidelity
-from harness.cell import row_of
 from harness.fidelity import Cause
-from conftest import recorded_results
+from conftest import stored_rows
 
 
-def rows(name):
-    out = {}
-    for rec in recorded_results(name):
-        if rec["kind"] == "result":
-            r = row_of(rec)
-            d = dataclasses.asdict(r)
-            d.update(verdict=r.verdict.value, log="\n".join(r.log), libbpf="\n".join(r.libbpf))
-            out[(r.object, r.program)] = d
-    return out
-
-
-UML, VM = rows("results-6.12.117-uml.jsonl"), rows("results-6.12.117-vm-uml-pairs.jsonl")
+UML, VM = stored_rows("results-6.12.117-uml.jsonl"), stored_rows("results-6.12.117-vm-uml-pairs.jsonl")
 
 
 def test_every_divergence_has_a_cause_and_identical_ones_count():
