@@ -96,6 +96,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     skipped: list[str] = []
     accel: dict[str, vm.AccelChoice] = {}
     versions: dict[str, dict] = {}
+    roots: dict[str, Path] = {}
     status = "failed"
 
     def job(cell: Cell, kernel: Kernel, corpus: Corpus, **kw) -> CellJob:
@@ -108,7 +109,9 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
         if cell.kernel.backend == "uml":
             return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, vm.AccelChoice(
                 Accel.NATIVE, "user-mode Linux: the kernel runs as a host process"), out_dir, db, {}, **kw)
-        root = userspace.guest_root(cache_root, arch) if arch is not host_arch() else None
+        if arch is not host_arch() and arch.name not in roots:
+            roots[arch.name] = userspace.guest_root(cache_root, arch)  # resolved once per run
+        root = roots.get(arch.name) if arch is not host_arch() else None
         return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm.for_arch(cell.arch), accel[cell.arch], out_dir,
                        db, versions[cell.arch], root=root, **kw)
 
