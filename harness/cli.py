@@ -199,11 +199,16 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
 
 
 def fidelity_pairs(cells) -> list:
-    """(UML cell, VM cell) of the same upstream version, arch and corpus."""
-    upstream = lambda c: (c["release"] or "").split("+")[0].split("-")[0]  # noqa: E731
+    """(UML cell, VM cell) of the same version, arch and corpus.
+
+    A UML cell's package version is its linux-source's, which Debian builds from the same source
+    as the kernel image of that version (``6.12.117-1~deb12u1`` both), so it matches where a
+    ``uname -r`` would not (``6.1.0-56-amd64`` vs ``6.1.192``).
+    """
     vms = [c for c in cells if c["backend"] == "vm"]
     return [(u, v) for u in cells if u["backend"] == "uml" for v in vms
-            if upstream(u) == upstream(v) and u["arch"] == v["arch"] and u["corpus_id"] == v["corpus_id"]]
+            if u["package_version"] == v["package_version"] and u["arch"] == v["arch"]
+            and u["corpus_id"] == v["corpus_id"]]
 
 
 def cmd_results(args: argparse.Namespace) -> int:

@@ -80,10 +80,10 @@ def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
     the fast lane screens, the VM confirms.
     """
     if cell.get("backend") == "uml":
-        version = (cell.get("release") or "").split("+")[0].split("-")[0]
-        vm_cell = store.db.execute(
-            "SELECT * FROM cells WHERE backend='vm' AND purpose='run' AND arch=? AND release LIKE ? "
-            "ORDER BY id DESC LIMIT 1", (cell["arch"], f"{version}+%")).fetchone()
+        version = cell.get("release")
+        vm_cell = store.db.execute(  # the Debian kernel built from the same source package version
+            "SELECT * FROM cells WHERE backend='vm' AND purpose='run' AND arch=? AND package_version=? "
+            "ORDER BY id DESC LIMIT 1", (cell["arch"], cell.get("package_version"))).fetchone()
         if vm_cell is None:
             return (f"UML-derived; confirm in a VM: add Debian kernel {version} to a VM branch and run "
                     f"bpf-harness run --cell {version}/{cell['arch']}")

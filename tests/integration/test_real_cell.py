@@ -13,13 +13,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import cache, matrix, vm
+from harness import matrix, vm
 from harness.arch import X86_64
 from harness.matrix import Accel
 from harness.report import writers
