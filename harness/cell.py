@@ -203,7 +203,7 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     while True:
         attempt += 1
         try:
-            status, detail, findings, done_n = _boot(job, accel, store, cell_id, cell_dir, progress)
+            status, detail, findings, done_n = _boot(job, accel, store, cell_id, cell_dir, progress, total)
         except HarnessError as e:
             status, detail, findings, done_n = CellStatus.INFRA, str(e), [], 0
         except Exception as e:  # a bug or an OS error must not lose the cell's record
@@ -247,35 +247,37 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
 BOOT_FAILURES = (CellStatus.BOOT_FAILED, CellStatus.BOOT_TIMEOUT, CellStatus.PANIC, CellStatus.GUEST_DIED)
 
 
+def _command(job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) -> list[str]:
+    """What boots the cell: UML as a host process, or vng with the host's root or the arch's own."""
+    if job.backend == "uml":
+        init = rwdir / "init.sh"
+        init.write_text(uml.init_script(vm.guest_argv(plan_path)))
+        init.chmod(0o755)
+        return uml.boot_argv(job.kernel.image, job.vm.memory, init)
+    common = dict(vng=vm.vng_path(), image=job.kernel.image, arch=get_arch(job.kernel.arch), accel=accel.accel,
+                  cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir)
+    if job.root is None:
+        return vm.vng_argv(**common, guest=vm.guest_argv(plan_path))
+    # the guest runs its own python from its root; the runner, corpus and config come in read-only
+    rodirs = tuple(sorted({vm.package_root(), job.corpus.build_dir,
+                           *([job.kernel.config.parent] if job.kernel.config else [])}))
+    userspace.expose(job.root, [rwdir, *rodirs])
+    return vm.vng_argv(**common, guest=vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON), root=job.root,
+                       rodirs=rodirs)
+
+
 def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
-          progress: Progress) -> tuple[CellStatus, str, list[console.Finding], int]:
+          progress: Progress, total: int) -> tuple[CellStatus, str, list[console.Finding], int]:
     """One boot of the cell's guest; results are stored as they arrive."""
-    arch = get_arch(job.kernel.arch)
     rwdir = cell_dir / "rw"
     if rwdir.exists():
         shutil.rmtree(rwdir)
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
     plan_path.write_text(json.dumps(plan_for(job, rwdir)))
-    if job.backend == "uml":
-        init = rwdir / "init.sh"
-        init.write_text(uml.init_script(vm.guest_argv(plan_path)))
-        init.chmod(0o755)
-        argv = uml.boot_argv(job.kernel.image, job.vm.memory, init)
-    elif job.root is None:
-        guest, rodirs = vm.guest_argv(plan_path), ()
-    else:  # the guest runs its own python from its root; the runner, corpus and config come in read-only
-        rodirs = tuple(sorted({vm.package_root(), job.corpus.build_dir, *([job.kernel.config.parent]
-                                                                          if job.kernel.config else [])}))
-        userspace.expose(job.root, [rwdir, *rodirs])
-        guest = vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON)
-    if job.backend != "uml":
-        argv = vm.vng_argv(vng=vm.vng_path(), image=job.kernel.image, arch=arch, accel=accel.accel,
-                           cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir, guest=guest, root=job.root,
-                           rodirs=rodirs)
+    argv = _command(job, accel, rwdir, plan_path)
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
-    total = sum(len(progs) for _, progs in selected(job))
     t0 = time.monotonic()
     done_n = 0
     started = False

@@ -39,10 +39,6 @@ class Check:
     empty_if_verified: bool
     """Log level 0: a verified program's log is empty in the selftest, so its messages cannot match."""
 
-    @property
-    def group(self) -> tuple[int, tuple[str, ...]]:
-        return self.log_level, self.options
-
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
