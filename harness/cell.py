@@ -105,16 +105,21 @@ def message_checks(job: CellJob) -> tuple[dict[str, dict[str, dict]], list[tuple
 
 def plan_for(job: CellJob, rwdir: Path) -> dict:
     checks, _ = message_checks(job)
+    objects = selected(job)
+    workers = 1 if job.backend == "uml" else job.vm.cpus  # UML is uniprocessor
     return {
         "veristat": str(job.corpus.veristat),
-        "workers": 1 if job.backend == "uml" else job.vm.cpus,  # UML is uniprocessor
+        "workers": workers,
+        # Objects share a veristat (a process start costs more than most programs in a guest);
+        # four batches per worker keep the workers evenly loaded.
+        "objects_per_veristat": max(1, -(-len(objects) // (workers * 4))),
         "program_timeout": job.vm.program_timeout,
         "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
         "deadline_s": job.vm.cell_timeout + 30,
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
                      **({"checks": checks[o.name]} if o.name in checks else {})}
-                    for o, progs in selected(job)],
+                    for o, progs in objects],
     }
 
 

@@ -39,7 +39,7 @@ TAIL_LINES = 40
 # writes a log, veristat prints the buffer anyway: after glibc's dynamic mmap threshold has risen,
 # that is a reused heap chunk holding garbage or another program's log.  A fixed threshold keeps
 # every such buffer a fresh, zeroed mmap.
-VERISTAT_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+VERISTAT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 
 
 class Writer:
@@ -65,12 +65,12 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def veristat_argv(veristat: str, obj: str, log_level: int, filters: Path | None,
+def veristat_argv(veristat: str, objs: list[str], log_level: int, filters: Path | None,
                   options: tuple[str, ...] = ()) -> list[str]:
     argv = ["stdbuf", "-oL", veristat, "-v", "-l", str(log_level), *options, "-o", "csv"]
     if filters is not None:
         argv += ["-f", f"@{filters}"]
-    return argv + [obj]
+    return argv + objs
 
 
 def run_veristat(argv: list[str], timeout: float, on_record, full_logs: bool = False) -> tuple[str, Stream]:
@@ -82,7 +82,7 @@ def run_veristat(argv: list[str], timeout: float, on_record, full_logs: bool = F
     """
     stream = Stream(None) if full_logs else Stream()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True, env=VERISTAT_ENV)
+                         start_new_session=True, env={**os.environ, **VERISTAT_MALLOC})
     fd = p.stdout.fileno()
     buf = b""
     deadline = time.monotonic() + timeout
@@ -125,6 +125,9 @@ def run_veristat(argv: list[str], timeout: float, on_record, full_logs: bool = F
     return status, stream
 
 
+Key = tuple[str, str]  # (object name, program name), in the order veristat verifies them
+
+
 class Worker:
     def __init__(self, plan: dict, out: Writer, tmpdir: Path, index: int):
         self.plan = plan
@@ -132,71 +135,85 @@ class Worker:
         self.tmp = tmpdir
         self.index = index
 
-    def _filters(self, obj: dict, progs: list[str]) -> Path | None:
-        if list(progs) == list(obj["programs"]):
-            return None
+    def _argv(self, objs: list[dict], keys: list[Key], log_level: int, options: tuple[str, ...] = ()) -> list[str]:
+        """One veristat over the objects holding ``keys``; a filter file unless that is all their programs."""
+        names = dict.fromkeys(k[0] for k in keys)
+        used = [o for o in objs if o["name"] in names]
+        argv = veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, None, options)
+        if keys == [(o["name"], p) for o in used for p in o["programs"]]:
+            return argv
         path = self.tmp / f"filters-{self.index}"
-        base = Path(obj["path"]).name
-        path.write_text("".join(f"{base}/{p}\n" for p in progs))
-        return path
+        base = {o["name"]: Path(o["path"]).name for o in used}
+        path.write_text("".join(f"{base[o]}/{p}\n" for o, p in keys))
+        return veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, path, options)
 
-    def verify_object(self, obj: dict) -> None:
-        pending = list(obj["programs"])
-        failed_in_verifier: list[str] = []
-        verdicts: dict[str, str] = {}
-        one_at_a_time = False
+    def verify_objects(self, objs: list[dict]) -> None:
+        """Verify every program of ``objs``: one veristat for all of them while that works.
+
+        Starting a process costs far more than verifying a small program in a guest (UML: ~0.35 s,
+        more under TCG), so objects share a veristat.  If one stops early (timeout, crash), the
+        program in flight is the first unreported one in verification order: it is recorded and
+        the rest goes on in a new veristat.  Whatever cannot be attributed that way is narrowed
+        down, first to one object per veristat, then to one program per veristat.
+        """
+        order: list[Key] = [(o["name"], p) for o in objs for p in o["programs"]]
+        pending = dict.fromkeys(order)
+        verdicts: dict[Key, str] = {}
+        failed_in_verifier: list[Key] = []
+        mode = "batch" if len(objs) > 1 else "object"
         t_last = time.monotonic()
 
         def emit(rec: dict) -> None:
             nonlocal t_last
-            now = time.monotonic()
-            if rec["program"] not in pending:
+            key = (rec["object"], rec["program"])
+            if key not in pending:
                 return  # not ours (cannot happen with filters; be safe)
-            pending.remove(rec["program"])
+            del pending[key]
+            now = time.monotonic()
             rec.update(kind="result", status="done", wall_s=round(now - t_last, 3), worker=self.index)
             t_last = now
-            verdicts[rec["program"]] = rec["verdict"]
+            verdicts[key] = rec["verdict"]
             if rec["verdict"] == "failure" and _verifier_ran(rec["log"]):
-                failed_in_verifier.append(rec["program"])
+                failed_in_verifier.append(key)
             self.out.write(rec)
 
         while pending:
-            batch = pending[:1] if one_at_a_time else list(pending)
-            argv = veristat_argv(self.plan["veristat"], obj["path"], 4, self._filters(obj, batch))
+            keys = list(pending)
+            if mode == "object":
+                keys = [k for k in keys if k[0] == keys[0][0]]
+            elif mode == "single":
+                keys = keys[:1]
             t_start = time.monotonic()
-            status, stream = run_veristat(argv, self.plan["program_timeout"], emit)
-            left = [p for p in batch if p in pending]
+            status, stream = run_veristat(self._argv(objs, keys, 4), self.plan["program_timeout"], emit)
+            left = [k for k in keys if k in pending]
             if not left:
                 continue
-            if status == "ok":
+            if status == "ok" and mode != "batch":
                 # veristat finished without reporting these: it could not open or process them.
                 msg = stream.open_failures + stream.orphan_lines
-                for prog in left:
-                    pending.remove(prog)
-                    self.out.write({"kind": "result", "status": "done", "object": obj["name"], "program": prog,
+                for key in left:
+                    del pending[key]
+                    self.out.write({"kind": "result", "status": "done", "object": key[0], "program": key[1],
                                     "verdict": "failure", "log": [], "libbpf": msg[-20:] or
                                     ["veristat reported nothing for this program"], "worker": self.index,
                                     "wall_s": round(time.monotonic() - t_start, 3)})
                 continue
-            # veristat verifies in the object's program order (the plan lists it that way).  If what
-            # it reported is exactly a prefix of the batch, the program in flight is the next one;
-            # otherwise find it by running the rest one at a time.
-            reported = [p for p in batch if p not in left]
-            if one_at_a_time or batch[:len(reported)] == reported:
-                prog = left[0]
-                pending.remove(prog)
+            reported = [k for k in keys if k not in pending]
+            if status != "ok" and (mode == "single" or keys[:len(reported)] == reported):
+                key = left[0]
+                del pending[key]
                 self.out.write({"kind": "result", "status": "timeout" if status == "timeout" else "crash",
-                                "object": obj["name"], "program": prog, "verdict": None,
+                                "object": key[0], "program": key[1], "verdict": None,
                                 "log": [], "libbpf": stream.orphan_lines[-20:], "worker": self.index,
                                 "wall_s": (float(self.plan["program_timeout"]) if status == "timeout"
                                            else round(time.monotonic() - t_start, 3)),
                                 "detail": status})
                 t_last = time.monotonic()
             else:
-                one_at_a_time = True
-        self._second_pass(obj, failed_in_verifier, verdicts)
+                mode = "object" if mode == "batch" else "single"
+        self._second_pass(objs, failed_in_verifier, verdicts)
 
-    def _second_pass(self, obj: dict, failed: list[str], verdicts: dict[str, str]) -> None:
+    def _second_pass(self, objs: list[dict], failed: list[Key], verdicts: dict[Key, str]) -> None:
         """Re-verify with full logs: rejected programs for the failing instruction's context ("tail"),
         and programs with expected messages at the test's own log level and flags ("msg").
 
@@ -204,48 +221,57 @@ class Worker:
         test expects its messages in a level-1 log is verified once for both.
         """
         level = self.plan.get("failure_log_level", 0)
-        checks = {p: c for p, c in obj.get("checks", {}).items() if verdicts.get(p) in ("success", "failure")}
+        checks = {(o["name"], p): c for o in objs for p, c in o.get("checks", {}).items()
+                  if verdicts.get((o["name"], p)) in ("success", "failure")}
         # A rejected program gets its tail from its message-check run when that log is detailed enough.
-        tail_group = {p: _group(checks[p]) if p in checks and checks[p]["log_level"] & 3 >= level else (level, ())
-                      for p in (failed if level else [])}
-        groups: dict[tuple[int, tuple[str, ...]], list[str]] = {}
-        for prog in obj["programs"]:  # object order, as veristat reports them
-            wanted = {tail_group[prog]} if prog in tail_group else set()
-            if prog in checks:
-                wanted.add(_group(checks[prog]))
+        tail_group = {k: _group(checks[k]) if k in checks and checks[k]["log_level"] & 3 >= level else (level, ())
+                      for k in (failed if level else [])}
+        groups: dict[tuple[int, tuple[str, ...]], list[Key]] = {}
+        for key in ((o["name"], p) for o in objs for p in o["programs"]):  # veristat's order
+            wanted = {tail_group[key]} if key in tail_group else set()
+            if key in checks:
+                wanted.add(_group(checks[key]))
             for g in wanted:
-                groups.setdefault(g, []).append(prog)
-        for group, progs in groups.items():
-            seen: set[str] = set()
+                groups.setdefault(g, []).append(key)
+        for group, keys in groups.items():
+            pending = dict.fromkeys(keys)
 
             def emit(rec: dict) -> None:
-                prog = rec["program"]
-                if prog not in progs:
+                key = (rec["object"], rec["program"])
+                if key not in pending:
                     return
-                seen.add(prog)
-                if tail_group.get(prog) == group and rec["verdict"] == "failure":
-                    self.out.write({"kind": "tail", "object": obj["name"], "program": prog,
+                del pending[key]
+                if tail_group.get(key) == group and rec["verdict"] == "failure":
+                    self.out.write({"kind": "tail", "object": key[0], "program": key[1],
                                     "log_level": group[0], "tail": rec["log"][-TAIL_LINES:]})
-                if prog in checks and _group(checks[prog]) == group:
-                    self.out.write(_msg_record(obj["name"], prog, checks[prog], rec, verdicts[prog]))
+                if key in checks and _group(checks[key]) == group:
+                    self.out.write(_msg_record(key[0], key[1], checks[key], rec, verdicts[key]))
 
-            argv = veristat_argv(self.plan["veristat"], obj["path"], group[0], self._filters(obj, progs), group[1])
-            status, _ = run_veristat(argv, self.plan["program_timeout"], emit, full_logs=True)
-            for prog in progs:
-                if prog not in seen and prog in checks and _group(checks[prog]) == group:
-                    self.out.write({"kind": "msg", "object": obj["name"], "program": prog, "check": "n/a",
-                                    "detail": f"no log at level {group[0]} ({status})", "log_level": group[0]})
+            while pending:
+                run = list(pending)
+                status, _ = run_veristat(self._argv(objs, run, *group), self.plan["program_timeout"], emit,
+                                         full_logs=True)
+                left = [k for k in run if k in pending]
+                # The main pass verified all of these; one that stops veristat now is given up on,
+                # and the programs after it get their own veristat.
+                lost = left if status == "ok" else left[:1]
+                for key in lost:
+                    del pending[key]
+                    if key in checks and _group(checks[key]) == group:
+                        self.out.write({"kind": "msg", "object": key[0], "program": key[1], "check": "n/a",
+                                        "detail": f"no log at level {group[0]} ({status})", "log_level": group[0]})
 
-    def loop(self, q: "queue.Queue[dict]") -> None:
+    def loop(self, q: "queue.Queue[list[dict]]") -> None:
         while True:
             try:
-                obj = q.get_nowait()
+                objs = q.get_nowait()
             except queue.Empty:
                 return
             try:
-                self.verify_object(obj)
+                self.verify_objects(objs)
             except Exception as e:  # keep the other objects going; the host sees the gap
-                self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
+                for obj in objs:
+                    self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
 
 
 def _group(check: dict) -> tuple[int, tuple[str, ...]]:
@@ -303,9 +329,10 @@ def main(argv: list[str]) -> int:
                                       "cpus": os.cpu_count(),
                                       "btf": os.path.exists("/sys/kernel/btf/vmlinux")})
     out = Writer(rw / "results.jsonl")
-    q: "queue.Queue[dict]" = queue.Queue()
-    for obj in plan["objects"]:
-        q.put(obj)
+    q: "queue.Queue[list[dict]]" = queue.Queue()
+    objs, per = plan["objects"], max(1, int(plan.get("objects_per_veristat", 1)))
+    for i in range(0, len(objs), per):
+        q.put(objs[i:i + per])
     t0 = time.monotonic()
     deadline = plan.get("deadline_s")
     if deadline:

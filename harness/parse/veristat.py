@@ -60,7 +60,7 @@ class Stream:
         self._cur: dict | None = None
         self._in_dump = False
         self.open_failures: list[str] = []
-        """``Failed to open`` lines: veristat skipped an object it could not open."""
+        """``Failed to open`` lines, after libbpf's lines on why: veristat skipped an object it could not open."""
 
     def _finish(self) -> dict | None:
         cur, self._cur = self._cur, None
@@ -102,10 +102,12 @@ class Stream:
             if _printable(line):
                 self._cur["log"].append(line)
             else:
-                self._cur["log_garbage"] = True  # see VERISTAT_ENV in the guest runner
+                self._cur["log_garbage"] = True  # see VERISTAT_MALLOC in the guest runner
             return None
         if OPEN_FAILED.match(line):
-            self.open_failures.append(line)
+            # libbpf's reasons come first; they belong to this object, not to the next one's first program
+            self.open_failures += self._libbpf + [line]
+            self._libbpf = []
         elif line.strip():
             self._other.append(line)
         return None

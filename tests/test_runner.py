@@ -1,0 +1,112 @@
+"""The guest runner's batching: several objects per veristat, and what happens when one stops early.
+
+veristat is the recorded-output replayer in tests/fakes (real veristat cannot be made to hang on a
+chosen program); the recordings are real veristat -v output from a 6.12.117 guest and the host.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.guest.runner import Worker, Writer
+from harness.parse import veristat
+from tests.conftest import FAKES, data, read_lines
+
+GUEST = "veristat-v-l4-6.12.117.txt"
+BATCH_CORRUPT = "veristat-v-l4-batch-corrupt-host.txt"
+
+
+def plan_objects(recording: str, unopenable: dict[str, list[str]] | None = None) -> list[dict]:
+    """Objects as a plan lists them, in the recording's order: programs as veristat verifies them."""
+    progs: dict[str, list[str]] = dict(unopenable or {})
+    for rec in veristat.parse(read_lines(recording)):
+        progs.setdefault(rec["object"], []).append(rec["program"])
+    order = [veristat.object_name(ln.split()[1].rsplit("/", 1)[0]) if ln.startswith("PROCESSING ")
+             else veristat.object_name(ln.split("'")[1]) if ln.startswith("Failed to open") else None
+             for ln in read_lines(recording)]
+    return [{"name": n, "path": f"/corpus/{n}.bpf.o", "programs": progs[n]}
+            for n in dict.fromkeys(o for o in order if o)]
+
+
+def run(tmp_path: Path, monkeypatch, recording: str, objs: list[dict], level: int = 0,
+        **env: str) -> tuple[list[dict], list[list[str]]]:
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_VERISTAT_RECORDING", str(data(recording)))
+    monkeypatch.setenv("FAKE_VERISTAT_CALLS", str(calls))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 1, "failure_log_level": level}
+    out = Writer(tmp_path / "results.jsonl")
+    Worker(plan, out, tmp_path, 0).verify_objects(objs)
+    recs = [json.loads(ln) for ln in (tmp_path / "results.jsonl").read_text().splitlines()]
+    return recs, [json.loads(ln) for ln in calls.read_text().splitlines()]
+
+
+def results(recs: list[dict]) -> dict[tuple[str, str], dict]:
+    got = {}
+    for r in recs:
+        if r["kind"] == "result":
+            assert (r["object"], r["program"]) not in got, "one result per program"
+            got[(r["object"], r["program"])] = r
+    return got
+
+
+def test_one_veristat_verifies_every_object(tmp_path, monkeypatch):
+    objs = plan_objects(GUEST)
+    assert len(objs) == 4
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs)
+    assert len(calls) == 1
+    assert calls[0][-4:] == [o["path"] for o in objs] and "-f" not in calls[0]
+    expected = {(r["object"], r["program"]): r["verdict"] for r in veristat.parse(read_lines(GUEST))}
+    assert {k: r["verdict"] for k, r in results(recs).items()} == expected
+
+
+@pytest.mark.parametrize("how,status", [("FAKE_VERISTAT_HANG", "timeout"), ("FAKE_VERISTAT_CRASH", "crash")])
+def test_program_that_stops_veristat_is_the_one_recorded(tmp_path, monkeypatch, how, status):
+    objs = plan_objects(GUEST)
+    assert objs[1]["name"] == "verifier_ref_tracking"
+    stuck = ("verifier_ref_tracking", objs[1]["programs"][20])
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs, **{how: "/".join(stuck)})
+    got = results(recs)
+    assert sum(len(o["programs"]) for o in objs) == len(got)
+    assert got[stuck]["status"] == status and got[stuck]["verdict"] is None
+    if status == "crash":
+        assert got[stuck]["detail"] == "crash:-11"
+    assert all(r["status"] == "done" for k, r in got.items() if k != stuck)
+    # the rest went on in one more veristat, without the stuck program and without re-running any
+    assert len(calls) == 2
+    rest = Path(calls[1][calls[1].index("-f") + 1][1:])
+    assert calls[1][-3:] == [o["path"] for o in objs[1:]]
+    after = objs[1]["programs"][21:]
+    assert rest.read_text().splitlines()[:len(after) + 1] == [f"verifier_ref_tracking.bpf.o/{p}" for p in after] + [
+        f"verifier_kfunc_prog_types.bpf.o/{objs[2]['programs'][0]}"]
+
+
+def test_object_that_cannot_be_opened_gets_its_own_reason(tmp_path, monkeypatch):
+    objs = plan_objects(BATCH_CORRUPT, {"verifier_corrupt": ["prog"]})
+    assert [o["name"] for o in objs] == ["verifier_and", "verifier_corrupt", "verifier_bswap"]
+    recs, calls = run(tmp_path, monkeypatch, BATCH_CORRUPT, objs)
+    got = results(recs)
+    bad = got[("verifier_corrupt", "prog")]
+    assert bad["verdict"] == "failure" and bad["log"] == []
+    assert any(ln.startswith("Failed to open") for ln in bad["libbpf"])
+    assert any("failed to get section names" in ln for ln in bad["libbpf"])
+    # libbpf's complaint about the corrupt object is not pinned on the next object's first program
+    assert not any("section names" in ln for ln in got[("verifier_bswap", "bswap_16")]["libbpf"])
+    assert [got[("verifier_bswap", p)]["verdict"] for p in ("bswap_16", "bswap_32", "bswap_64")] == ["success"] * 3
+    # the batch, then the object veristat could not report on, alone
+    assert len(calls) == 2 and calls[1][-1] == "/corpus/verifier_corrupt.bpf.o"
+
+
+def test_second_pass_is_one_veristat_per_log_level(tmp_path, monkeypatch):
+    objs = plan_objects(GUEST)
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs, level=2)
+    failed = {k for k, r in results(recs).items()
+              if r["verdict"] == "failure" and any(ln.startswith("processed ") for ln in r["log"])}
+    tails = {(r["object"], r["program"]) for r in recs if r["kind"] == "tail"}
+    assert failed and tails == failed
+    assert len(calls) == 2 and calls[1][calls[1].index("-l") + 1] == "2"
+    listed = Path(calls[1][calls[1].index("-f") + 1][1:]).read_text().splitlines()
+    assert len(listed) == len(failed)
