@@ -86,6 +86,11 @@ def main() -> int:
     print(f"ratio vm/uml:                   {vm_s / uml_s:7.2f}")
     print(f"fidelity: identical {f.identical}/{f.total} ({100 * f.identical / max(f.total, 1):.1f}%), "
           f"covered {f.covered}/{f.total}, not-covered {f.not_covered}")
+    for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):
+        tag = " [not-covered]" if cause in fidelity.NOT_COVERED else ""
+        print(f"  {cause.value}{tag}: {len(ds)}")
+        for d in ds[:3] if cause is not fidelity.Cause.OTHER else ds:
+            print(f"    {d.object}/{d.program}: {d.detail}"[:300])
     return 0 if all(o.status.ok for _, o in out.values()) else 3
 
 

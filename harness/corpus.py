@@ -58,7 +58,7 @@ class Corpus:
     """(object name, compiler error) for objects that did not build."""
     build_dir: Path
     veristat_opts: frozenset[str] = frozenset()
-    """Program-flag options this veristat has (``-t`` test-states, ``-r`` test-reg-invariants)."""
+    """Options this veristat has: ``-t`` test-states, ``-r`` test-reg-invariants, ``--log-size``."""
 
     @property
     def program_count(self) -> int:
@@ -81,11 +81,14 @@ def clang_short(version_line: str) -> str:
     return m.group(1) if m else "unknown"
 
 
+VERISTAT_OPTIONS = (("-t", '"test-states"'), ("-r", '"test-reg-invariants"'), ("--log-size", '"log-size"'))
+
+
 def veristat_options(source: Path) -> frozenset[str]:
-    """The program-flag options a veristat was built with, read from its source (``--help`` would need the
-    binary to run here, which a cross-built one cannot)."""
+    """The options (program flags, log size) a veristat was built with, read from its source (``--help``
+    would need the binary to run here, which a cross-built one cannot)."""
     text = source.read_text(errors="replace") if source.exists() else ""
-    return frozenset(opt for opt, long in (("-t", '"test-states"'), ("-r", '"test-reg-invariants"')) if long in text)
+    return frozenset(opt for opt, long in VERISTAT_OPTIONS if long in text)
 
 
 def corpus_id(objects: list[CorpusObject], veristat_sha: str, clang: str) -> str:

@@ -3,7 +3,7 @@
 Stdlib only (the guest sees the host's filesystem read-only and runs this
 with ``python3 -S``).  One worker per vCPU takes objects from a shared queue
 and runs ``veristat -v -l 4`` on each, line-buffered, parsing its stream as it
-comes: every finished program is appended to ``results.jsonl`` and fsynced at
+comes: every finished program is appended to ``results.jsonl`` (fsynced in a VM) at
 once, so whatever happens to the guest later, what was verified is kept.
 
 Per-program timeout: if no program finishes within ``program_timeout`` the
@@ -35,17 +35,32 @@ from harness.parse.veristat import Stream
 
 TAIL_LINES = 40
 
-# veristat -v mallocs its 16 MB log buffer and never clears it.  When libbpf fails before the kernel
-# writes a log, veristat prints the buffer anyway: after glibc's dynamic mmap threshold has risen,
-# that is a reused heap chunk holding garbage or another program's log.  A fixed threshold keeps
-# every such buffer a fresh, zeroed mmap.
-VERISTAT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+# veristat -v mallocs its log buffer (16 MB unless --log-size) and never clears it.  When libbpf fails
+# before the kernel writes a log, veristat prints the buffer anyway: a reused heap chunk holds garbage
+# or another program's log.  Two ways to get a clean buffer every time:
+#  - with --log-size, small buffers (64 KB at level 4, as veristat's own non-verbose mode uses; 2 MB
+#    for full logs, test_loader's size) from a heap that glibc zeroes on every malloc (perturb byte 255);
+#  - without it (6.1's veristat), every allocation from 1 MB up as a fresh, zeroed mmap.
+# The second costs ~32 ms per program in UML (16 MB mmap/munmap; 65 s vs 28 s over the 1342 verifier_*
+# programs), the first zeroes every allocation (+6 s there, against 21.5 s without any of this).
+MAIN_LOG_SIZE = 64 * 1024
+FULL_LOG_SIZE = 2 * 1024 * 1024
+ZEROED_HEAP = {"MALLOC_PERTURB_": "255"}
+FRESH_MMAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 
 
 class Writer:
-    def __init__(self, path: Path):
+    """Appends records; each is on the host once written.
+
+    In a VM each record is also fsynced (the rwdir is a shared filesystem).  A UML guest's hostfs
+    turns every write into the host's own write(2): once it returns the record survives the guest,
+    and an fsync per record (a host disk flush) would cost more than verifying most programs.
+    """
+
+    def __init__(self, path: Path, fsync: bool = True):
         self._f = open(path, "a", encoding="utf-8")
         self._lock = threading.Lock()
+        self._fsync = fsync
         self.count = 0
 
     def write(self, rec: dict) -> None:
@@ -53,7 +68,8 @@ class Writer:
         with self._lock:
             self._f.write(line)
             self._f.flush()
-            os.fsync(self._f.fileno())
+            if self._fsync:
+                os.fsync(self._f.fileno())
             self.count += 1
 
 
@@ -65,9 +81,17 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def veristat_env(small_log: bool) -> dict[str, str]:
+    """veristat's environment: ours, with only the malloc settings above (none of this process's)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    return {**env, **(ZEROED_HEAP if small_log else FRESH_MMAP)}
+
+
 def veristat_argv(veristat: str, objs: list[str], log_level: int, filters: Path | None,
-                  options: tuple[str, ...] = ()) -> list[str]:
+                  options: tuple[str, ...] = (), log_size: int | None = None) -> list[str]:
     argv = ["stdbuf", "-oL", veristat, "-v", "-l", str(log_level), *options, "-o", "csv"]
+    if log_size is not None:
+        argv += ["--log-size", str(log_size)]
     if filters is not None:
         argv += ["-f", f"@{filters}"]
     return argv + objs
@@ -82,7 +106,7 @@ def run_veristat(argv: list[str], timeout: float, on_record, full_logs: bool = F
     """
     stream = Stream(None) if full_logs else Stream()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                         start_new_session=True, env={**os.environ, **VERISTAT_MALLOC})
+                         start_new_session=True, env=veristat_env("--log-size" in argv))
     fd = p.stdout.fileno()
     buf = b""
     deadline = time.monotonic() + timeout
@@ -139,13 +163,13 @@ class Worker:
         """One veristat over the objects holding ``keys``; a filter file unless that is all their programs."""
         names = dict.fromkeys(k[0] for k in keys)
         used = [o for o in objs if o["name"] in names]
-        argv = veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, None, options)
-        if keys == [(o["name"], p) for o in used for p in o["programs"]]:
-            return argv
-        path = self.tmp / f"filters-{self.index}"
-        base = {o["name"]: Path(o["path"]).name for o in used}
-        path.write_text("".join(f"{base[o]}/{p}\n" for o, p in keys))
-        return veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, path, options)
+        path = None
+        if keys != [(o["name"], p) for o in used for p in o["programs"]]:
+            path = self.tmp / f"filters-{self.index}"
+            base = {o["name"]: Path(o["path"]).name for o in used}
+            path.write_text("".join(f"{base[o]}/{p}\n" for o, p in keys))
+        size = (MAIN_LOG_SIZE if log_level == 4 else FULL_LOG_SIZE) if self.plan.get("log_size") else None
+        return veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, path, options, size)
 
     def verify_objects(self, objs: list[dict]) -> None:
         """Verify every program of ``objs``: one veristat for all of them while that works.
@@ -328,7 +352,7 @@ def main(argv: list[str]) -> int:
     _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release, "kconfig": kconfig,
                                       "cpus": os.cpu_count(),
                                       "btf": os.path.exists("/sys/kernel/btf/vmlinux")})
-    out = Writer(rw / "results.jsonl")
+    out = Writer(rw / "results.jsonl", fsync=plan.get("fsync", True))
     q: "queue.Queue[list[dict]]" = queue.Queue()
     objs, per = plan["objects"], max(1, int(plan.get("objects_per_veristat", 1)))
     for i in range(0, len(objs), per):

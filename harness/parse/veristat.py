@@ -102,7 +102,7 @@ class Stream:
             if _printable(line):
                 self._cur["log"].append(line)
             else:
-                self._cur["log_garbage"] = True  # see VERISTAT_MALLOC in the guest runner
+                self._cur["log_garbage"] = True  # see ZEROED_HEAP in the guest runner
             return None
         if OPEN_FAILED.match(line):
             # libbpf's reasons come first; they belong to this object, not to the next one's first program
