@@ -19,6 +19,7 @@ class Cause(enum.Enum):
     NO_JIT_KFUNC = "no-JIT kfunc call"
     NO_JIT_TAILCALL = "no-JIT tail call in subprograms"
     NO_JIT_OTHER = "no-JIT (other JIT-only feature)"
+    NO_JIT_TRAMPOLINE = "no-JIT trampoline (fentry/fexit/fmod_ret/LSM)"
     ARENA = "arena/mmap"
     ALIGNMENT = "alignment"
     ATTACH_TARGET = "attach target missing"
@@ -29,7 +30,7 @@ class Cause(enum.Enum):
     OTHER = "other"
 
 
-NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.LOAD, Cause.ARENA)
+NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.LOAD, Cause.ARENA, Cause.NO_JIT_TRAMPOLINE)
 """Causes that mean UML never verified the program: not covered by the fast lane."""
 
 _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
@@ -38,6 +39,9 @@ _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
     (re.compile(r"tail_calls are not allowed in non-JITed programs|mixing of tail_calls and bpf-to-bpf calls"),
      Cause.NO_JIT_TAILCALL),
     (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested"), Cause.NO_JIT_OTHER),
+    # libbpf poisons a call to a weak kfunc the kernel's BTF lacks (POISON_CALL_KFUNC_BASE 2002000000):
+    # the kfunc is not built into this UML (e.g. cpumask kfuncs need CONFIG_BPF_JIT)
+    (re.compile(r"invalid func unknown#2002\d{6}\b"), Cause.CONFIG),
     (re.compile(r"arena|failed to mmap|mmap\b", re.I), Cause.ARENA),
     (re.compile(r"misaligned|unaligned", re.I), Cause.ALIGNMENT),
 )
@@ -64,12 +68,16 @@ class Divergence:
 
 def cause_of(uml: Mapping, vm: Mapping) -> Cause:
     """Why UML's result differs from the VM's (pure)."""
-    if uml["verdict"] == vm["verdict"] and uml.get("insns") is not None and vm.get("insns") is not None:
-        return Cause.COST
+    if uml["verdict"] == vm["verdict"] and uml.get("insns") and vm.get("insns") is not None:
+        return Cause.COST  # both verified instructions; 0 insns means UML stopped before the first one
     text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
     for rx, cause in _RULES:
         if rx.search(text):
             return cause
+    if uml["verdict"] == "failure" and uml.get("insns") == 0 and "Cannot allocate memory" in text:
+        # fentry/fexit/fmod_ret/LSM attach through a trampoline, which only a JIT builds: without one
+        # the kernel fails the load with ENOMEM before verifying a single instruction
+        return Cause.NO_JIT_TRAMPOLINE
     if uml.get("failure_class") == "load":
         reason = uml.get("load_reason")
         if reason == "attach-target":

@@ -16,7 +16,7 @@ def err(text: str) -> str:
     return str(e.value)
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "nightly.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_shipped_matrices_are_valid(name):
     m = matrix.load(ROOT / "configs" / name)
     assert m.cells()
@@ -24,6 +24,12 @@ def test_shipped_matrices_are_valid(name):
         assert b.corpus in m.corpora
         versions = [k.version for k in b.kernels if k.version]
         assert versions == sorted(versions)
+
+
+def test_fast_lane_matrix_pairs_uml_cells_with_a_vm_cell_of_the_same_version():
+    m = matrix.load(ROOT / "configs" / "fast-lane.yaml")
+    backends = {(c.kernel.version, c.kernel.backend) for c in m.cells()}
+    assert {("6.12.117", "uml"), ("6.12.117", "vm"), ("6.12.115", "uml")} <= {(str(v), b) for v, b in backends}
 
 
 def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
