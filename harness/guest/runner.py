@@ -1,15 +1,17 @@
 """Runs inside the guest: verify every program of the plan, streaming each result to the rwdir.
 
 Stdlib only (the guest sees the host's filesystem read-only and runs this
-with ``python3 -S``).  One worker per vCPU takes objects from a shared queue
-and runs ``veristat -v -l 4`` on each, line-buffered, parsing its stream as it
-comes: every finished program is appended to ``results.jsonl`` (fsynced in a VM) at
-once, so whatever happens to the guest later, what was verified is kept.
+with ``python3 -S``).  One worker per vCPU takes batches of objects from a
+shared queue and runs one ``veristat -v -l 4`` over each batch, line-buffered,
+parsing its stream as it comes: every finished program is appended to
+``results.jsonl`` (fsynced in a VM) at once, so whatever happens to the guest
+later, what was verified is kept.
 
 Per-program timeout: if no program finishes within ``program_timeout`` the
-veristat process is killed and the object's remaining programs are run one at
-a time, so the program that hangs is the one recorded as ``timeout`` and the
-others still get their verdicts.
+veristat process is killed; the first unreported program (veristat's order is
+the plan's) is recorded as ``timeout`` and the rest go on in a new veristat.
+When the order cannot tell which program it was, the batch is narrowed to one
+object, then one program per veristat.
 
 Files in the rwdir: ``plan.json`` (in), ``started.json``, ``results.jsonl``,
 ``done.json`` (out).  The host reads only these, never vng's exit code.
