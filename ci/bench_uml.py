@@ -75,6 +75,7 @@ def main() -> int:
             out[name] = (time.monotonic() - t0, outcome)
             print(f"{name} cell: {out[name][0]:.1f} s ({outcome.programs} programs, {outcome.status.value})", flush=True)
         f = fidelity.compare(store.result_map(out["uml"][1].cell_id), store.result_map(out["vm"][1].cell_id))
+        causes = fidelity.render(f, store.find_cell(uml_cell.kernel.id), store.find_cell(vm_cell.kernel.id), limit=3)
 
     uml_s, vm_s = out["uml"][0], out["vm"][0]
     if native is not None:
@@ -84,13 +85,7 @@ def main() -> int:
     if native is not None:
         print(f"ratio uml/native:               {uml_s / native:7.2f}  (target <= 2)")
     print(f"ratio vm/uml:                   {vm_s / uml_s:7.2f}")
-    print(f"fidelity: identical {f.identical}/{f.total} ({100 * f.identical / max(f.total, 1):.1f}%), "
-          f"covered {f.covered}/{f.total}, not-covered {f.not_covered}")
-    for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):
-        tag = " [not-covered]" if cause in fidelity.NOT_COVERED else ""
-        print(f"  {cause.value}{tag}: {len(ds)}")
-        for d in ds[:3] if cause is not fidelity.Cause.OTHER else ds:
-            print(f"    {d.object}/{d.program}: {d.detail}"[:300])
+    sys.stdout.write(causes)
     return 0 if all(o.status.ok for _, o in out.values()) else 3
 
 
