@@ -118,6 +118,7 @@ def plan_for(job: CellJob, rwdir: Path) -> dict:
         "program_timeout": job.vm.program_timeout,
         "log_size": "--log-size" in job.corpus.veristat_opts,
         "fsync": job.backend != "uml",  # hostfs writes are the host's own
+        "private_tmp": True,  # a guest's own tmpfs for scratch files and the staged vmlinux BTF
         "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
         "deadline_s": job.vm.cell_timeout + 30,
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
@@ -288,13 +289,13 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
     t0 = time.monotonic()
-    done_n = 0
+    done_n = logs_n = 0
     started = False
     timed_out: str | None = None
     tail = _Tail(rwdir / "results.jsonl")
 
     def ingest() -> None:
-        nonlocal done_n
+        nonlocal done_n, logs_n
         for rec in tail.read():
             kind = rec.get("kind")
             if kind == "result":
@@ -302,7 +303,9 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                 done_n += 1
             elif kind == "tail":
                 store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+                logs_n += 1
             elif kind == "msg":
+                logs_n += 1
                 store.set_msg_check(cell_id, rec["object"], rec["program"], rec["check"], rec.get("detail"),
                                     rec.get("log_level"))
                 if rec.get("tail"):
@@ -323,6 +326,9 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                 started = True
                 store.update_cell(cell_id, boot_s=round(now, 2))
                 progress(job.key, done_n, total, f"booted in {now:.1f}s")
+            elif done_n >= total and total:
+                # every verdict is in; the runner re-verifies rejected programs for their logs
+                progress(job.key, done_n, total, f"second pass: {logs_n} logs")
             else:
                 progress(job.key, done_n, total, "")
             if p.poll() is not None:

@@ -29,7 +29,7 @@ class Progress:
             now = time.monotonic()
             last = self._last_plain.get(key)
             quarter = 4 * done // total if total else 0
-            if (last is None or note or now - last[0] >= self.every_s
+            if (last is None or (note and _kind(note) != _kind(last[1])) or now - last[0] >= self.every_s
                     or (last[2] != quarter and done < total)):
                 self._last_plain[key] = (now, note, quarter)
                 print(line, file=self.stream, flush=True)
@@ -52,3 +52,9 @@ class Progress:
             print(text, file=self.stream, flush=True)
             if self.live and self._lines:
                 self._redraw()
+
+
+def _kind(note: str) -> str:
+    """What a note is about ("second pass: 12 logs" -> "second pass"): plain output prints a new
+    kind of note at once, a new count of the same kind only every ``every_s``."""
+    return note.split(":", 1)[0]

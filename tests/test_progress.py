@@ -17,6 +17,19 @@ def test_plain_lines_for_ci_logs():
     assert 4 <= len(lines) <= 6  # quarter steps, not one line per program
 
 
+def test_plain_lines_print_a_counting_note_once_per_period():
+    out = io.StringIO()
+    p = Progress(out, live=False, every_s=3600)
+    p("uml-6.12.117/x86_64", 100, 100, "")
+    for i in range(50):
+        p("uml-6.12.117/x86_64", 100, 100, f"second pass: {i} logs")
+    p("uml-6.12.117/x86_64", 100, 100, "complete in 12s")
+    assert out.getvalue().splitlines() == [
+        "[uml-6.12.117/x86_64] 100/100 programs 100%",
+        "[uml-6.12.117/x86_64] 100/100 programs 100%  second pass: 0 logs",
+        "[uml-6.12.117/x86_64] 100/100 programs 100%  complete in 12s"]
+
+
 def test_live_block_redraws_one_line_per_cell():
     out = io.StringIO()
     p = Progress(out, live=True)

@@ -4,6 +4,7 @@ and a vm cell of the same version, then `bpf-harness fidelity` on them."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -47,6 +48,10 @@ def test_uml_and_vm_cells_of_one_version_and_their_fidelity(tools, tmp_path):
     assert set(cells) == {"uml", "vm"} and all(x["status"] == "complete" for x in cells.values())
     assert cells["uml"]["accel"] == "native" and cells["uml"]["kernel_id"] == f"{KERNEL}-uml"
     assert cells["uml"]["release"] == KERNEL
+    # both guests serve libbpf the kernel's BTF from a tmpfs copy (one read, not a page per read)
+    started = {d.parent.parent.name: json.loads(d.read_text()) for d in tmp_path.glob("runs/*/*/rw/started.json")}
+    assert len(started) == 2 and all("vmlinux BTF" in s["scratch"] and s["scratch"].endswith("staged there")
+                                     for s in started.values()), started
     r = {(x["object"], x["program"]): x for x in c.execute("SELECT * FROM results WHERE cell_id=?", (cells["uml"]["id"],))}
     ok = r[("verifier_and", "known_subreg_with_unknown_reg")]
     assert ok["verdict"] == "success" and ok["insns"] > 0
@@ -67,5 +72,4 @@ def test_uml_and_vm_cells_of_one_version_and_their_fidelity(tools, tmp_path):
     rep = subprocess.run([str(cli), "report", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--format", "json",
                           "-o", str(tmp_path / "r.json")], capture_output=True, text=True, cwd=ROOT)
     assert rep.returncode == 0, rep.stderr
-    import json
     assert json.loads((tmp_path / "r.json").read_text())["pairs"] == []
