@@ -3,6 +3,7 @@
 
 Prints, measured in this one run on one kernel version and one corpus:
   - native: one veristat over all the objects on the host's own kernel (needs root);
+  - uml bare: that veristat command inside UML, started as the runner starts its veristats, boot included;
   - uml-verdicts: a UML cell of that version doing what native veristat does (every verdict and cost)
     through the harness's run_cell (streaming, per-program timeouts), boot included;
   - uml: the same with the second pass (logs of rejected programs);
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import cache, fidelity, matrix, vm  # noqa: E402
+from harness import cache, fidelity, matrix, proc, uml, vm  # noqa: E402
 from harness.arch import X86_64  # noqa: E402
 from harness.cell import CellJob, run_cell  # noqa: E402
 from harness.matrix import Accel  # noqa: E402
@@ -66,6 +67,8 @@ def main() -> int:
         native = time.monotonic() - t0
 
     with tempfile.TemporaryDirectory() as td:
+        bare = _bare_uml(uml_kernel, str(corpus.veristat), objs, Path(td) / "bare", m.vm.memory)
+        print(f"uml bare veristat: {bare:.1f} s", flush=True)
         uml_choice = vm.AccelChoice(Accel.NATIVE, "user-mode Linux")
         # "uml-verdicts": the same work as native veristat (every verdict and cost, no second pass for
         # logs), through the harness's own runner, boot included
@@ -92,6 +95,7 @@ def main() -> int:
     quick_s, uml_s, vm_s = out["uml-verdicts"][0], out["uml"][0], out["vm"][0]
     if native is not None:
         print(f"native veristat, host {os.uname().release}: {native:7.1f} s  (every verdict and cost)")
+    print(f"uml, one bare veristat (boot incl.): {bare:7.1f} s  (the runner's BTF staging and malloc settings)")
     print(f"uml cell, verdicts and costs only:   {quick_s:7.1f} s  (boot included)")
     print(f"uml cell (boot included):            {uml_s:7.1f} s  (+ logs of rejected programs)")
     print(f"vm cell ({accel.accel.value}, boot included):       {vm_s:7.1f} s")
@@ -99,11 +103,30 @@ def main() -> int:
         print(f"  {name}: main pass {main_s:.1f} s (every verdict and cost; worker-seconds), second pass "
               f"{second_s:.1f} s (logs of rejected programs), the rest boot and start-up")
     if native is not None:
-        print(f"ratio uml verdicts/native:           {quick_s / native:7.2f}  (target <= 2: the same work)")
+        print(f"ratio uml bare/native:               {bare / native:7.2f}  (target <= 2: the same command)")
+        print(f"ratio uml verdicts/native:           {quick_s / native:7.2f}  (the same work through the harness)")
         print(f"ratio uml cell/native:               {uml_s / native:7.2f}")
     print(f"ratio vm/uml:                        {vm_s / uml_s:7.2f}")
     sys.stdout.write(causes)
     return 0 if all(o.status.ok for _, o in out.values()) else 3
+
+
+def _bare_uml(kernel, veristat: str, objs: list[str], tmp: Path, memory: str) -> float:
+    """Boot UML and run the native measurement's command in it, as the runner starts its veristats
+    (vmlinux BTF staged on a tmpfs, the heap kept); wall time, boot included."""
+    tmp.mkdir(parents=True)
+    code = ("import subprocess, sys; from pathlib import Path; from harness.guest import runner; "
+            f"print(runner.private_tmp(Path({str(tmp)!r})), flush=True); "
+            f"sys.exit(subprocess.run({[veristat, '-o', 'csv', *objs]!r}, stdout=subprocess.DEVNULL, "
+            "env=runner.veristat_env(True)).returncode)")
+    init = tmp.parent / "bare-init.sh"
+    init.write_text(uml.init_script(["env", f"PYTHONPATH={vm.package_root()}", sys.executable, "-S", "-c", code]))
+    init.chmod(0o755)
+    t0 = time.monotonic()
+    res = proc.run(uml.boot_argv(kernel.image, memory, init), timeout=3600, log_path=tmp.parent / "bare.log")
+    if "bpf-harness: runner exited with 0" not in res.output:
+        raise SystemExit(f"bare veristat in UML failed: see {tmp.parent / 'bare.log'}")
+    return time.monotonic() - t0
 
 
 def _passes(out: Path) -> tuple[float, float]:

@@ -52,6 +52,8 @@ def test_uml_and_vm_cells_of_one_version_and_their_fidelity(tools, tmp_path):
     started = {d.parent.parent.name: json.loads(d.read_text()) for d in tmp_path.glob("runs/*/*/rw/started.json")}
     assert len(started) == 2 and all("vmlinux BTF" in s["scratch"] and s["scratch"].endswith("staged there")
                                      for s in started.values()), started
+    done = json.loads(next(tmp_path.glob("runs/*/*uml*/rw/done.json")).read_text())
+    assert done["pass_seconds"]["main"] > 0 and done["pass_seconds"]["second"] > 0  # rejected programs' tails
     r = {(x["object"], x["program"]): x for x in c.execute("SELECT * FROM results WHERE cell_id=?", (cells["uml"]["id"],))}
     ok = r[("verifier_and", "known_subreg_with_unknown_reg")]
     assert ok["verdict"] == "success" and ok["insns"] > 0
