@@ -1,10 +1,12 @@
 """How far a UML cell can be trusted: its results against a VM cell of the same kernel version and
 objects, every divergence classified by cause (pure).
 
-A program is ``identical`` when verdict and insns agree.  A program that never reached the verifier
-in UML while it did in the VM (program type unavailable, attach target missing) is ``not-covered``:
-the fast lane says nothing about it, and says so.  Every other divergence gets a cause; ``other``
-always carries its error lines.
+A program is ``identical`` when verdict and insns agree.  A program UML never verified while the VM
+did is ``not-covered``: the fast lane says nothing about it, and says so.  That is every program UML
+rejected before its first instruction (no JIT for a kfunc call or a trampoline, program type or
+attach target unavailable), and every program UML saw other than the VM did (libbpf poisoned an
+instruction because UML's kernel lacks a kfunc or a type).  Every other divergence gets a cause;
+``other`` always carries its error lines.
 """
 
 from __future__ import annotations
@@ -24,14 +26,17 @@ class Cause(enum.Enum):
     ALIGNMENT = "alignment"
     ATTACH_TARGET = "attach target missing"
     PROG_TYPE = "program type unavailable"
-    CONFIG = "kfunc/BTF type missing from the UML config"
+    CONFIG = "kfunc/helper/BTF type missing from the UML config"
+    CORE_RELO = "CO-RE relocation failed against UML's types"
     LOAD = "both failed to load, differently"
     COST = "same verdict, other insns"
     OTHER = "other"
 
 
-NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.LOAD, Cause.ARENA, Cause.NO_JIT_TRAMPOLINE)
-"""Causes that mean UML never verified the program: not covered by the fast lane."""
+NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.CORE_RELO, Cause.LOAD, Cause.ARENA,
+               Cause.NO_JIT_TRAMPOLINE)
+"""Causes that mean UML never verified the program as the VM did: not covered by the fast lane.
+Any other cause is not covered either when UML stopped before the first instruction."""
 
 _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
     (re.compile(r"JIT is required for calling kernel function|calling kernel functions are not allowed in non-JITed"),
@@ -42,6 +47,13 @@ _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
     # libbpf poisons a call to a weak kfunc the kernel's BTF lacks (POISON_CALL_KFUNC_BASE 2002000000):
     # the kfunc is not built into this UML (e.g. cpumask kfuncs need CONFIG_BPF_JIT)
     (re.compile(r"invalid func unknown#2002\d{6}\b"), Cause.CONFIG),
+    # a helper the program type has only with a config UML lacks (e.g. seg6 helpers: IPV6_SEG6_BPF)
+    (re.compile(r"program of this type cannot use helper"), Cause.CONFIG),
+    # libbpf poisons an instruction whose CO-RE relocation failed (0xbad2310): UML's own kernel types
+    # (its pt_regs, no x86 syscall wrappers) are not the ones the program was written against
+    (re.compile(r"invalid func unknown#195896080\b"), Cause.CORE_RELO),
+    # an fmod_ret target that UML's kernel does not register as modifiable
+    (re.compile(r"is not modifiable"), Cause.ATTACH_TARGET),
     (re.compile(r"arena|failed to mmap|mmap\b", re.I), Cause.ARENA),
     (re.compile(r"misaligned|unaligned", re.I), Cause.ALIGNMENT),
 )
@@ -54,6 +66,10 @@ class Divergence:
     cause: Cause
     uml: Mapping
     vm: Mapping
+
+    @property
+    def not_covered(self) -> bool:
+        return self.cause in NOT_COVERED or (self.uml["verdict"] == "failure" and not self.uml.get("insns"))
 
     @property
     def detail(self) -> str:
@@ -69,7 +85,10 @@ class Divergence:
 def cause_of(uml: Mapping, vm: Mapping) -> Cause:
     """Why UML's result differs from the VM's (pure)."""
     if uml["verdict"] == vm["verdict"] and uml.get("insns") and vm.get("insns") is not None:
-        return Cause.COST  # both verified instructions; 0 insns means UML stopped before the first one
+        # Both verified instructions (0 insns: UML stopped before the first one).  When both rejected
+        # it, UML's own error may still be one only UML has (no JIT, a poisoned call): that is why.
+        error = str(uml.get("error") or "") if uml["verdict"] == "failure" else ""
+        return next((cause for rx, cause in _RULES if rx.search(error)), Cause.COST)
     text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
     for rx, cause in _RULES:
         if rx.search(text):
@@ -99,7 +118,7 @@ class Fidelity:
 
     @property
     def not_covered(self) -> int:
-        return sum(d.cause in NOT_COVERED for d in self.divergences)
+        return sum(d.not_covered for d in self.divergences)
 
     @property
     def covered(self) -> int:
@@ -134,7 +153,8 @@ def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) ->
            f"  covered (reached the verifier in UML): {f.covered}/{f.total} ({pct(f.covered)}); "
            f"not-covered: {f.not_covered}"]
     for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):
-        tag = " [not-covered]" if cause in NOT_COVERED else ""
+        n = sum(d.not_covered for d in ds)
+        tag = " [not-covered]" if n == len(ds) else f" [{n} not-covered]" if n else ""
         out.append(f"  {cause.value}{tag}: {len(ds)}")
         shown = ds if cause is Cause.OTHER else ds[:limit]
         for d in shown:
