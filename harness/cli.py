@@ -154,6 +154,7 @@ def _open_store(args: argparse.Namespace):
 
 def cmd_diff(args: argparse.Namespace) -> int:
     import dataclasses
+    from harness import fidelity
     from harness.diff import Change, Thresholds, diff
     from harness.report import terminal
     from harness.report.model import comparability
@@ -166,9 +167,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if base["arch"] != new["arch"]:
             raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
         comparable, _ = comparability(store, base, new)
-        findings, same = diff(store.result_map(base["id"]), store.result_map(new["id"]), th,
-                              (store.confirmations(base["id"]), store.confirmations(new["id"])))
-        terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit)
+        if (base["backend"] == "uml") != (new["backend"] == "uml"):
+            raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: a UML and a VM cell "
+                                         f"(compare them with `bpf-harness fidelity`)")
+        b, n = store.result_map(base["id"]), store.result_map(new["id"])
+        findings, same = diff(b, n, th, (store.confirmations(base["id"]), store.confirmations(new["id"])),
+                              uncovered=fidelity.uncovered if base["backend"] == "uml" else None)
+        terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit,
+                        not_covered=len(set(b) | set(n)) - len(findings) - same)
         return ExitCode.REGRESSION if any(f.change is Change.REGRESSION for f in findings) else ExitCode.OK
     finally:
         store.close()

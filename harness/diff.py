@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from harness.matrix import Thresholds
 from harness.parse.normalize import error_key
@@ -142,18 +142,21 @@ Confirmations = Mapping[tuple[str, str], Mapping]
 
 
 def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], Mapping],
-         th: Thresholds = Thresholds(), again: tuple[Confirmations, Confirmations] = ({}, {})
-         ) -> tuple[list[Finding], int]:
+         th: Thresholds = Thresholds(), again: tuple[Confirmations, Confirmations] = ({}, {}),
+         uncovered: Callable[[Mapping], bool] | None = None) -> tuple[list[Finding], int]:
     """All findings between two cells' results, in report order, and the count of unchanged pairs.
 
     ``again`` holds re-run results of each side (confirmation cells); a regression they do not
-    reproduce is ``flaky``.
+    reproduce is ``flaky``.  A pair ``uncovered`` marks on both sides (a program UML never verified
+    on either release) is neither a finding nor unchanged: nobody looked.
     """
     findings, same = [], 0
     for key in sorted(set(base) | set(new)):
-        got = classify(base.get(key), new.get(key), th)
+        b, n = base.get(key), new.get(key)
+        got = classify(b, n, th)
         if got is None:
-            same += 1
+            if not (uncovered and b and n and uncovered(b) and uncovered(n)):
+                same += 1
             continue
         change, detail = got
         confirmed = None

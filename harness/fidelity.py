@@ -110,19 +110,40 @@ def cause_of(uml: Mapping, vm: Mapping) -> Cause:
     return Cause.OTHER
 
 
+def uncovered(uml: Mapping) -> bool:
+    """Judging a UML result alone (no VM result beside it, as in a diff of two UML releases): UML
+    never verified this program as a VM would -- rejected before its first instruction, or libbpf
+    changed it for want of a kfunc or type, or a cause only UML has (pure)."""
+    if uml["verdict"] != "failure":
+        return False
+    if not uml.get("insns"):
+        return True
+    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    return any(cause in NOT_COVERED and rx.search(text) for rx, cause in _RULES)
+
+
 @dataclasses.dataclass(frozen=True)
 class Fidelity:
     total: int
     identical: int
     divergences: tuple[Divergence, ...]
+    unverified: int = 0
+    """Programs UML did not verify (:func:`uncovered`), whether or not the VM did."""
 
     @property
     def not_covered(self) -> int:
+        """The lane's gap: programs the VM verified as UML could not."""
         return sum(d.not_covered for d in self.divergences)
 
     @property
     def covered(self) -> int:
-        return self.total - self.not_covered
+        """Programs UML verified: what a diff of two UML releases can speak for."""
+        return self.total - self.unverified
+
+    @property
+    def neither(self) -> int:
+        """Programs neither backend verified (both stopped before the first instruction)."""
+        return self.unverified - self.not_covered
 
     def by_cause(self) -> dict[Cause, list[Divergence]]:
         out: dict[Cause, list[Divergence]] = {}
@@ -141,7 +162,7 @@ def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str],
             same += 1
         else:
             div.append(Divergence(k[0], k[1], cause_of(u, v), u, v))
-    return Fidelity(len(keys), same, tuple(div))
+    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys))
 
 
 def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) -> str:
@@ -150,8 +171,8 @@ def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) ->
     out = [f"fidelity: UML {uml_cell['kernel_id']} ({uml_cell['release']}) vs VM {vm_cell['kernel_id']} "
            f"({vm_cell['release']}), corpus {uml_cell['corpus_id']}",
            f"  identical (verdict and insns): {f.identical}/{f.total} ({pct(f.identical)})",
-           f"  covered (reached the verifier in UML): {f.covered}/{f.total} ({pct(f.covered)}); "
-           f"not-covered: {f.not_covered}"]
+           f"  covered (verified in UML): {f.covered}/{f.total} ({pct(f.covered)}); not-covered: {f.not_covered} "
+           f"(verified in the VM, not in UML)" + (f"; {f.neither} verified in neither" if f.neither else "")]
     for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):
         n = sum(d.not_covered for d in ds)
         tag = " [not-covered]" if n == len(ds) else f" [{n} not-covered]" if n else ""

@@ -52,3 +52,25 @@ def test_results_table(tmp_path, capsys):
     assert out[2].split() == ["6.12.117/x86_64", "complete", "tcg", "11.5s", "61.0s", "3", "1", "1", "0", "1", "0", "0", "0"]
     assert "  verifier_and/bad  verifier  R0 max value is outside of the allowed memory range" in out
     assert "  verifier_loops1/slow  timeout  " in [ln for ln in out]
+
+
+def test_diff_of_uml_cells_counts_what_uml_did_not_verify_apart_and_refuses_uml_vs_vm(tmp_path, capsys):
+    from harness.cell import row_of
+    from conftest import recorded_results
+    s = Store(tmp_path / "r.db")
+    add_corpus(s)
+    run = s.start_run("m", "", [])
+    for kid, backend, recs in (("6.12.115-uml", "uml", "results-6.12.117-uml-screen.jsonl"),
+                               ("6.12.117-uml", "uml", "results-6.12.117-uml-screen.jsonl"),
+                               ("6.12.117", "vm", "results-6.12.117-vm-screen.jsonl")):
+        cid = s.start_cell(run_id=run, branch="b", kernel_id=kid, kernel_key=kid, arch="x86_64", backend=backend,
+                           corpus_id="c1", release=kid.removesuffix("-uml"), clang="clang 19", accel="native",
+                           image="/k", veristat="/v")
+        for rec in recorded_results(recs):
+            s.add_result(cid, row_of(rec))
+        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    s.close()
+    assert main(["diff", "--db", str(tmp_path / "r.db"), "6.12.115-uml", "6.12.117-uml"]) == 0
+    assert "unchanged: 3  not covered by UML (verified on neither side): 8" in capsys.readouterr().out
+    assert main(["diff", "--db", str(tmp_path / "r.db"), "6.12.117-uml", "6.12.117"]) == 2
+    assert "a UML and a VM cell (compare them with `bpf-harness fidelity`)" in capsys.readouterr().err

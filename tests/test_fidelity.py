@@ -101,3 +101,23 @@ def test_whole_corpus_causes_uml_own_types_helpers_and_hooks():
     assert not causes[("mptcp_sock", "_sockops")].not_covered
     assert causes[("cgrp_kfunc_failure", "cgrp_kfunc_acquire_null")].not_covered  # 0 insns in UML
     assert f.not_covered == 7 and Cause.OTHER not in {d.cause for d in f.divergences}
+    # bpf_testmod's kfuncs are in neither kernel: identical, and verified by neither backend
+    assert (SCREEN_UML[("cb_refs", "leak_prog")]["verdict"], SCREEN_VM[("cb_refs", "leak_prog")]["verdict"]) == \
+        ("failure", "failure")
+    assert (f.total, f.identical, f.covered, f.neither) == (11, 1, 3, 1)
+
+
+def test_a_diff_of_two_uml_releases_never_counts_what_uml_did_not_verify_as_unchanged():
+    """The same recorded UML rows as both releases: nothing moved, but only the programs UML really
+    verified are unchanged; the rest UML verified on neither side."""
+    from harness.diff import diff
+    alone = {k for k, row in SCREEN_UML.items() if fidelity.uncovered(row)}
+    assert alone == {("cgroup_ancestor", "log_cgroup_id"), ("cgrp_kfunc_failure", "cgrp_kfunc_acquire_null"),
+                     ("mptcpify", "mptcpify"), ("bpf_syscall_macro", "handle_sys_prctl"), ("test_vmlinux", "handle__tp"),
+                     ("cpumask_failure", "test_alloc_double_release"), ("test_seg6_loop", "__add_egr_x"),
+                     ("cb_refs", "leak_prog")}
+    assert diff(SCREEN_UML, SCREEN_UML) == ([], 11)
+    assert diff(SCREEN_UML, SCREEN_UML, uncovered=fidelity.uncovered) == ([], 3)
+    # judged alone, UML's verdict agrees with what the comparison against the VM says
+    f = fidelity.compare(SCREEN_UML, SCREEN_VM)
+    assert {(d.object, d.program) for d in f.divergences if d.not_covered} == alone - {("cb_refs", "leak_prog")}

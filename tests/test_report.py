@@ -158,3 +158,27 @@ def test_html_chart_shows_cost_moves(store):
     chart = html._chart([moved])
     assert chart.startswith('<svg class="chart"') and "6.1.192 bpf_cubic/bpf_cubic_cong_avoid" in chart
     assert "+5000" in chart
+
+
+def test_uml_pair_says_how_much_it_covers(tmp_path):
+    """Two UML cells with the same recorded UML 6.12.117 rows (whole-corpus programs): nothing moved, and the
+    report does not call the programs UML never verified unchanged."""
+    s = Store(tmp_path / "u.db")
+    add_corpus(s, "c1")
+    run = s.start_run("m", "", [])
+    for kid in ("6.12.115-uml", "6.12.117-uml"):
+        cid = s.start_cell(run_id=run, branch="6.12.y-uml", kernel_id=kid, kernel_key=kid, arch="x86_64",
+                           backend="uml", corpus_id="c1", release=kid[:-4], clang="clang 19.1.7", accel="native",
+                           image=f"/cache/kernels/uml/{kid}/linux", veristat="/cache/corpus/veristat")
+        for rec in recorded_results("results-6.12.117-uml-screen.jsonl"):
+            s.add_result(cid, row_of(rec))
+        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    m = matrix.parse("branches:\n  6.12.y-uml:\n    corpus: c\n    kernels: [{uml: 6.12.115}, {uml: 6.12.117}]\n"
+                     "corpora:\n  c: {source: 6.12.117}\n", "m.yaml")
+    (p,) = model.pairs(s, m)
+    assert (p.unchanged, p.not_covered, p.findings) == (3, 8, ())
+    md = writers.markdown([p], lambda *a: "repro")
+    assert "| 3 |" in md and "> UML verified 3 of 11 programs on both releases; the other 8 it verified on neither" in md
+    doc = writers.to_json([p], lambda *a: "repro", generated=0)
+    assert doc["pairs"][0]["not_covered"] == 8 and doc["pairs"][0]["unchanged"] == 3
+    s.close()

@@ -127,6 +127,8 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             if c["status"] != "complete":
                 out.append(f"<p class='flag'>cell {e(c['kernel_id'])}/{e(c['arch'])} is {e(c['status'])}: "
                            f"{e(c.get('detail') or '')}</p>")
+        if p.coverage_note:
+            out.append(f"<p class='flag'>{e(p.coverage_note)}.</p>")
         if not p.findings:
             out.append("<p>No change.</p>")
             continue

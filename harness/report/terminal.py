@@ -13,7 +13,8 @@ def _cost(row) -> str:
     return f"{row['verdict']} {row.get('insns') if row.get('insns') is not None else '-'} insns"
 
 
-def render(base, new, findings: list[Finding], same: int, comparable: str, out: TextIO, limit: int = 50) -> None:
+def render(base, new, findings: list[Finding], same: int, comparable: str, out: TextIO, limit: int = 50,
+           not_covered: int = 0) -> None:
     print(f"{base['kernel_id']}/{base['arch']} ({base['release']}) -> {new['kernel_id']}/{new['arch']} "
           f"({new['release']})", file=out)
     print(f"corpus: {comparable}", file=out)
@@ -21,7 +22,8 @@ def render(base, new, findings: list[Finding], same: int, comparable: str, out: 
         if cell["status"] != "complete":
             print(f"warning: cell {cell['kernel_id']}/{cell['arch']} is {cell['status']}: {cell['detail']}", file=out)
     c = counts(findings)
-    print("  ".join(f"{ch.value}: {c[ch]}" for ch in ORDER) + f"  unchanged: {same}", file=out)
+    print("  ".join(f"{ch.value}: {c[ch]}" for ch in ORDER) + f"  unchanged: {same}"
+          + (f"  not covered by UML (verified on neither side): {not_covered}" if not_covered else ""), file=out)
     for ch in ORDER:
         group = [f for f in findings if f.change is ch]
         if not group:

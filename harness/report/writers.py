@@ -46,6 +46,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
         "pairs": [{
             "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new),
             "comparable": p.comparable, "same_objects": p.same_objects, "unchanged": p.unchanged,
+            "not_covered": p.not_covered,
             "counts": {c.value: p.count(c) for c in ORDER},
             "findings": [{
                 "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
@@ -136,6 +137,8 @@ def email(pairs: list[Pair]) -> str:
         others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
         lines.append(f"  ({head}: {p.unchanged} programs unchanged" + (f"; {others}" if others else "") +
                      f"; {p.comparable})")
+        if p.coverage_note:
+            lines.append(f"  ({p.coverage_note}.)")
         lines.append("")
     lines.append("Tested with bpf-harness: BPF selftests verified in virtme-ng guests of the Debian kernels above.")
     return "\n".join(lines) + "\n"
@@ -161,6 +164,8 @@ def markdown(pairs: list[Pair], reproduce) -> str:
         out += ["| " + " | ".join(c.value for c in ORDER) + " | unchanged |",
                 "|" + "---|" * (len(ORDER) + 1),
                 "| " + " | ".join(str(p.count(c)) for c in ORDER) + f" | {p.unchanged} |", ""]
+        if p.coverage_note:
+            out += [f"> {p.coverage_note}.", ""]
         for c in ORDER:
             group = [f for f in p.findings if f.change is c]
             if not group:
