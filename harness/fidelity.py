@@ -22,6 +22,7 @@ class Cause(enum.Enum):
     NO_JIT_TAILCALL = "no-JIT tail call in subprograms"
     NO_JIT_OTHER = "no-JIT (other JIT-only feature)"
     NO_JIT_TRAMPOLINE = "no-JIT trampoline (fentry/fexit/fmod_ret/LSM)"
+    NO_JIT_RUNTIME = "verified, then refused: no JIT to run it"
     ARENA = "arena/mmap"
     ALIGNMENT = "alignment"
     ATTACH_TARGET = "attach target missing"
@@ -44,6 +45,8 @@ _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
     (re.compile(r"tail_calls are not allowed in non-JITed programs|mixing of tail_calls and bpf-to-bpf calls"),
      Cause.NO_JIT_TAILCALL),
     (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested"), Cause.NO_JIT_OTHER),
+    # patch 0003: the verifier accepted it, then loading needs a JIT image UML cannot make (ENOTSUPP)
+    (re.compile(r"unknown error \(-524\)|failed to load: -524\b"), Cause.NO_JIT_RUNTIME),
     # libbpf poisons a call to a weak kfunc the kernel's BTF lacks (POISON_CALL_KFUNC_BASE 2002000000):
     # the kfunc is not built into this UML (e.g. cpumask kfuncs need CONFIG_BPF_JIT)
     (re.compile(r"invalid func unknown#2002\d{6}\b"), Cause.CONFIG),

@@ -121,3 +121,24 @@ def test_a_diff_of_two_uml_releases_never_counts_what_uml_did_not_verify_as_unch
     # judged alone, UML's verdict agrees with what the comparison against the VM says
     f = fidelity.compare(SCREEN_UML, SCREEN_VM)
     assert {(d.object, d.program) for d in f.divergences if d.not_covered} == alone - {("cb_refs", "leak_prog")}
+
+
+JIT_UML, JIT_VM = stored_rows("results-6.12.117-uml-jit.jsonl"), stored_rows("results-6.12.117-vm-jit.jsonl")
+
+
+def test_with_the_jit_capability_patch_uml_verifies_what_needed_a_jit():
+    """UML built with patch 0003 (the verifier's JIT hooks answered as x86-64's, CONFIG_BPF_JIT): kfunc
+    calls, trampolines and the cpumask kfuncs are verified with the VM's insns; what needs a JIT image
+    is refused only after verification."""
+    f = fidelity.compare(JIT_UML, JIT_VM)
+    causes = {(d.object, d.program): d for d in f.divergences}
+    assert (JIT_UML[("verifier_d_path", "d_path_accept")]["verdict"], JIT_UML[("verifier_d_path", "d_path_accept")]["insns"]) == \
+        ("success", 9)  # an fentry program: the trampoline is made at attach, not at load
+    assert JIT_UML[("verifier_kfunc_prog_types", "task_kfunc_raw_tp")]["insns"] == 3  # rejected as in the VM
+    for key in (("verifier_bits_iter", "bad_words"), ("verifier_kfunc_prog_types", "cpumask_kfunc_syscall")):
+        d = causes[key]
+        assert d.cause is Cause.NO_JIT_RUNTIME and not d.not_covered and d.uml["insns"] == d.vm["insns"] > 0
+    d = causes[("verifier_global_ptr_args", "trusted_acq_rel")]  # with subprograms: refused in fixup, after do_check
+    assert d.cause is Cause.NO_JIT_KFUNC and d.uml["insns"] == d.vm["insns"] == 10 and not d.not_covered
+    assert causes[("verifier_tailcall_jit", "main")].cause is Cause.NO_JIT_TAILCALL
+    assert (f.total, f.identical, f.not_covered) == (6, 2, 0)
