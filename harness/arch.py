@@ -23,6 +23,8 @@ class Arch:
     """What ``vng --arch`` calls it."""
     qemu: str
     """qemu system emulator binary."""
+    qemu_package: str
+    """The Debian package that ships it."""
     kernel_flavour: str
     """Debian kernel flavour suffix in package names (``amd64``, ``arm64``)."""
     image_prefix: str
@@ -62,6 +64,7 @@ X86_64 = Arch(
     debian="amd64",
     vng_arch="x86_64",
     qemu="qemu-system-x86_64",
+    qemu_package="qemu-system-x86",
     kernel_flavour="amd64",
     image_prefix="vmlinuz-",
     bpf_target_arch="x86",
@@ -79,6 +82,7 @@ ARM64 = Arch(
     debian="arm64",
     vng_arch="arm64",
     qemu="qemu-system-aarch64",
+    qemu_package="qemu-system-arm",
     kernel_flavour="arm64",
     image_prefix="vmlinuz-",
     bpf_target_arch="arm64",

@@ -116,6 +116,8 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                        db, versions[cell.arch], root=root, **kw)
 
     try:
+        for name in sorted({c.arch for c in cells if c.kernel.backend == "vm"}):  # before any download
+            vm.require_tools(get_arch(name), host_root=get_arch(name) is host_arch())
         for cell in cells:
             kernel = prep.kernel(cell.kernel, cell.arch)
             corpus = prep.corpus(cell)

@@ -136,6 +136,24 @@ def vng_env() -> dict[str, str]:
     return {"PATH": f"{Path(vng_path()).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}:/usr/sbin:/sbin"}
 
 
+BUSYBOX = ("busybox-static", "busybox.static", "busybox")
+"""What vng looks for on PATH to build the initramfs that loads a distro kernel's modules."""
+
+
+def require_tools(arch: Arch, *, host_root: bool) -> None:
+    """A one-line error naming the missing host tool and its fix, before any guest boots.
+
+    A guest that uses the host as its root needs a host busybox: vng builds an
+    initramfs with it to load the Debian kernel's virtio and 9p modules, and
+    without one every boot dies before the runner starts.
+    """
+    proc.require(arch.qemu, f"apt-get install {arch.qemu_package} (or run ci/setup.sh)")
+    if not Path(vng_path()).exists():
+        proc.require("vng", "pip install virtme-ng (or run ci/setup.sh)")
+    if host_root and not any(shutil.which(b, path=vng_env()["PATH"]) for b in BUSYBOX):
+        proc.require("busybox", "vng needs it for the guest's initramfs: apt-get install busybox-static")
+
+
 def tool_versions(arch: Arch) -> dict[str, str]:
     return {"qemu": proc.version_of([arch.qemu, "--version"]),
             "vng": proc.version_of([vng_path(), "--version"])}

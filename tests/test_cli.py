@@ -1,4 +1,6 @@
 from pathlib import Path
+import shutil
+import sys
 
 from harness.cli import main
 from harness.store import CellStatus, ResultRow, Store, Verdict
@@ -74,3 +76,22 @@ def test_diff_of_uml_cells_counts_what_uml_did_not_verify_apart_and_refuses_uml_
     assert "unchanged: 3  not covered by UML (verified on neither side): 8" in capsys.readouterr().out
     assert main(["diff", "--db", str(tmp_path / "r.db"), "6.12.117-uml", "6.12.117"]) == 2
     assert "a UML and a VM cell (compare them with `bpf-harness fidelity`)" in capsys.readouterr().err
+
+
+def test_a_missing_busybox_stops_the_run_before_any_download(tmp_path, capsys, monkeypatch):
+    """vng builds the initramfs of a Debian kernel with the host's busybox: without one every boot died."""
+    bin_dir = tmp_path / "bin"  # qemu present, busybox absent
+    bin_dir.mkdir()
+    for tool in ("qemu-system-x86_64", "vng"):
+        real = shutil.which(tool) or str(Path(sys.executable).parent / tool)
+        (bin_dir / tool).symlink_to(real)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))  # vng's dir is the only other PATH entry
+    m = tmp_path / "m.yaml"
+    m.write_text("corpora: {c: {source: 6.12.117}}\nbranches:\n  b:\n    corpus: c\n    kernels: [6.12.117]\n")
+    cache = tmp_path / "cache"
+    assert main(["run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(cache)]) == 3
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == ("bpf-harness: error: busybox not found on PATH; vng needs it for the "
+                                            "guest's initramfs: apt-get install busybox-static")
+    assert not any(p.is_file() for p in cache.rglob("*"))  # nothing fetched
