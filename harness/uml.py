@@ -153,6 +153,11 @@ def init_script(guest: list[str]) -> str:
 
 
 def boot_argv(image: Path, memory: str, init: Path) -> list[str]:
-    """The UML command line (pure): the host's / as root via hostfs, console on stdout."""
+    """The UML command line (pure): the host's / as root via hostfs, console on stdout.
+
+    ``printk.time=1``: UML's defconfig prints no timestamps, and the console
+    scanner only trusts timestamped lines (kernel lines, not our output), so a
+    UML panic or splat went unseen without it.
+    """
     return [str(image), f"mem={memory}", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw",
-            f"init={init}", "con=null", "con0=null,fd:1", "panic=-1"]
+            f"init={init}", "con=null", "con0=null,fd:1", "panic=-1", "printk.time=1"]

@@ -24,3 +24,10 @@ def test_patterns_need_a_kernel_timestamp():
     assert [(f.kind, f.lineno) for f in scan(lines)] == [
         (Splat.WARNING, 2), (Splat.KASAN, 3), (Splat.SOFT_LOCKUP, 4), (Splat.RCU_STALL, 5),
         (Splat.HUNG_TASK, 6), (Splat.UBSAN, 7), (Splat.BUG, 8)]
+
+
+def test_real_uml_panic_console():
+    """A UML whose FP state the host refused (before patch 0004, on an AMX host), booted with printk.time=1."""
+    found = scan(read_lines("console-uml-6.12.117-xstate-panic.txt"))
+    assert [(f.kind, f.lineno) for f in found] == [(Splat.PANIC, 80)]
+    assert found[0].line == "[    0.090000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b"

@@ -8,7 +8,7 @@ from harness import uml
 def test_boot_argv_uses_the_host_root_and_console_on_stdout():
     assert uml.boot_argv(Path("/c/uml/linux"), "2G", Path("/o/rw/init.sh")) == [
         "/c/uml/linux", "mem=2G", "root=/dev/root", "rootfstype=hostfs", "rootflags=/", "rw",
-        "init=/o/rw/init.sh", "con=null", "con0=null,fd:1", "panic=-1"]
+        "init=/o/rw/init.sh", "con=null", "con0=null,fd:1", "panic=-1", "printk.time=1"]
 
 
 def test_init_script_mounts_runs_the_runner_and_powers_off():

@@ -48,6 +48,10 @@ def test_uml_and_vm_cells_of_one_version_and_their_fidelity(tools, tmp_path):
     assert set(cells) == {"uml", "vm"} and all(x["status"] == "complete" for x in cells.values())
     assert cells["uml"]["accel"] == "native" and cells["uml"]["kernel_id"] == f"{KERNEL}-uml"
     assert cells["uml"]["release"] == KERNEL
+    # the console is scanned for splats like a VM's: kernel lines carry timestamps (printk.time=1)
+    console = Path(cells["uml"]["console_log"]).read_text()
+    assert "] Run " in console and "] reboot: Power down" in console
+    assert not c.execute("SELECT * FROM findings").fetchall()
     # both guests serve libbpf the kernel's BTF from a tmpfs copy (one read, not a page per read)
     started = {d.parent.parent.name: json.loads(d.read_text()) for d in tmp_path.glob("runs/*/*/rw/started.json")}
     assert len(started) == 2 and all("vmlinux BTF" in s["scratch"] and s["scratch"].endswith("staged there")
