@@ -18,7 +18,7 @@ from pathlib import Path
 import harness
 from harness import proc
 from harness.arch import Arch
-from harness.errors import UserError
+from harness.errors import ToolMissingError, UserError
 from harness.matrix import Accel
 
 KVM_GET_API_VERSION = 0xAE00
@@ -149,9 +149,10 @@ def require_tools(arch: Arch, *, host_root: bool) -> None:
     """
     proc.require(arch.qemu, f"apt-get install {arch.qemu_package} (or run ci/setup.sh)")
     if not Path(vng_path()).exists():
-        proc.require("vng", "pip install virtme-ng (or run ci/setup.sh)")
+        raise ToolMissingError("vng not found on PATH; pip install virtme-ng (or run ci/setup.sh)")
     if host_root and not any(shutil.which(b, path=vng_env()["PATH"]) for b in BUSYBOX):
-        proc.require("busybox", "vng needs it for the guest's initramfs: apt-get install busybox-static")
+        raise ToolMissingError("busybox not found on PATH; vng needs it for the guest's initramfs: "
+                               "apt-get install busybox-static")
 
 
 def tool_versions(arch: Arch) -> dict[str, str]:
