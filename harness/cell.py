@@ -103,10 +103,55 @@ def message_checks(job: CellJob) -> tuple[dict[str, dict[str, dict]], list[tuple
     return checks, na
 
 
-def plan_for(job: CellJob, rwdir: Path) -> dict:
+Key = tuple[str, str]
+
+
+@dataclasses.dataclass
+class Seen:
+    """What the host has received of a cell so far, across boots (a resumed boot skips it)."""
+    results: dict[Key, tuple[str | None, bool]] = dataclasses.field(default_factory=dict)
+    """(verdict, the verifier ran) per program with a result."""
+    tails: set[Key] = dataclasses.field(default_factory=set)
+    msgs: set[Key] = dataclasses.field(default_factory=set)
+    batches: dict[int, list[Key]] = dataclasses.field(default_factory=dict)
+    """The veristat batch each guest worker started last, in verification order."""
+    last_record: float = 0.0
+    """time.monotonic() of the last record (any kind) of the current boot."""
+    suspects: dict[Key, int] = dataclasses.field(default_factory=dict)
+    """Programs in flight when a guest hung, and how often."""
+
+    def in_flight(self) -> list[Key]:
+        """Per worker, the first program of its current batch without a result."""
+        out = []
+        for _, keys in sorted(self.batches.items()):
+            first = next((k for k in keys if k not in self.results), None)
+            if first is not None:
+                out.append(first)
+        return out
+
+    def needs_second_pass(self, key: Key, level: int, checked: bool) -> bool:
+        """A program with a result whose log tail or message check has not arrived yet."""
+        verdict, ran = self.results[key]
+        tail = bool(level) and verdict == "failure" and ran and key not in self.tails and key not in self.msgs
+        msg = checked and verdict in ("success", "failure") and key not in self.msgs
+        return tail or msg
+
+
+def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: float | None = None) -> dict:
+    """The guest's plan; with ``seen``, a resumed boot: programs with a result are not verified again,
+    only given their second pass if it had not run."""
     checks, _ = message_checks(job)
     objects = selected(job)
+    level = job.vm.failure_log_level if job.confirms is None else 0
+    plan_objects = []
+    for o, progs in objects:
+        have = [p for p in progs if seen is not None and (o.name, p) in seen.results]
+        done = {p: list(seen.results[(o.name, p)]) for p in have  # type: ignore[union-attr]
+                if seen.needs_second_pass((o.name, p), level, p in checks.get(o.name, {}))}  # type: ignore[union-attr]
+        if len(have) < len(progs) or done:
+            plan_objects.append((o, progs, done, have))
     workers = 1 if job.backend == "uml" else job.vm.cpus  # UML is uniprocessor
+    n = len(plan_objects)
     return {
         "veristat": str(job.corpus.veristat),
         "workers": workers,
@@ -114,17 +159,18 @@ def plan_for(job: CellJob, rwdir: Path) -> dict:
         # four batches per worker keep the workers evenly loaded.  UML has one worker, and there a
         # veristat gets faster the longer it runs: over the 93 verifier_* objects one took 26 s,
         # four (a quarter each) 76 s in all; so UML cells run a single veristat.
-        "objects_per_veristat": len(objects) if job.backend == "uml" else max(1, -(-len(objects) // (workers * 4))),
+        "objects_per_veristat": max(1, n) if job.backend == "uml" else max(1, -(-n // (workers * 4))),
         "program_timeout": job.vm.program_timeout,
         "log_size": "--log-size" in job.corpus.veristat_opts,
         "fsync": job.backend != "uml",  # hostfs writes are the host's own
         "private_tmp": True,  # a guest's own tmpfs for scratch files and the staged vmlinux BTF
         "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
-        "deadline_s": job.vm.cell_timeout + 30,
+        "deadline_s": (deadline_s if deadline_s is not None else job.vm.cell_timeout) + 30,
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
-                     **({"checks": checks[o.name]} if o.name in checks else {})}
-                    for o, progs in objects],
+                     **({"checks": checks[o.name]} if o.name in checks else {}),
+                     **({"done": done} if done else {}), **({"skip": skip} if skip else {})}
+                    for o, progs, done, skip in plan_objects],
     }
 
 
@@ -173,17 +219,29 @@ class _Tail:
         return out
 
 
-def decide(started: bool, done: bool, timed_out: str | None, findings: list[console.Finding]) -> tuple[CellStatus, str]:
+STALL_GRACE_S = 30
+"""After a lockup/stall splat, seconds without a new result before the guest counts as hung."""
+
+
+def decide(started: bool, done: bool, timed_out: str | None, findings: list[console.Finding],
+           crash: list[str] | None = None, hung: str = "") -> tuple[CellStatus, str]:
     """The cell's status from what the guest left behind (pure)."""
     panics = [f for f in findings if f.kind is console.Splat.PANIC]
     if timed_out == "boot":
         return CellStatus.BOOT_TIMEOUT, "guest runner did not start within the boot timeout"
     if timed_out == "cell":
         return CellStatus.TIMEOUT, "cell timeout: guest killed, results so far kept"
+    if timed_out == "hung":
+        return CellStatus.HUNG, f"guest hung ({hung}): killed, results so far kept"
     if done:
         return CellStatus.COMPLETE, "ok" if not findings else f"{len(findings)} kernel splat(s) on the console"
     if panics:
         return CellStatus.PANIC, panics[0].line
+    if crash:
+        # our own code failed in the guest: a harness bug or a harness/guest mismatch, never the kernel's
+        return CellStatus.RUNNER_CRASHED, ("the harness's guest runner crashed " +
+                                           ("before it started" if not started else "while verifying") +
+                                           ": " + " | ".join(crash[-3:]))
     if not started:
         return CellStatus.BOOT_FAILED, "guest exited before the runner started"
     return CellStatus.GUEST_DIED, "guest exited without finishing (no done.json)"
@@ -207,51 +265,75 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
         veristat=str(job.corpus.veristat))
     log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
     t0 = time.monotonic()
+    deadline = t0 + job.vm.cell_timeout
     findings: list[console.Finding] = []
     accel = job.accel
-    attempt = 0
+    seen = Seen()
+    boots = failed_boots = hangs = 0
+    notes: list[str] = []
     while True:
-        attempt += 1
+        boots += 1
+        before = len(seen.results)
         try:
-            status, detail, findings, done_n = _boot(job, accel, store, cell_id, cell_dir, progress, total)
+            status, detail, findings = _boot(job, accel, store, cell_id, cell_dir, progress, total, seen, deadline)
         except HarnessError as e:
-            status, detail, findings, done_n = CellStatus.INFRA, str(e), [], 0
+            status, detail, findings = CellStatus.INFRA, str(e), []
         except Exception as e:  # a bug or an OS error must not lose the cell's record
-            status, detail, findings, done_n = CellStatus.INFRA, f"{type(e).__name__}: {e}", [], 0
+            status, detail, findings = CellStatus.INFRA, f"{type(e).__name__}: {e}", []
         if findings:
             store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
-        if done_n or status not in BOOT_FAILURES:
+        if status is CellStatus.HUNG and hangs < job.vm.hang_retries and time.monotonic() < deadline - 10:
+            hangs += 1
+            for key in seen.in_flight():
+                seen.suspects[key] = seen.suspects.get(key, 0) + 1
+                if seen.suspects[key] >= 2:  # it was in flight at every hang: give up on it, not on the cell
+                    store.add_result(cell_id, ResultRow(key[0], key[1], Verdict.TIMEOUT, error=(
+                        f"the guest hung twice while verifying this program ({detail})")))
+                    seen.results[key] = (Verdict.TIMEOUT.value, False)
+            flight = ", ".join(f"{o}/{p}" for o, p in seen.in_flight())
+            notes.append(f"guest hung after {len(seen.results)} programs ({_why(detail)}"
+                         + (f"; in flight: {flight}" if flight else "") + f"), resumed in boot {boots + 1}")
+            why = notes[-1]
+        elif len(seen.results) > before or status not in BOOT_FAILURES:
             break
-        # The guest died before verifying anything: a boot problem, never a result.
-        if accel.auto:
+        elif accel.auto:  # The guest died before verifying anything: a boot problem, never a result.
             # machine.md: a /dev/kvm that cannot run a stock kernel (PVM) passes every static check.
             accel = accel.fallback(f"the guest did not start ({status.value})")
             store.update_cell(cell_id, accel=accel.accel.value, accel_reason=accel.reason)
             why = accel.reason
-        elif attempt > job.vm.boot_retries:
+        elif failed_boots >= job.vm.boot_retries:
             break
         else:  # seen here: an int3 Oops while the kernel live-patches itself under multi-threaded TCG
+            failed_boots += 1
             why = f"{status.value} before the runner started ({detail})"
-        kept = cell_dir / f"console-attempt{attempt}.log"
+        kept = cell_dir / f"console-attempt{boots}.log"
         console_path.replace(kept)
         log.warning("%s: %s; booting again (console kept in %s)", job.key, why, kept)
-        progress(job.key, 0, total, f"{status.value}, booting again ({accel.accel.value})")
-    seen = store.done_programs(cell_id)
-    missing = [(o.name, prog) for o, progs in selected(job) for prog in progs if (o.name, prog) not in seen]
+        progress(job.key, len(seen.results), total, f"{status.value}, booting again ({accel.accel.value})")
+    done_n = len(seen.results)
+    have = store.done_programs(cell_id)
+    missing = [(o.name, prog) for o, progs in selected(job) for prog in progs if (o.name, prog) not in have]
     for obj, prog in missing:
         store.add_result(cell_id, ResultRow(obj, prog, Verdict.NOT_RUN, error=f"cell ended: {status.value}"))
     for obj, prog, reason in message_checks(job)[1]:
         store.set_msg_check(cell_id, obj, prog, "n/a", reason, None, only_if_unset=True)
     if status is CellStatus.COMPLETE and missing:
         detail = f"{detail}; {len(missing)} program(s) never reported"
-    if attempt > 1:
-        detail = f"{detail} (boot attempt {attempt})"
+    if notes:
+        detail = f"{detail}; " + "; ".join(notes)
+    if boots > 1 and not hangs:
+        detail = f"{detail} (boot attempt {boots})"
     seconds = round(time.monotonic() - t0, 2)
     store.finish_cell(cell_id, status, detail, seconds=seconds)
     store.close()
     progress(job.key, done_n, total, f"{status.value} in {seconds:.0f}s")
     return CellOutcome(job.key, cell_id, status, detail, done_n, seconds,
                        tuple(f"{f.kind.value}: {f.line}" for f in findings))
+
+
+def _why(detail: str) -> str:
+    """'guest hung (soft-lockup: ...): killed, ...' -> 'soft-lockup: ...'"""
+    return detail.partition("(")[2].rpartition("): killed")[0] or detail
 
 
 BOOT_FAILURES = (CellStatus.BOOT_FAILED, CellStatus.BOOT_TIMEOUT, CellStatus.PANIC, CellStatus.GUEST_DIED)
@@ -268,44 +350,82 @@ def _command(job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) 
                   cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir)
     if job.root is None:
         return vm.vng_argv(**common, guest=vm.guest_argv(plan_path))
-    # the guest runs its own python from its root; the runner, corpus and config come in read-only
-    rodirs = tuple(sorted({vm.package_root(), job.corpus.build_dir,
-                           *([job.kernel.config.parent] if job.kernel.config else [])}))
+    # the guest runs its own python from its root, the runner from the rwdir (vm.stage_runner says
+    # why not from the checkout); corpus and config come in read-only
+    rodirs = tuple(sorted({job.corpus.build_dir, *([job.kernel.config.parent] if job.kernel.config else [])}))
+    vm.check_mounts(rwdir, rodirs)
     userspace.expose(job.root, [rwdir, *rodirs])
-    return vm.vng_argv(**common, guest=vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON), root=job.root,
-                       rodirs=rodirs)
+    runner = vm.stage_runner(rwdir / "runner")
+    return vm.vng_argv(**common, guest=vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON, pkg_root=runner),
+                       root=job.root, rodirs=rodirs)
+
+
+class _Lines:
+    """Complete text lines appended to a file since the last call (the console, while the guest runs)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.partial = ""
+
+    def read(self) -> list[str]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *lines, self.partial = (self.partial + data.decode("utf-8", "replace")).split("\n")
+        return lines
 
 
 def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
-          progress: Progress, total: int) -> tuple[CellStatus, str, list[console.Finding], int]:
-    """One boot of the cell's guest; results are stored as they arrive."""
+          progress: Progress, total: int, seen: Seen, deadline: float) -> tuple[CellStatus, str, list[console.Finding]]:
+    """One boot of the cell's guest; results are stored as they arrive and noted in ``seen``.
+
+    The guest is hung when it produces no record for ``hang_after`` seconds, or for
+    ``STALL_GRACE_S`` after a lockup or stall splat on its console: it is killed then, so that
+    the caller can resume the cell in a new boot.
+    """
     rwdir = cell_dir / "rw"
+    seen.batches.clear()
     if rwdir.exists():
         shutil.rmtree(rwdir)
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
-    plan_path.write_text(json.dumps(plan_for(job, rwdir)))
+    t0 = time.monotonic()
+    plan_path.write_text(json.dumps(plan_for(job, rwdir, seen, max(10.0, deadline - t0))))
     argv = _command(job, accel, rwdir, plan_path)
     console_path = cell_dir / "console.log"
     store.update_cell(cell_id, reproducer=proc.reproducer(argv))
-    t0 = time.monotonic()
-    done_n = logs_n = 0
+    logs_n = 0
     started = False
     timed_out: str | None = None
+    hung = ""
     tail = _Tail(rwdir / "results.jsonl")
+    lines = _Lines(console_path)
+    stall: console.Finding | None = None
+    stall_t = 0.0
 
     def ingest() -> None:
-        nonlocal done_n, logs_n
+        nonlocal logs_n
         for rec in tail.read():
+            seen.last_record = time.monotonic()
             kind = rec.get("kind")
+            key = (rec.get("object"), rec.get("program"))
             if kind == "result":
                 store.add_result(cell_id, row_of(rec))
-                done_n += 1
+                seen.results[key] = (rec.get("verdict"), _verifier_ran(rec.get("log", [])))
+            elif kind == "batch":
+                seen.batches[rec["worker"]] = [tuple(k) for k in rec["keys"]]
             elif kind == "tail":
                 store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+                seen.tails.add(key)
                 logs_n += 1
             elif kind == "msg":
                 logs_n += 1
+                seen.msgs.add(key)
                 store.set_msg_check(cell_id, rec["object"], rec["program"], rec["check"], rec.get("detail"),
                                     rec.get("log_level"))
                 if rec.get("tail"):
@@ -313,7 +433,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             elif kind == "error":
                 log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
 
-    progress(job.key, 0, total, "booting")
+    progress(job.key, len(seen.results), total, "booting")
     header = f"# accel: {accel.accel.value} ({accel.reason})\n"
     boot_timeout = min(job.vm.boot_timeout, vm.KVM_PROBE_S) if accel.auto else job.vm.boot_timeout
     p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
@@ -321,9 +441,17 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     try:
         while True:
             ingest()
-            now = time.monotonic() - t0
+            mono = time.monotonic()
+            now = mono - t0
+            done_n = len(seen.results)
+            for f in console.scan(lines.read()):
+                if f.kind in console.STALLS and stall is None:
+                    stall, stall_t = f, mono
+            if stall is not None and seen.last_record > stall_t:
+                stall = None  # results came after the splat: the guest recovered
             if not started and (rwdir / "started.json").exists():
                 started = True
+                seen.last_record = mono
                 store.update_cell(cell_id, boot_s=round(now, 2))
                 progress(job.key, done_n, total, f"booted in {now:.1f}s")
             elif done_n >= total and total:
@@ -336,9 +464,17 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             if not started and now > boot_timeout:
                 timed_out = "boot"
                 break
-            if now > job.vm.cell_timeout:
+            if mono > deadline:
                 timed_out = "cell"
                 break
+            if started and not (rwdir / "done.json").exists():
+                quiet = mono - seen.last_record
+                if stall is not None and mono - stall_t > min(STALL_GRACE_S, job.vm.hang_after):
+                    timed_out, hung = "hung", f"{stall.kind.value}, then no result for {quiet:.0f} s"
+                    break
+                if quiet > job.vm.hang_after:
+                    timed_out, hung = "hung", f"no result for {quiet:.0f} s"
+                    break
             time.sleep(POLL_S)
     finally:
         proc.stop(p)
@@ -346,6 +482,12 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     ingest()
     started = started or (rwdir / "started.json").exists()
     with open(console_path, encoding="utf-8", errors="replace") as f:
-        findings = console.scan(f)
-    status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings)
-    return status, detail, findings, done_n
+        text = f.read().splitlines()
+    findings = console.scan(text)
+    status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings,
+                            console.runner_crash(text), hung)
+    return status, detail, findings
+
+
+def _verifier_ran(log_lines: list[str]) -> bool:
+    return any(line.startswith("processed ") for line in log_lines)

@@ -154,10 +154,9 @@ def _open_store(args: argparse.Namespace):
 
 def cmd_diff(args: argparse.Namespace) -> int:
     import dataclasses
-    from harness import fidelity
-    from harness.diff import Change, Thresholds, diff
+    from harness.diff import Thresholds
     from harness.report import terminal
-    from harness.report.model import comparability
+    from harness.report.model import pair
     store = _open_store(args)
     try:
         base, new = store.find_cell(args.base), store.find_cell(args.new)
@@ -166,16 +165,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         th = dataclasses.replace(th, **overrides)
         if base["arch"] != new["arch"]:
             raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
-        comparable, _ = comparability(store, base, new)
         if (base["backend"] == "uml") != (new["backend"] == "uml"):
             raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: a UML and a VM cell "
                                          f"(compare them with `bpf-harness fidelity`)")
-        b, n = store.result_map(base["id"]), store.result_map(new["id"])
-        findings, same = diff(b, n, th, (store.confirmations(base["id"]), store.confirmations(new["id"])),
-                              uncovered=fidelity.uncovered if base["backend"] == "uml" else None)
-        terminal.render(base, new, findings, same, comparable, sys.stdout, args.limit,
-                        not_covered=len(set(b) | set(n)) - len(findings) - same)
-        return ExitCode.REGRESSION if any(f.change is Change.REGRESSION for f in findings) else ExitCode.OK
+        p = pair(store, base["branch"] or "", "commit", dict(base), dict(new), th)
+        terminal.render(p, sys.stdout, args.limit)
+        if p.regressions:
+            return ExitCode.REGRESSION
+        return ExitCode.OK if p.tested == "complete" else ExitCode.INFRA
     finally:
         store.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from typing import Callable, Iterable, Mapping
 
 from harness.matrix import Thresholds
@@ -26,6 +27,9 @@ class Change(enum.Enum):
     """Rejected by the verifier on the base kernel, verified on the new one."""
     ERROR_CHANGED = "error-changed"
     """Rejected by the verifier on both, with a different normalized error."""
+    MSG_CHANGED = "msg-check"
+    """Same verdict and error, but a test's expected ``__msg`` appeared or went (precision tracking,
+    pruning, log wording): what a stable release changes without flipping a verdict."""
     NEAR_LIMIT = "near-limit"
     """Verified on both; now past the near-limit share of the 1M-instruction limit."""
     COMPLEXITY = "complexity"
@@ -87,6 +91,8 @@ def classify(base: Mapping | None, new: Mapping | None, th: Thresholds) -> tuple
         bi, ni = base.get("insns"), new.get("insns")
         if ni is not None and ni >= limit and (bi is None or bi < limit):
             return Change.NEAR_LIMIT, f"insns {bi} -> {ni} (>= {th.near_limit_pct:g}% of {INSN_LIMIT})"
+        if (flip := msg_flip(base, new)) is not None:
+            return Change.MSG_CHANGED, flip
         moved = []
         if th.moved(bi, ni, th.insns_pct, th.insns_abs):
             moved.append(f"insns {bi} -> {ni}")
@@ -110,10 +116,31 @@ def classify(base: Mapping | None, new: Mapping | None, th: Thresholds) -> tuple
     if bclass == nclass == "verifier":
         if error_key(base.get("error")) != error_key(new.get("error")):
             return Change.ERROR_CHANGED, f"{base.get('error')} -> {new.get('error')}"
+        if (flip := msg_flip(base, new)) is not None:
+            return Change.MSG_CHANGED, flip
         return None
     if bclass != nclass or error_key(base.get("error")) != error_key(new.get("error")):
         return Change.LOAD_CHANGED, f"{bclass}: {base.get('error')} -> {nclass}: {new.get('error')}"
     return None
+
+
+def msg_flip(base: Mapping, new: Mapping) -> str | None:
+    """A test's ``__msg`` check matched on one kernel and missing on the other (same verdict), in words."""
+    bm, nm = base.get("msg_check"), new.get("msg_check")
+    if {bm, nm} != {"matched", "missing"}:
+        return None
+    missing = (base if bm == "missing" else new).get("msg_detail") or "an expected message"
+    m = re.search(r"not found(?: \(.*?\))?: (.*)$", missing, re.S)
+    what = m[1] if m else missing
+    cost = f" (insns {base.get('insns')} -> {new.get('insns')})" if base.get("insns") != new.get("insns") else ""
+    if nm == "matched":
+        return f"expected message now in the log: {what}{cost}"
+    return f"expected message no longer in the log: {what}{cost}"
+
+
+def no_verdict(row: Mapping | None) -> bool:
+    """No verdict to compare: absent, or a timeout, crash or not-run."""
+    return row is None or row["verdict"] in _NO_VERDICT
 
 
 def same_result(first: Mapping, again: Mapping) -> bool:
@@ -155,7 +182,8 @@ def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], 
         b, n = base.get(key), new.get(key)
         got = classify(b, n, th)
         if got is None:
-            if not (uncovered and b and n and uncovered(b) and uncovered(n)):
+            # never "unchanged": a program without a verdict on either side, or one UML never verified
+            if not (no_verdict(b) and no_verdict(n)) and not (uncovered and b and n and uncovered(b) and uncovered(n)):
                 same += 1
             continue
         change, detail = got

@@ -129,6 +129,11 @@ class VmSettings:
     """Verifier log level of the second pass over rejected programs (0: no second pass)."""
     boot_retries: int = 1
     """Boots again when the guest dies before verifying anything (an infrastructure failure)."""
+    hang_timeout: int | None = None
+    """Seconds without a new result after which a running guest is hung (default: program_timeout + 60).
+    A lockup or RCU-stall splat on the console followed by no result for 30 s is a hang too."""
+    hang_retries: int = 2
+    """Boots that resume a hung cell from the first program without a result."""
     boot_timeout_arm64: int = 300
     """arm64 guests run under TCG on x86_64 hosts: measured here ~50 s from qemu start to the runner."""
     program_timeout_arm64: int = 180
@@ -138,6 +143,10 @@ class VmSettings:
     confirm: bool = True
     """Re-verify each regression on both kernels in fresh guests before reporting it (else ``flaky``)."""
 
+
+    @property
+    def hang_after(self) -> int:
+        return self.hang_timeout if self.hang_timeout is not None else self.program_timeout + 60
 
     def for_arch(self, arch: str) -> "VmSettings":
         """The settings a cell of ``arch`` runs with (arm64 has its own timeouts)."""
@@ -487,7 +496,7 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
               "cell_timeout": (10, 7 * 86400), "boot_timeout_arm64": (5, 3600),
               "program_timeout_arm64": (1, 36000), "cell_timeout_arm64": (10, 7 * 86400), "failure_log_level": (0, 2),
-              "boot_retries": (0, 5)}
+              "boot_retries": (0, 5), "hang_timeout": (5, 36000), "hang_retries": (0, 10)}
     for key, (lo, hi) in limits.items():
         if key in m:
             kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)

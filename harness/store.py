@@ -92,6 +92,10 @@ class CellStatus(enum.Enum):
     BOOT_FAILED = "boot-failed"
     GUEST_DIED = "guest-died"
     PANIC = "panic"
+    HUNG = "hung"
+    """The guest stopped producing results (a lockup, a stall) and could not be resumed."""
+    RUNNER_CRASHED = "runner-crashed"
+    """The harness's own in-guest runner failed (its traceback is on the console): a harness bug."""
     INFRA = "infra-error"
 
     @property
@@ -124,9 +128,25 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=60, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        try:
+            self._open()
+        except BaseException as e:
+            self.db.close()
+            if not isinstance(e, sqlite3.DatabaseError):
+                raise
+            from harness.errors import UserError
+            raise UserError(f"{self.path}: not a bpf-harness results store ({e}); pass the results.db a run "
+                            f"wrote with --db, or a new path") from None
+
+    def _open(self) -> None:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:  # somebody else's database: never write into it
+            from harness.errors import UserError
+            raise UserError(f"{self.path}: an SQLite database, but not a bpf-harness results store (tables: "
+                            f"{', '.join(sorted(tables)[:5])}); pass the results.db a run wrote with --db, or a new path")
         self.db.execute("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         have = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if have is None:

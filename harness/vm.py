@@ -18,7 +18,7 @@ from pathlib import Path
 import harness
 from harness import proc
 from harness.arch import Arch
-from harness.errors import ToolMissingError, UserError
+from harness.errors import InfraError, ToolMissingError, UserError
 from harness.matrix import Accel
 
 KVM_GET_API_VERSION = 0xAE00
@@ -91,6 +91,35 @@ def choose_accel(setting: Accel, arch: Arch, host_arch: str | None = None) -> Ac
 def package_root() -> Path:
     """Directory that holds the ``harness`` package (what the guest puts on PYTHONPATH)."""
     return Path(harness.__file__).resolve().parent.parent
+
+
+GUEST_MODULES = ("__init__.py", "guest/__init__.py", "guest/runner.py", "guest/match.py", "parse/__init__.py",
+                 "parse/veristat.py")
+"""The files of ``harness`` the in-guest runner imports (stdlib only besides these)."""
+
+
+def stage_runner(dest: Path) -> Path:
+    """Copy the guest runner's modules to ``dest/harness``; returns ``dest`` (the guest's PYTHONPATH).
+
+    A guest with its own root gets host directories only as mounts, and vng mounts every ``--rwdir``
+    before every ``--rodir``: a read-only mount of the checkout would hide a results directory
+    inside it (the default ``bpf-harness-out/`` is).  So that guest gets the runner in its rwdir
+    instead of the checkout.
+    """
+    src = Path(harness.__file__).resolve().parent
+    for rel in GUEST_MODULES:
+        target = dest / "harness" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, target)
+    return dest
+
+
+def check_mounts(rwdir: Path, rodirs: tuple[Path, ...]) -> None:
+    """Refuse a read-only mount that would hide the rwdir (vng mounts rwdirs first, then rodirs)."""
+    for d in rodirs:
+        if rwdir.resolve().is_relative_to(d.resolve()):
+            raise InfraError(f"the guest's results directory {rwdir} lies inside {d}, which the guest gets "
+                             f"read-only and would hide it; put --db outside {d}")
 
 
 def guest_argv(plan: Path, python: str | None = None, pkg_root: Path | None = None) -> list[str]:

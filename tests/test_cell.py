@@ -4,7 +4,10 @@ import sqlite3
 from collections import OrderedDict
 from pathlib import Path
 
+import pytest
+
 from harness import cell
+from harness.errors import InfraError
 from harness.corpus import Corpus, CorpusObject
 from harness.kernels import Kernel
 from harness.matrix import Accel, VmSettings
@@ -97,6 +100,11 @@ def test_decide():
     assert cell.decide(True, False, None, [])[0] is CellStatus.GUEST_DIED
     assert cell.decide(False, False, "boot", [])[0] is CellStatus.BOOT_TIMEOUT
     assert cell.decide(True, False, "cell", [])[0] is CellStatus.TIMEOUT
+    crash = ["Traceback (most recent call last):", "OSError: [Errno 30] Read-only file system: '/x/rw/tmp'"]
+    assert cell.decide(False, False, None, [], crash) == (
+        CellStatus.RUNNER_CRASHED, "the harness's guest runner crashed before it started: " + " | ".join(crash))
+    assert cell.decide(True, False, "hung", [], None, "no result for 99 s") == (
+        CellStatus.HUNG, "guest hung (no result for 99 s): killed, results so far kept")
 
 
 def test_row_of_timeout_and_crash():
@@ -161,6 +169,81 @@ def test_explicit_kvm_does_not_fall_back(fake_vng, tmp_path):
     assert cell.run_cell(j).status is CellStatus.BOOT_TIMEOUT
 
 
+def _wedge(fake_vng, monkeypatch, mode: str) -> tuple[str, str]:
+    """The fake guest wedges at the 41st program of the recording, printing the real soft-lockup console."""
+    from conftest import data
+    order = [(o.name, p) for o in corpus_from_recording().objects for p in o.programs]
+    fake_vng(mode, "console-6.12.117-ok.txt")
+    monkeypatch.setenv("FAKE_VNG_WEDGE_CONSOLE", str(data("console-6.1.190-tcg-soft-lockup.log")))
+    monkeypatch.setenv("FAKE_VNG_WEDGE_AT", "/".join(order[40]))
+    return order[40]
+
+
+def test_a_wedged_guest_is_killed_and_the_cell_resumed(fake_vng, tmp_path, monkeypatch):
+    """The recorded 6.1.190 TCG console: an RCU stall, then soft lockups, and no result after it."""
+    at = _wedge(fake_vng, monkeypatch, "wedge-once")
+    import time
+    t0 = time.monotonic()
+    out = cell.run_cell(job(tmp_path, hang_timeout=4))
+    assert time.monotonic() - t0 < 30  # the hang costs seconds here (hang_timeout), not the cell timeout
+    assert out.status is CellStatus.COMPLETE, out.detail
+    assert out.detail.startswith("ok; guest hung after 40 programs (rcu-stall, then no result for ")
+    assert out.detail.endswith(f"; in flight: {at[0]}/{at[1]}), resumed in boot 2"), out.detail
+    got = rows(tmp_path, out.cell_id)
+    assert len(got) == 96 and not [k for k, r in got.items() if r["verdict"] == "not-run"]
+    recorded = {(r["object"], r["program"]): r for r in recorded_results() if r["kind"] == "result"}
+    assert all(got[k]["verdict"] == (recorded[k]["verdict"] or recorded[k]["status"]) for k in recorded)  # in flight too
+    assert sum(1 for r in got.values() if r["tail"]) == 69  # log tails of both boots
+    cell_dir = tmp_path / "out" / "6.12.117_x86_64"
+    assert "watchdog: BUG: soft lockup - CPU#1 stuck" in (cell_dir / "console-attempt1.log").read_text()
+    kinds = [f["kind"] for f in Store(tmp_path / "r.db").findings(out.cell_id)]
+    assert kinds[:2] == ["rcu-stall", "soft-lockup"]
+
+
+def test_a_program_in_flight_at_two_hangs_is_recorded_and_the_rest_still_runs(fake_vng, tmp_path, monkeypatch):
+    at = _wedge(fake_vng, monkeypatch, "wedge-always")
+    out = cell.run_cell(job(tmp_path, hang_timeout=3))
+    assert out.status is CellStatus.COMPLETE, out.detail
+    assert "resumed in boot 2" in out.detail and "resumed in boot 3" in out.detail
+    got = rows(tmp_path, out.cell_id)
+    assert got[at]["verdict"] == "timeout"
+    assert got[at]["error"].startswith("the guest hung twice while verifying this program (guest hung (rcu-stall")
+    assert {k for k, r in got.items() if r["verdict"] in ("timeout", "not-run")} == {
+        ("verifier_loops1", "loop_after_a_conditional_jump"), at}  # the first timed out in the recording itself
+
+
+def test_a_guest_that_keeps_hanging_is_reported_hung_never_complete(fake_vng, tmp_path, monkeypatch):
+    _wedge(fake_vng, monkeypatch, "wedge-always")
+    out = cell.run_cell(job(tmp_path, hang_timeout=3, hang_retries=0))
+    assert out.status is CellStatus.HUNG
+    assert out.detail.startswith("guest hung (rcu-stall, then no result for ")
+    verdicts = [r["verdict"] for r in rows(tmp_path, out.cell_id).values()]
+    assert verdicts.count("not-run") == 96 - 40
+
+
+def test_a_resumed_plan_skips_what_has_a_result_and_keeps_second_pass_work(tmp_path):
+    j = job(tmp_path)
+    seen = cell.Seen()
+    seen.results[("verifier_and", "invalid_range_check")] = ("failure", True)  # no tail yet
+    seen.results[("verifier_and", "invalid_and_of_negative_number")] = ("failure", True)
+    seen.tails.add(("verifier_and", "invalid_and_of_negative_number"))
+    plan = cell.plan_for(j, tmp_path, seen)
+    first = plan["objects"][0]
+    assert first["name"] == "verifier_and"
+    assert set(first["skip"]) == {"invalid_range_check", "invalid_and_of_negative_number"}
+    assert first["done"] == {"invalid_range_check": ["failure", True]}
+    assert len(plan["objects"]) == len(cell.selected(j))
+
+
+def test_a_crashed_guest_runner_is_reported_as_such_never_as_a_boot_failure(fake_vng, tmp_path):
+    fake_vng("runner-crash", "console-6.12.115-arm64-runner-crash.txt")
+    out = cell.run_cell(job(tmp_path))
+    assert out.status is CellStatus.RUNNER_CRASHED
+    assert out.detail.startswith("the harness's guest runner crashed before it started: ")
+    assert "OSError: [Errno 30] Read-only file system" in out.detail
+    assert "(boot attempt" not in out.detail  # our bug: booting again would not help
+
+
 def test_a_confirmation_cell_verifies_only_its_programs_and_never_becomes_the_latest_cell(fake_vng, tmp_path):
     fake_vng("complete", "console-6.12.117-ok.txt")
     first = cell.run_cell(job(tmp_path))
@@ -176,3 +259,25 @@ def test_a_confirmation_cell_verifies_only_its_programs_and_never_becomes_the_la
     assert s.complete_cell("6.12.117", "x86_64", "c0ffee", "vm") in (first.cell_id, None)
     assert set(s.confirmations(first.cell_id)) == want
     assert s.confirmations(again.cell_id) == {}
+
+
+def test_a_foreign_root_guest_gets_the_runner_in_its_rwdir_not_the_checkout(tmp_path):
+    """Issue 12: with the output inside the checkout, a read-only checkout mount hid the rwdir of every arm64 cell."""
+    import dataclasses
+    import shlex
+    from harness import vm
+    j = job(tmp_path)
+    k = dataclasses.replace(j.kernel, arch="arm64")
+    j = dataclasses.replace(j, kernel=k, root=tmp_path / "root", out_dir=tmp_path / "out")
+    rwdir = tmp_path / "out" / "rw"
+    rwdir.mkdir(parents=True)
+    argv = cell._command(j, j.accel, rwdir, rwdir / "plan.json")
+    rodirs = [a.split("=", 2)[2] for a in argv if a.startswith("--rodir=")]
+    assert str(vm.package_root()) not in rodirs and rodirs == ["/nonexistent"]  # the corpus's build dir only
+    guest = shlex.split(argv[argv.index("--exec") + 1])
+    assert guest[:3] == ["env", f"PYTHONPATH={rwdir / 'runner'}", "/usr/bin/python3.11"]
+    assert (rwdir / "runner" / "harness" / "guest" / "runner.py").read_text() == \
+        (vm.package_root() / "harness" / "guest" / "runner.py").read_text()
+    with pytest.raises(InfraError, match="read-only"):  # and a rodir that would hide the rwdir is refused
+        cell._command(dataclasses.replace(j, corpus=dataclasses.replace(j.corpus, build_dir=tmp_path)), j.accel,
+                      rwdir, rwdir / "plan.json")

@@ -95,3 +95,21 @@ def test_a_missing_busybox_stops_the_run_before_any_download(tmp_path, capsys, m
     assert err.strip().splitlines()[-1] == ("bpf-harness: error: busybox not found on PATH; vng needs it for the "
                                             "guest's initramfs: apt-get install busybox-static")
     assert not any(p.is_file() for p in cache.rglob("*"))  # nothing fetched
+
+
+def test_a_store_that_is_not_ours_is_one_line_and_exit_2(tmp_path, capsys):
+    """Issue 12: `results --db notes.txt` was a traceback and exit 1 (the code for regressions)."""
+    import sqlite3
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes, not a database\n" * 50)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE photos(id INTEGER)").connection.commit()
+    for db in (notes, other):
+        for argv in (["results"], ["diff", "6.1.190", "6.1.192"], ["report", "--format", "md", "-o",
+                                                                   str(tmp_path / "r.md")]):
+            assert main([*argv, "--db", str(db)]) == 2, argv
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith(f"bpf-harness: error: {db}: ") and "Traceback" not in err
+            assert "not a bpf-harness results store" in err
+    assert notes.read_text().startswith("my notes") and \
+        [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")] == ["photos"]

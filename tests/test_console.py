@@ -1,4 +1,4 @@
-from harness.parse.console import Splat, scan
+from harness.parse.console import STALLS, Splat, runner_crash, scan
 from conftest import read_lines
 
 
@@ -31,3 +31,25 @@ def test_real_uml_panic_console():
     found = scan(read_lines("console-uml-6.12.117-xstate-panic.txt"))
     assert [(f.kind, f.lineno) for f in found] == [(Splat.PANIC, 80)]
     assert found[0].line == "[    0.090000] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b"
+
+
+def test_the_recorded_tcg_lockup_console():
+    found = scan(read_lines("console-6.1.190-tcg-soft-lockup.log"))
+    first = found[0]
+    assert (first.kind, first.lineno) == (Splat.RCU_STALL, 422)
+    lockups = [f for f in found if f.kind is Splat.SOFT_LOCKUP]
+    assert lockups[0].line == "[   72.666926] watchdog: BUG: soft lockup - CPU#1 stuck for 45s! [kworker/1:1:35]"
+    assert all(f.kind in STALLS for f in found)
+    assert runner_crash(read_lines("console-6.1.190-tcg-soft-lockup.log")) is None
+
+
+def test_a_runner_traceback_among_kernel_lines():
+    lines = read_lines("console-6.12.115-arm64-runner-crash.txt")
+    crash = runner_crash(lines)
+    assert crash[-1] == ("OSError: [Errno 30] Read-only file system: "
+                         "'/home/user/bpf-harness/bpf-harness-out/runs/run-1/6.12.115_arm64/rw/tmp'")
+    assert crash[-3] == 'File "/usr/lib/python3.11/pathlib.py", line 1117, in mkdir'
+    assert scan(lines) == []  # a clean power-down: nothing the kernel did wrong
+    assert runner_crash(read_lines("console-6.12.117-ok.txt")) is None
+    # a traceback cut off by the end of the console (guest killed) is not reported as a crash
+    assert runner_crash(lines[:lines.index("Traceback (most recent call last):") + 3]) is None

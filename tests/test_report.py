@@ -182,3 +182,64 @@ def test_uml_pair_says_how_much_it_covers(tmp_path):
     doc = writers.to_json([p], lambda *a: "repro", generated=0)
     assert doc["pairs"][0]["not_covered"] == 8 and doc["pairs"][0]["unchanged"] == 3
     s.close()
+
+
+def _fail_both_cells(store, detail="guest exited before the runner started"):
+    """Both cells ended before verifying anything, as the arm64 cells of issue 12 did: every program not-run."""
+    for kid in ("6.1.190", "6.1.192"):
+        (cid,) = store.db.execute("SELECT id FROM cells WHERE kernel_id=?", (kid,)).fetchone()
+        store.db.execute("UPDATE results SET verdict='not-run', failure_class=NULL, error='cell ended: boot-failed', "
+                         "insns=NULL WHERE cell_id=?", (cid,))
+        store.finish_cell(cid, CellStatus.BOOT_FAILED, detail)
+
+
+def test_a_pair_of_failed_cells_is_never_no_regressions(store):
+    from harness.report import html
+    _fail_both_cells(store)
+    pairs, repro = render(store)
+    (p,) = pairs
+    assert (p.tested, p.unchanged, p.no_verdict, p.findings) == ("not-tested", 0, 31, ())
+    mail = writers.email(pairs)
+    assert mail.startswith("NOT TESTED on x86_64 between 6.1.190 and 6.1.192 (6.1.y): no program was verified on "
+                           "both kernels (cell 6.1.190/x86_64 is boot-failed: ")
+    assert "No BPF verifier regressions" not in mail and "0 programs unchanged" in mail
+    assert "31 without a verdict on either kernel" in mail
+    md = writers.markdown(pairs, repro)
+    assert md.splitlines()[2] == "## 6.1.y: 6.1.190 -> 6.1.192 (x86_64)"
+    assert md.splitlines()[4].startswith("> **NOT TESTED**: no program was verified on both kernels")
+    doc = writers.to_json(pairs, repro, generated=0)["pairs"][0]
+    assert (doc["tested"], doc["unchanged"], doc["no_verdict"]) == ("not-tested", 0, 31)
+    page = html.render(pairs, repro, store.result_map)
+    summary = page[page.index("<table class='summary'>"):page.index("</table>")]
+    assert "data-tested='not-tested'" in summary and "boot-failed</span> / <span class='flag'>boot-failed" in summary
+    assert "No change.</p>" not in page
+
+
+def test_an_incomplete_pair_scopes_its_all_clear(store):
+    (cid,) = store.db.execute("SELECT id FROM cells WHERE kernel_id='6.1.192'").fetchone()
+    store.db.execute("UPDATE results SET verdict='not-run', failure_class=NULL, insns=NULL WHERE cell_id=? AND "
+                     "object < 'test_global_func16'", (cid,))
+    store.finish_cell(cid, CellStatus.TIMEOUT, "cell timeout: guest killed, results so far kept")
+    pairs, _ = render(store)
+    (p,) = pairs
+    assert p.tested == "incomplete" and 0 < p.compared < p.total
+    first, second = writers.email(pairs).splitlines()[:2]
+    assert first.startswith(f"INCOMPLETE on x86_64 between 6.1.190 and 6.1.192 (6.1.y): only {p.compared} of 31 ")
+    assert second == (f"No BPF verifier regressions found on x86_64 between 6.1.190 and 6.1.192 (6.1.y) among the "
+                      f"{p.compared} programs verified on both.")
+
+
+def test_a_msg_check_flip_is_its_own_class(store):
+    """Same verdict and insns on both kernels; the test's __msg is missing on one and matched on the other."""
+    rows = {kid: store.db.execute("SELECT id FROM cells WHERE kernel_id=?", (kid,)).fetchone()[0]
+            for kid in ("6.1.190", "6.1.192")}
+    obj, prog = store.db.execute("SELECT object, program FROM results WHERE cell_id=? AND verdict='success' "
+                                 "ORDER BY object LIMIT 1", (rows["6.1.192"],)).fetchone()
+    store.set_msg_check(rows["6.1.190"], obj, prog, "missing", "expected message 1/2 not found: "
+                        "{{R[0-9]}}=scalar(smin=0,smax=umax=4)", 2)
+    store.set_msg_check(rows["6.1.192"], obj, prog, "matched", "2 message(s) in order", 2)
+    pairs, repro = render(store)
+    (f,) = [f for f in pairs[0].findings if f.object == obj and f.program == prog]
+    assert f.change.value == "msg-check"
+    assert f.detail == "expected message now in the log: {{R[0-9]}}=scalar(smin=0,smax=umax=4)"
+    assert "### msg-check (1)" in writers.markdown(pairs, repro)

@@ -58,3 +58,26 @@ def test_arm64_argv_boots_its_own_root_with_host_dirs_at_the_same_paths():
                     "--memory", "2G", "--arch", "arm64", "--root", "/c/userspace/arm64/root-1/tree",
                     "--rwdir=/o/rw=/o/rw", "--rodir=/src=/src", "--rodir=/c/corpus/arm64/x=/c/corpus/arm64/x",
                     "--name", "bpf-harness", "--disable-kvm", "--exec", "env /usr/bin/python3.11 /o/rw/plan.json"]
+
+
+def test_the_staged_runner_imports_alone_with_the_stdlib(tmp_path):
+    """A foreign-root guest gets the runner in its rwdir (issue 12): those files must be all it imports."""
+    import subprocess
+    import sys
+    staged = vm.stage_runner(tmp_path / "rw" / "runner")
+    code = "import harness.guest.runner, sys; print(sorted(m for m in sys.modules if m.startswith('harness')))"
+    p = subprocess.run([sys.executable, "-S", "-c", code], env={"PYTHONPATH": str(staged)}, cwd=tmp_path,
+                       capture_output=True, text=True, check=True)
+    assert p.stdout.strip() == str(sorted(["harness", "harness.guest", "harness.guest.runner", "harness.guest.match",
+                                           "harness.parse", "harness.parse.veristat"]))
+
+
+def test_a_read_only_mount_that_would_hide_the_rwdir_is_refused(tmp_path):
+    import pytest
+    from harness.errors import InfraError
+    checkout = tmp_path / "checkout"
+    rw = checkout / "bpf-harness-out" / "runs" / "run-1" / "6.12.115_arm64" / "rw"
+    rw.mkdir(parents=True)
+    vm.check_mounts(rw, (tmp_path / "cache" / "corpus",))
+    with pytest.raises(InfraError, match="lies inside .*checkout, which the guest gets read-only"):
+        vm.check_mounts(rw, (checkout,))

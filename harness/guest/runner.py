@@ -190,10 +190,18 @@ class Worker:
         the rest goes on in a new veristat.  Whatever cannot be attributed that way is narrowed
         down, first to one object per veristat, then to one program per veristat.
         """
-        order: list[Key] = [(o["name"], p) for o in objs for p in o["programs"]]
+        # A resumed boot (the host restarted a hung guest) skips programs that already have a result;
+        # those whose second pass had not run come with their verdict ("done").
+        skip = {(o["name"], p) for o in objs for p in o.get("skip", ())}
+        order: list[Key] = [(o["name"], p) for o in objs for p in o["programs"] if (o["name"], p) not in skip]
         pending = dict.fromkeys(order)
         verdicts: dict[Key, str] = {}
         failed_in_verifier: list[Key] = []
+        for o in objs:
+            for p, (verdict, ran) in o.get("done", {}).items():
+                verdicts[(o["name"], p)] = verdict
+                if verdict == "failure" and ran:
+                    failed_in_verifier.append((o["name"], p))
         mode = "batch" if len(objs) > 1 else "object"
         t_last = t_pass = time.monotonic()
 
@@ -218,6 +226,8 @@ class Worker:
             elif mode == "single":
                 keys = keys[:1]
             t_start = time.monotonic()
+            # the host tells the program in flight from this if the guest hangs
+            self.out.write({"kind": "batch", "worker": self.index, "keys": keys})
             status, stream = run_veristat(self._argv(objs, keys, 4), self.plan["program_timeout"], emit)
             left = [k for k in keys if k in pending]
             if not left:

@@ -57,3 +57,35 @@ def scan(lines: Iterable[str]) -> list[Finding]:
                 found.append(Finding(kind, line.strip()[:500], n))
                 break
     return found
+
+
+STALLS = frozenset({Splat.SOFT_LOCKUP, Splat.HARD_LOCKUP, Splat.RCU_STALL, Splat.HUNG_TASK})
+"""Splats after which a guest that also stops producing results is hung, not slow."""
+
+_TRACEBACK = "Traceback (most recent call last):"
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Interrupt|Exit)\b(?::.*)?$")
+
+
+def runner_crash(lines: Iterable[str], keep: int = 6) -> list[str] | None:
+    """The last lines of a Python traceback on the console (the guest runner crashed), or None.
+
+    The runner's stderr reaches the console as plain lines among the kernel's timestamped ones;
+    the traceback ends at its exception line (``OSError: [Errno 30] Read-only file system: ...``).
+    Returns the last ``keep`` lines of the last traceback, the exception line last.
+    """
+    found = None
+    current: list[str] | None = None
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        text = re.sub(_PREFIX, "", line) if re.match(_PREFIX, line) else line
+        if _TRACEBACK in text:
+            current = [text[text.index(_TRACEBACK):]]
+            continue
+        if current is None:
+            continue
+        current.append(text.strip())
+        if _EXCEPTION.match(text.strip()):
+            found, current = current, None
+        elif len(current) > 200:
+            current = None
+    return found[-keep:] if found else None

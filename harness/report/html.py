@@ -15,11 +15,11 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3;cursor:pointer;user-select:none}th.sorted-asc:after{content:" \\25B2"}th.sorted-desc:after{content:" \\25BC"}
-.regression{background:#fde2e1}.fixed{background:#e1f5e4}.error-changed{background:#fff4d6}
+.regression{background:#fde2e1}.fixed{background:#e1f5e4}.error-changed{background:#fff4d6}.msg-check{background:#f3ecff}
 .near-limit,.complexity{background:#eef3ff}.load-failure,.inconclusive,.new,.gone{background:#f4f4f4}
 td.success{color:#17692f}td.failure{color:#a4161a;font-weight:600}td.timeout,td.crash,td.not-run{color:#7a5c00}
 code,pre{font:12px/1.35 ui-monospace,monospace}pre{background:#f7f7f7;padding:6px;margin:4px 0;white-space:pre-wrap}
-.flag{color:#a4161a;font-weight:600}.muted{color:#777}
+.flag{color:#a4161a;font-weight:600}tr.untested td{background:#fde2e1}.muted{color:#777}
 """
 
 JS = """
@@ -111,26 +111,31 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
            "<title>BPF verifier triage report</title>", f"<style>{CSS}</style></head><body>",
            "<h1>BPF verifier triage report</h1>"]
     total = {c: sum(p.count(c) for p in pairs) for c in ORDER}
-    out.append("<table><thead><tr><th>pair</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
-               + "<th>unchanged</th></tr></thead><tbody>")
+    out.append("<table class='summary'><thead><tr><th>pair</th><th>cells</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
+               + "<th>unchanged</th><th>no verdict</th></tr></thead><tbody>")
     for i, p in enumerate(pairs):
-        out.append(f"<tr><td><a href='#pair{i}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
-                   + "</td>" + "".join(f"<td class='{c.value if p.count(c) else ''}'>{p.count(c)}</td>" for c in ORDER)
-                   + f"<td>{p.unchanged}</td></tr>")
-    out.append("<tr><th>all</th>" + "".join(f"<th>{total[c]}</th>" for c in ORDER) + "<th></th></tr></tbody></table>")
+        cells = " / ".join(f"<span class='{'' if c['status'] == 'complete' else 'flag'}'>{e(c['status'])}</span>"
+                           for c in (p.base, p.new))
+        out.append(f"<tr class='{'' if p.tested == 'complete' else 'untested'}' data-tested='{p.tested}'>"
+                   f"<td><a href='#pair{i}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
+                   + ("" if p.tested == "complete" else f" <span class='flag'>{e(p.tested.upper())}</span>")
+                   + f"</td><td>{cells}</td>"
+                   + "".join(f"<td class='{c.value if p.count(c) else ''}'>{p.count(c)}</td>" for c in ORDER)
+                   + f"<td>{p.unchanged}</td><td>{p.no_verdict}</td></tr>")
+    out.append("<tr><th>all</th><th></th>" + "".join(f"<th>{total[c]}</th>" for c in ORDER)
+               + "<th></th><th></th></tr></tbody></table>")
     out.append("<h2>Largest insns moves</h2>" + _chart(pairs))
     out.append("<h2>Kernel &times; program verdicts</h2>" + _matrix(pairs, verdicts))
     for i, p in enumerate(pairs):
-        out.append(f"<h2 id='pair{i}'>{e(p.title)}</h2><p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; "
-                   f"{e(p.comparable)}.</p>")
-        for c in (p.base, p.new):
-            if c["status"] != "complete":
-                out.append(f"<p class='flag'>cell {e(c['kernel_id'])}/{e(c['arch'])} is {e(c['status'])}: "
-                           f"{e(c.get('detail') or '')}</p>")
+        out.append(f"<h2 id='pair{i}'>{e(p.title)}</h2>")
+        if p.warning:
+            out.append(f"<p class='flag warning'>{e(p.warning)}</p>")
+        out.append(f"<p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; {e(p.comparable)}.</p>")
         if p.coverage_note:
             out.append(f"<p class='flag'>{e(p.coverage_note)}.</p>")
         if not p.findings:
-            out.append("<p>No change.</p>")
+            out.append("<p>No change.</p>" if p.tested == "complete" else "<p class='flag'>No change among the "
+                       f"{p.compared} programs verified on both kernels.</p>")
             continue
         out.append("<table class='sortable findings'><thead><tr><th>class</th><th>program</th><th>error (normalized)</th>"
                    f"<th>{e(p.base['kernel_id'])}</th><th>{e(p.new['kernel_id'])}</th><th>&Delta; insns</th>"
@@ -141,7 +146,7 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
             out.append(
                 f"<tr class='{f.change.value}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
-                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}</td><td>{e(f.error_key)}</td>"
+                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}</td><td>{e(f.error_key or f.detail)}</td>"
                 f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td><td data-v='{d if d is not None else ''}'>{dtext}</td>"
                 f"<td><details><summary>log and reproducer</summary>"
                 + (f"<pre>{e(chr(10).join(excerpt))}</pre>" if excerpt else "")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import fidelity
 from harness.corpus import SELFTESTS
-from harness.diff import Change, Finding, diff
+from harness.diff import Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
 from harness.store import Store
 
@@ -26,10 +26,38 @@ class Pair:
     unchanged: int
     not_covered: int = 0
     """UML pairs: programs UML verified on neither side (see :func:`harness.fidelity.uncovered`)."""
+    no_verdict: int = 0
+    """Programs without a verdict on either side (not-run, timeout, crash): never counted as unchanged."""
 
     @property
     def total(self) -> int:
-        return len(self.findings) + self.unchanged + self.not_covered
+        return len(self.findings) + self.unchanged + self.not_covered + self.no_verdict
+
+    @property
+    def compared(self) -> int:
+        """Programs with a verdict on both kernels."""
+        return self.unchanged + sum(f.change not in (Change.INCONCLUSIVE, Change.NEW, Change.GONE)
+                                    for f in self.findings)
+
+    @property
+    def tested(self) -> str:
+        """``complete``: both cells ran to the end; ``incomplete``: one did not, but some programs have a
+        verdict on both; ``not-tested``: none has."""
+        if self.base["status"] == "complete" and self.new["status"] == "complete":
+            return "complete"
+        return "incomplete" if self.compared else "not-tested"
+
+    @property
+    def warning(self) -> str:
+        """What a reader must see before any count: a cell that did not complete ('' when both did)."""
+        if self.tested == "complete":
+            return ""
+        bad = "; ".join(f"cell {c['kernel_id']}/{c['arch']} is {c['status']}: {c.get('detail') or ''}"
+                        for c in (self.base, self.new) if c["status"] != "complete")
+        if self.tested == "not-tested":
+            return f"NOT TESTED: no program was verified on both kernels ({bad})"
+        return (f"INCOMPLETE: only {self.compared} of {self.total} programs have a verdict on both kernels "
+                f"({bad})")
 
     @property
     def coverage_note(self) -> str:
@@ -69,8 +97,11 @@ def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresh
     b, n = store.result_map(base["id"]), store.result_map(new["id"])
     findings, unchanged = diff(b, n, th, (store.confirmations(base["id"]), store.confirmations(new["id"])),
                                uncovered=fidelity.uncovered if base["backend"] == "uml" else None)
-    not_covered = len(set(b) | set(n)) - len(findings) - unchanged
-    return Pair(branch, kind, base, new, label, same, tuple(findings), unchanged, not_covered)
+    keys = set(b) | set(n)
+    found = {(f.object, f.program) for f in findings}
+    none = sum(1 for k in keys - found if k in b and k in n and no_verdict(b[k]) and no_verdict(n[k]))
+    not_covered = len(keys) - len(findings) - unchanged - none
+    return Pair(branch, kind, base, new, label, same, tuple(findings), unchanged, not_covered, none)
 
 
 def pairs(store: Store, matrix: Matrix) -> list[Pair]:

@@ -46,7 +46,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
         "pairs": [{
             "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new),
             "comparable": p.comparable, "same_objects": p.same_objects, "unchanged": p.unchanged,
-            "not_covered": p.not_covered,
+            "not_covered": p.not_covered, "no_verdict": p.no_verdict, "tested": p.tested, "warning": p.warning,
             "counts": {c.value: p.count(c) for c in ORDER},
             "findings": [{
                 "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
@@ -121,14 +121,27 @@ def _cost(row: dict | None) -> str:
 
 
 def email(pairs: list[Pair]) -> str:
-    """Plain text in the style of stable-rc test replies, ready to paste."""
+    """Plain text in the style of stable-rc test replies, ready to paste.
+
+    A pair whose cells did not both complete leads with NOT TESTED / INCOMPLETE: an all-clear is only
+    ever said of programs verified on both kernels.
+    """
     lines = []
     for p in pairs:
         regs = p.regressions
         head = f"{p.branch} {p.base['kernel_id']} -> {p.new['kernel_id']} on {p.new['arch']}"
-        if not regs:
+        if p.tested == "not-tested":
+            lines.append(f"NOT TESTED on {p.new['arch']} between {p.base['kernel_id']} and {p.new['kernel_id']} "
+                         f"({p.branch}): {p.warning.removeprefix('NOT TESTED: ')}.")
+        elif p.tested == "incomplete":
+            lines.append(f"INCOMPLETE on {p.new['arch']} between {p.base['kernel_id']} and {p.new['kernel_id']} "
+                         f"({p.branch}): {p.warning.removeprefix('INCOMPLETE: ')}.")
+        if p.tested == "not-tested":
+            pass
+        elif not regs:
+            scope = f" among the {p.compared} programs verified on both" if p.tested != "complete" else ""
             lines.append(f"No BPF verifier regressions found on {p.new['arch']} between {p.base['kernel_id']} and "
-                         f"{p.new['kernel_id']} ({p.branch}).")
+                         f"{p.new['kernel_id']} ({p.branch}){scope}.")
         else:
             lines.append(f"BPF verifier regressions found on {p.new['arch']} between {p.base['kernel_id']} and "
                          f"{p.new['kernel_id']} ({p.branch}):")
@@ -136,6 +149,7 @@ def email(pairs: list[Pair]) -> str:
                 lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}")
         others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
         lines.append(f"  ({head}: {p.unchanged} programs unchanged" + (f"; {others}" if others else "") +
+                     (f"; {p.no_verdict} without a verdict on either kernel" if p.no_verdict else "") +
                      f"; {p.comparable})")
         if p.coverage_note:
             lines.append(f"  ({p.coverage_note}.)")
@@ -156,14 +170,14 @@ def _log_excerpt(row: dict | None, n: int = 4) -> list[str]:
 def markdown(pairs: list[Pair], reproduce) -> str:
     out = ["# BPF verifier triage report", ""]
     for p in pairs:
-        out += [f"## {p.title}" + (" — vs reference" if p.kind == "reference" else ""), "",
-                f"{p.base['release']} -> {p.new['release']}; {p.comparable}.", ""]
-        for c in (p.base, p.new):
-            if c["status"] != "complete":
-                out += [f"> cell {c['kernel_id']}/{c['arch']} is **{c['status']}**: {c['detail']}", ""]
-        out += ["| " + " | ".join(c.value for c in ORDER) + " | unchanged |",
-                "|" + "---|" * (len(ORDER) + 1),
-                "| " + " | ".join(str(p.count(c)) for c in ORDER) + f" | {p.unchanged} |", ""]
+        out += [f"## {p.title}" + (" — vs reference" if p.kind == "reference" else ""), ""]
+        if p.warning:
+            word, _, rest = p.warning.partition(": ")
+            out += [f"> **{word}**: {rest}", ""]
+        out += [f"{p.base['release']} -> {p.new['release']}; {p.comparable}.", ""]
+        out += ["| " + " | ".join(c.value for c in ORDER) + " | unchanged | no verdict |",
+                "|" + "---|" * (len(ORDER) + 2),
+                "| " + " | ".join(str(p.count(c)) for c in ORDER) + f" | {p.unchanged} | {p.no_verdict} |", ""]
         if p.coverage_note:
             out += [f"> {p.coverage_note}.", ""]
         for c in ORDER:
@@ -181,7 +195,7 @@ def markdown(pairs: list[Pair], reproduce) -> str:
                     if c is Change.REGRESSION:
                         flag += (" — confirmed by a re-run on both kernels" if f.confirmed
                                  else " — not confirmed by a re-run")
-                    if c is Change.FLAKY:
+                    if c in (Change.FLAKY, Change.MSG_CHANGED):
                         flag += f" — {f.detail}"
                     missing = [s["msg_detail"] for s in (f.new,) if s and s.get("msg_check") == "missing"]
                     if missing:

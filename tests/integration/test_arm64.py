@@ -32,11 +32,22 @@ vm:
 """
 
 
-def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path):
+@pytest.fixture
+def out_in_checkout(tmp_path):
+    """A results directory inside the checkout, where the README's main command puts bpf-harness-out/: an arm64
+    guest gets the checkout's files only as mounts, and a read-only one once hid the results directory (issue 12)."""
+    import shutil
+    d = ROOT / ".test-out" / tmp_path.name
+    d.mkdir(parents=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path, out_in_checkout):
     if not Path("/usr/bin/qemu-system-aarch64").exists():
         pytest.fail("qemu-system-aarch64 missing: run ci/setup.sh (qemu-system-arm)")
     (tmp_path / "m.yaml").write_text(MATRIX)
-    db = tmp_path / "r.db"
+    db = out_in_checkout / "r.db"
     cli = Path(sys.executable).parent / "bpf-harness"
     p = subprocess.run([str(cli), "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--cell", f"{KERNEL}/arm64"],
                        capture_output=True, text=True, cwd=ROOT, timeout=1800)
