@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shlex
 import subprocess
@@ -87,6 +88,12 @@ def main() -> int:
         t0 = time.monotonic()
         outcome = run_cell(job)
         harness = time.monotonic() - t0
+        done = next((Path(td) / "out").glob("*/rw/done.json"), None)
+        passes = json.loads(done.read_text()).get("pass_seconds", {}) if done else {}
+        s = Store(db)
+        checks = dict(s.db.execute("SELECT msg_detail LIKE '%main pass%', COUNT(*) FROM results WHERE cell_id=? "
+                                   "AND msg_check IS NOT NULL GROUP BY 1", (outcome.cell_id,)).fetchall())
+        s.close()
 
     native = None
     if os.geteuid() == 0:
@@ -97,6 +104,10 @@ def main() -> int:
     print(f"harness cell:                   {harness:7.1f} s  ({outcome.programs} programs, {outcome.status.value})")
     if native is not None:
         print(f"native veristat, host {os.uname().release}: {native:7.1f} s")
+    if passes:
+        print(f"  in the guest: main pass {passes.get('main', 0):.1f} worker-s, second pass (message checks, log "
+              f"tails) {passes.get('second', 0):.1f} worker-s; message checks settled by the main pass's log: "
+              f"{checks.get(1, 0)} of {checks.get(1, 0) + checks.get(0, 0)}")
     print(f"ratio harness/bare:             {harness / bare:7.2f}  (target <= 1.15)")
     return 0 if outcome.status.ok else 3
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: install what is needed, then run every test, unit and integration (real kernels
-# under qemu).  Extra arguments go to pytest.  The cache ($XDG_CACHE_HOME/bpf-harness) keeps kernels
-# and the built corpus between runs on one machine.
+# The test command: install what is needed, lint, then run every test, unit and integration (real kernels
+# under qemu), with line coverage of harness/ and a floor that only goes up.  Extra arguments go to
+# pytest.  The cache ($XDG_CACHE_HOME/bpf-harness) keeps kernels and the built corpus between runs on one
+# machine.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$top/ci/setup.sh"
 cd "$top"
-exec .venv/bin/python -m pytest -n 2 --dist loadfile "$@" tests
+.venv/bin/ruff check harness tests ci
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --cov=harness --cov-report=term --cov-fail-under=80 "$@" tests

@@ -256,7 +256,8 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
     console_path = cell_dir / "console.log"
     total = sum(len(progs) for _, progs in selected(job))
     cell_id = store.start_cell(
-        purpose="run" if job.confirms is None else "confirm", confirms=job.confirms, run_id=job.run_id, branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
+        purpose="run" if job.confirms is None else "confirm", confirms=job.confirms, run_id=job.run_id,
+        branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
         release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
         package_version=job.kernel.package_version, arch=job.kernel.arch, backend=job.backend,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),

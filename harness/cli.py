@@ -82,8 +82,10 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.kernels import acquire
     m = matrix_mod.load(args.file)
     cells = m.cells()
+    acquire.check_supported(m)
     print(f"{args.file}: ok: {len(m.branches)} branch(es), {len(m.kernels())} kernel(s), {len(cells)} cell(s), "
           f"corpora: {', '.join(m.corpora)}")
     return ExitCode.OK

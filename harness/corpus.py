@@ -21,6 +21,7 @@ from pathlib import Path
 from harness import btf, cache, elf, proc
 from harness.arch import Arch, host_arch
 from harness.errors import BuildError, UserError
+from harness.expect import VERSION as EXPECT_VERSION
 from harness.expect import Expectation, parse_tags
 from harness.matrix import CorpusSpec
 
@@ -252,10 +253,11 @@ class Builder:
             todo = [n for n in names if n not in manifest["objects"]]
             if todo:
                 self._build_objects(todo, manifest)
-            for n in names:  # manifests written before expectations were read
+            for n in names:  # manifests written before expectations were read, or read by an older parser
                 entry = manifest["objects"][n]
-                if entry["status"] == "built" and "expect" not in entry:
+                if entry["status"] == "built" and entry.get("expect_version") != EXPECT_VERSION:
                     entry["expect"] = expectations_of((self.selftests / f"{n}.bpf.o").read_bytes(), entry["programs"])
+                    entry["expect_version"] = EXPECT_VERSION
             self._save(manifest)
         objects, failed = [], []
         for n in names:
@@ -288,7 +290,8 @@ class Builder:
                     manifest["objects"][n] = {"status": "failed", "error": f"unreadable object: {e}"}
                     continue
                 manifest["objects"][n] = {"status": "built", "sha256": cache.sha256_file(path),
-                                          "programs": progs, "expect": expectations_of(path.read_bytes(), progs)}
+                                          "programs": progs, "expect": expectations_of(path.read_bytes(), progs),
+                                          "expect_version": EXPECT_VERSION}
                 built += 1
             else:
                 manifest["objects"][n] = {"status": "failed", "error": self._error_of(n)}

@@ -16,6 +16,7 @@ from harness.matrix import Thresholds
 from harness.parse.normalize import error_key
 
 INSN_LIMIT = 1_000_000
+DEFAULT_THRESHOLDS = Thresholds()
 
 
 class Change(enum.Enum):
@@ -169,7 +170,7 @@ Confirmations = Mapping[tuple[str, str], Mapping]
 
 
 def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], Mapping],
-         th: Thresholds = Thresholds(), again: tuple[Confirmations, Confirmations] = ({}, {}),
+         th: Thresholds = DEFAULT_THRESHOLDS, again: tuple[Confirmations, Confirmations] = ({}, {}),
          uncovered: Callable[[Mapping], bool] | None = None) -> tuple[list[Finding], int]:
     """All findings between two cells' results, in report order, and the count of unchanged pairs.
 

@@ -107,6 +107,9 @@ class Branch:
     arches: tuple[str, ...]
     corpus_by_arch: tuple[tuple[str, str], ...] = ()
     """Another corpus for some arches (``corpus_by_arch: {arm64: NAME}``): a subset where TCG is slower."""
+    reference: str | None = None
+    """The branch this one's head is compared with, when not the matrix's ``reference`` (e.g. a branch that
+    verifies mainline's selftests on a stable kernel, against mainline on the same selftests)."""
 
     def corpus_for(self, arch: str) -> str:
         return dict(self.corpus_by_arch).get(arch, self.corpus)
@@ -301,7 +304,7 @@ def _kind(node: yaml.Node) -> str:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
-BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch")
+BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml")
 CORPUS_KEYS = ("source", "include", "exclude")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
@@ -392,7 +395,13 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
                 if cname not in corpora:
                     raise w.fail(cnode, f"{what}: unknown corpus {cname!r}; defined: {', '.join(corpora) or 'none'}")
                 by_arch.append((arch, cname))
-        branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch)))
+        bref = None
+        if "reference" in b:
+            bref = w.scalar(b["reference"][1], f"branch {name}: reference")
+            if bref not in braw or bref == name:
+                raise w.fail(b["reference"][1], f"branch {name}: reference {bref!r} is not another branch; branches: "
+                             f"{', '.join(braw)}")
+        branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch), bref))
 
     reference = None
     if "reference" in top:

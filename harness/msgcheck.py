@@ -38,6 +38,8 @@ class Check:
     """veristat options for the flags (``-t``, ``-r``)."""
     empty_if_verified: bool
     """Log level 0: a verified program's log is empty in the selftest, so its messages cannot match."""
+    not_patterns: tuple[tuple[int, str], ...] = ()
+    """``__not_msg`` (7.x): (number of patterns before it, pattern); see ``match.first_present``."""
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -48,7 +50,7 @@ def plan(exp: Expectation | None, arch: Arch, veristat_opts: frozenset[str]) -> 
     if exp is None or exp.expect is None or exp.auxiliary:
         return None
     patterns = exp.messages + tuple(f"{{{{{r}}}}}" for r in exp.regexes)
-    if not patterns:
+    if not patterns and not exp.not_messages:
         return None
     if exp.arches and arch.selftest_name not in exp.arches:
         return None
@@ -73,4 +75,4 @@ def plan(exp: Expectation | None, arch: Arch, veristat_opts: frozenset[str]) -> 
     level = exp.log_level or 0
     # level 0: libbpf's retry after a failed load gets a level-1 log; a verified program has none.
     # level 4 alone (stats): the log holds only the statistics, which veristat's own level 4 gives.
-    return Check(patterns, level or 1, tuple(sorted(opts)), level == 0)
+    return Check(patterns, level or 1, tuple(sorted(opts)), level == 0, exp.not_messages)

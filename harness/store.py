@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -30,6 +30,11 @@ MIGRATIONS = {
         "ALTER TABLE results ADD COLUMN msg_log_level INTEGER",
         "ALTER TABLE cells ADD COLUMN purpose TEXT NOT NULL DEFAULT 'run'",
         "ALTER TABLE cells ADD COLUMN confirms INTEGER REFERENCES cells(id)",
+    ],
+    5: [  # 7.x selftest tags: __not_msg, what veristat cannot check, tests the selftests would not load here
+        "ALTER TABLE expectations ADD COLUMN not_messages TEXT",
+        "ALTER TABLE expectations ADD COLUMN unchecked TEXT",
+        "ALTER TABLE expectations ADD COLUMN skip TEXT",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -48,7 +53,8 @@ CREATE TABLE IF NOT EXISTS objects(
 CREATE TABLE IF NOT EXISTS expectations(
     corpus_id TEXT NOT NULL REFERENCES corpora(id), object TEXT NOT NULL, program TEXT NOT NULL,
     expect TEXT, messages TEXT, regexes TEXT, log_level INTEGER, flags TEXT, arches TEXT, description TEXT,
-    auxiliary INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(corpus_id, object, program));
+    auxiliary INTEGER NOT NULL DEFAULT 0, not_messages TEXT, unchecked TEXT, skip TEXT,
+    PRIMARY KEY(corpus_id, object, program));
 CREATE TABLE IF NOT EXISTS cells(
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs(id), branch TEXT, kernel_id TEXT NOT NULL,
     kernel_key TEXT NOT NULL, release TEXT, kernel_source TEXT, package TEXT, package_version TEXT,
@@ -196,10 +202,13 @@ class Store:
                                 (corpus.id, o.name, o.sha256, "built", None, len(o.programs)))
             for o in corpus.objects:
                 for prog, e in o.expectations:
-                    self.db.execute("INSERT OR IGNORE INTO expectations VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                    # the newest parser's reading wins (expectations are a function of the object's bytes)
+                    self.db.execute("INSERT OR REPLACE INTO expectations(corpus_id, object, program, expect, messages, "
+                                    "regexes, log_level, flags, arches, description, auxiliary, not_messages, unchecked, "
+                                    "skip) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                     (corpus.id, o.name, prog, e.expect, json.dumps(e.messages), json.dumps(e.regexes),
                                      e.log_level, json.dumps(e.flags), json.dumps(e.arches), e.description,
-                                     int(e.auxiliary)))
+                                     int(e.auxiliary), json.dumps(e.not_messages), json.dumps(e.unchecked), e.skip))
             for name, error in corpus.failed:
                 self.db.execute("INSERT OR IGNORE INTO objects VALUES(?,?,?,?,?,?)",
                                 (corpus.id, name, None, "failed", error, 0))
@@ -310,16 +319,21 @@ class Store:
         from harness.expect import Expectation
         if row["expect"] is None:
             return None
+        keys = row.keys()
+        extra = {k: row[k] for k in ("not_messages", "unchecked", "skip") if k in keys}
         return Expectation(row["expect"], tuple(json.loads(row["messages"])), tuple(json.loads(row["regexes"])),
                            row["log_level"], tuple(json.loads(row["flags"])), tuple(json.loads(row["arches"])),
-                           row["description"], bool(row["auxiliary"]))
+                           row["description"], bool(row["auxiliary"]),
+                           tuple((int(i), m) for i, m in json.loads(extra.get("not_messages") or "[]")),
+                           tuple(json.loads(extra.get("unchecked") or "[]")), extra.get("skip"))
 
     def result_map(self, cell_id: int) -> dict[tuple[str, str], dict]:
         """Results of a cell, each with its expectation and outcome (as-expected / unexpected / n/a)."""
         from harness.expect import outcome
         rows = self.db.execute(
             "SELECT r.*, c.arch AS arch, e.expect, e.messages, e.regexes, e.log_level, e.flags, e.arches, "
-            "e.description, COALESCE(e.auxiliary, 0) AS auxiliary FROM results r JOIN cells c ON c.id = r.cell_id "
+            "e.description, COALESCE(e.auxiliary, 0) AS auxiliary, e.not_messages, e.unchecked, e.skip "
+            "FROM results r JOIN cells c ON c.id = r.cell_id "
             "LEFT JOIN expectations e ON e.corpus_id = c.corpus_id AND e.object = r.object AND e.program = r.program "
             "WHERE r.cell_id=?", (cell_id,)).fetchall()
         out = {}

@@ -79,7 +79,7 @@ def tree(cache_root: Path, arch: Arch, kind: str, packages: tuple[str, ...]) -> 
                         (tmp / "tree" / link).symlink_to("/bin/busybox")
                 (tmp / "contents.json").write_text(json.dumps(
                     {"arch": arch.debian, "suites": list(SUITES), "requested": list(packages),
-                     "added": sorted(ETC_FILES) + [d + "/" for d in MOUNT_POINTS] + [f"{l} -> /bin/busybox" for l in BUSYBOX_LINKS]
+                     "added": sorted(ETC_FILES) + [d + "/" for d in MOUNT_POINTS] + [f"{link} -> /bin/busybox" for link in BUSYBOX_LINKS]
                      if kind == "root" else [],
                      "packages": [f"{n}={v}" for n, v in closure]}, indent=1))
     return final / "tree"

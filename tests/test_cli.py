@@ -34,6 +34,10 @@ def test_git_kernels_are_not_implemented_yet_exit_2(tmp_path, capsys, monkeypatc
                  "      - {id: g, git: {tree: /src/linux, commit: v6.13}}\n")
     assert main(["run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(tmp_path / "cache")]) == 2
     assert "git kernels (tree + commit built with vng --build) are not implemented yet" in capsys.readouterr().err
+    # validate says what run will say (issue 18: it printed "ok")
+    assert main(["validate", str(m)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "git kernels (tree + commit built with vng --build) are not implemented yet" in captured.err
 
 
 def test_results_table(tmp_path, capsys):

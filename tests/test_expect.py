@@ -81,3 +81,38 @@ def test_btf_errors(obj):
     with pytest.raises(btf.BtfError):
         btf.func_tags(b"\x00" * 40)
     assert btf.object_func_tags(obj)["rejected"][0] == "comment:test_description=two messages"
+
+
+def test_tags_read_from_real_objects_of_6_1_6_12_and_7_3():
+    """Issue 17: 7.x numbers every tag (comment:N:test_...), and 0 of 2029 programs of 7.3.4's verifier_*
+    objects got an expectation.  Tags recorded from real objects of each tree."""
+    import json
+    from conftest import data
+    tags = json.loads(data("decl-tags-6.1-6.12-7.3.json").read_text())["tags"]
+    got = {(v, o, p): parse_tags(t) for v, objs in tags.items() for o, progs in objs.items() for p, t in progs.items()}
+    assert all(e.expect in ("success", "failure") for e in got.values()) and len(got) > 30
+    assert any(t[0].startswith("comment:") and t[0].split(":")[1].isdigit() for t in tags["7.3"]["verifier_and"].values())
+    bypass = got[("7.3", "verifier_set_retval", "cgroup_dev_set_retval_pruning_bypass")]
+    assert (bypass.expect, bypass.messages, bypass.description) == (
+        "failure", ("should have been in [-4095, 0]",), "bpf_set_retval bounds check survives state pruning")
+    prec = got[("7.3", "verifier_precision", "bpf_atomic_fetch_add_map_precision")]
+    assert prec.log_level == 2 and len(prec.messages) == 2 and prec.messages[0].startswith("mark_precise: frame0: regs=r1")
+    assert prec.not_messages == ((2, "falling back to forcing all scalars precise"),)
+    core = got[("7.3", "verifier_bitfield_write", "single_field_roundtrip")]
+    assert core.skip.startswith("__btf_path: the selftest loads it against its own BTF (btf__core_reloc_bitfields.bpf.o)")
+    assert outcome(core, "failure", "load", "x86_64") is Outcome.NOT_APPLICABLE
+    assert got[("7.3", "verifier_and", "invalid_range_check")] == got[("6.12", "verifier_and", "invalid_range_check")]
+    assert got[("6.1", "test_global_func10", "global_func10")].messages == ("invalid indirect access to stack",)
+
+
+def test_7x_tags_in_source_order_and_what_veristat_cannot_check():
+    tags = ["comment:12:test_expect_msg=second", "comment:3:test_expect_failure", "comment:9:test_expect_msg=first",
+            "comment:10:test_expect_not_msg=between", "comment:13:test_expect_xlated=r0 = 0",
+            "comment:14:test_jited=  endbr64", "comment:15:load_mode=jited"]
+    e = parse_tags(tags)
+    assert (e.expect, e.messages, e.not_messages) == ("failure", ("first", "second"), ((1, "between"),))
+    assert [u.split(":")[0] for u in e.unchecked] == ["__xlated", "__jited"] and e.skip is None
+    assert parse_tags(["comment:1:load_mode=no_jited", "comment:2:test_expect_success"]).skip.startswith(
+        "__load_if_no_JITed")
+    # a 7.x message that happens to start with digits and '=' is the message itself, not a 6.12 number
+    assert parse_tags(["comment:4:test_expect_msg=0=zero"]).messages == ("0=zero",)

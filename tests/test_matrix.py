@@ -95,7 +95,7 @@ def test_local_and_git_kernels():
 
 def test_unknown_key_is_rejected_with_its_line():
     assert err("branches:\n  x:\n    kernels: [6.1.1]\n    kernelz: 1\n") == \
-        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches, corpus_by_arch"
+        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches, corpus_by_arch, reference"
 
 
 def test_misspelt_top_level_key():
@@ -178,3 +178,16 @@ def test_thresholds():
     assert err("thresholds: {near_limit: 90}\nbranches: {a: {kernels: [6.1.1]}}\n") == (
         "m.yaml:1: thresholds: unknown key 'near_limit'; allowed: insns_pct, insns_abs, states_pct, states_abs, "
         "near_limit_pct")
+
+
+def test_a_branch_may_name_its_own_reference():
+    text = ("corpora: {mt: {source: 7.3.4}}\nbranches:\n  6.12.y: {kernels: [6.12.115, 6.12.117]}\n"
+            "  mainline: {kernels: [7.3.4]}\n"
+            "  mt-6.12: {corpus: mt, kernels: [{id: 6.12.117-mt, debian: 6.12.117}], reference: mt-mainline}\n"
+            "  mt-mainline: {corpus: mt, kernels: [{id: 7.3.4-mt, debian: 7.3.4}]}\n"
+            "reference: mainline\n")
+    m = matrix.parse(text, "m.yaml")
+    assert {b.name: b.reference for b in m.branches} == {"6.12.y": None, "mainline": None, "mt-6.12": "mt-mainline",
+                                                          "mt-mainline": None}
+    with pytest.raises(ConfigError, match=r"^m.yaml:5: branch mt-6.12: reference 'nope' is not another branch"):
+        matrix.parse(text.replace("reference: mt-mainline", "reference: nope"), "m.yaml")

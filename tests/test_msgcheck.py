@@ -113,3 +113,22 @@ def test_a_missing_message_makes_an_expected_verdict_unexpected():
     assert outcome(e, "failure", "verifier", "x86_64", "n/a") is Outcome.AS_EXPECTED
     assert outcome(e, "failure", "verifier", "arm64") is Outcome.AS_EXPECTED
     assert outcome(exp(arches=("ARM64",)), "success", None, "x86_64") is Outcome.NOT_APPLICABLE
+
+
+def test_not_msg_is_searched_between_the_surrounding_matches():
+    """7.x's __not_msg: absent between the __msg before it and the __msg after it (test_loader.c's spans)."""
+    from harness.guest.match import first_present
+    log = "a: r1 = 0\nb: precise r1\nc: r2 = 1\nd: precise r2\n"
+    assert first_present(["a:", "c:"], [(1, "precise r2")], log) is None  # r2 is precise only after c:
+    assert first_present(["a:", "c:"], [(1, "precise r1")], log) == 0  # between a: and c:
+    assert first_present(["a:"], [(1, "precise")], log) == 0  # after the last __msg: to the end of the log
+    assert first_present(["c:"], [(0, "precise r1")], log) == 0  # before the first __msg
+    assert first_present(["c:"], [(0, "precise r2")], log) is None
+    assert first_present(["a:", "x:"], [(1, "precise")], log) is None  # the __msg after it is missing instead
+    assert first_present(["a:", "c:"], [(1, "{{precise r[0-9]}}")], log) == 0  # regexes as in __msg
+
+
+def test_a_not_msg_only_test_gets_a_check():
+    exp = Expectation("success", log_level=2, not_messages=((0, "mark_precise"),))
+    got = plan(exp, X86_64, frozenset({"-r"}))
+    assert isinstance(got, Check) and got.patterns == () and got.not_patterns == ((0, "mark_precise"),)

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness import matrix
+from harness import diff as diff_mod, matrix
 from harness.cell import row_of
 from harness.report import model, writers
-from harness.store import CellStatus, Store
+from harness.store import CellStatus, ResultRow, Store, Verdict
 from conftest import DATA, add_corpus, recorded_results
 
 GOLDEN = DATA / "golden"
@@ -26,7 +26,8 @@ def store(tmp_path):
     s = Store(tmp_path / "r.db")
     add_corpus(s, "c1")
     # what progs/test_global_func16.c of 6.1.192 declares: __success
-    s.db.execute("INSERT INTO expectations VALUES('c1', 'test_global_func16', 'global_func16', 'success', '[]', "
+    s.db.execute("INSERT INTO expectations(corpus_id, object, program, expect, messages, regexes, log_level, flags, "
+                 "arches, description, auxiliary) VALUES('c1', 'test_global_func16', 'global_func16', 'success', '[]', "
                  "'[]', NULL, '[]', '[]', NULL, 0)")
     run = s.start_run("m", "", [])
     for kid, recs, rel in (("6.1.190", "results-6.1.190-classes.jsonl", "6.1.0-54-amd64"),
@@ -45,9 +46,14 @@ def store(tmp_path):
 
 
 def golden(name: str, text: str) -> None:
+    """Compare with a golden file; BPF_HARNESS_REGOLDEN=1 re-renders it and fails, so no run that re-renders
+    is ever green: review the diff, then run again without it.  Every golden is also pinned by assertions."""
     path = GOLDEN / name
     if os.environ.get("BPF_HARNESS_REGOLDEN"):
+        old = path.read_text() if path.exists() else None
         path.write_text(text)
+        if old != text:
+            pytest.fail(f"{name} re-rendered (BPF_HARNESS_REGOLDEN): review `git diff {path}`, rerun without it")
     assert text == path.read_text(), f"{name} differs; BPF_HARNESS_REGOLDEN=1 re-renders it"
 
 
@@ -140,7 +146,10 @@ def test_html_renders_in_headless_chromium(store, tmp_path):
     dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], check=True, timeout=120,
                          capture_output=True, text=True).stdout
     assert 'data-ready="3"' in dom  # the sorting script ran over the 3 sortable tables
-    assert "test_global_func16/global_func16" in dom and "regression" in dom
+    # the reversed pair's finding row: its class cell says regression, on the program that regressed
+    import re
+    rows = re.findall(r'<tr class="regression"><td data-v="0">regression</td><td><code>([^<]*)</code>', dom)
+    assert rows == ["test_global_func16/global_func16"], rows
     assert "invalid indirect read from stack R1 off -40+0 size 40" in dom
     assert "No verified program moved past the complexity thresholds." in dom  # none in this pair
 
@@ -243,3 +252,111 @@ def test_a_msg_check_flip_is_its_own_class(store):
     assert f.change.value == "msg-check"
     assert f.detail == "expected message now in the log: {{R[0-9]}}=scalar(smin=0,smax=umax=4)"
     assert "### msg-check (1)" in writers.markdown(pairs, repro)
+
+
+def test_a_reproducer_is_the_cells_own_command_narrowed_to_one_program():
+    """Issue 18: an arm64 reproducer lacked --arch arm64 --root and could not run.  Recorded consoles' first lines."""
+    import shlex
+    from conftest import read_lines
+    arm = read_lines("console-6.12.115-arm64-runner-crash.txt")[0].removeprefix("# reproduce: ")
+    x86 = read_lines("console-6.1.190-tcg-soft-lockup.log")[0].removeprefix("# reproduce: ")
+    guest = ["/corpus/veristat", "-v", "-l", "1", "-f", "verifier_and.bpf.o/invalid_range_check", "/corpus/verifier_and.bpf.o"]
+    for cmd in (arm, x86):
+        got = shlex.split(model.narrow(cmd, guest))
+        want = shlex.split(cmd)
+        assert got[got.index("--exec") + 1] == shlex.join(guest)
+        kept = [a for a in want if not a.startswith("--rwdir") and "/rw" not in a and "harness.guest.runner" not in a]
+        assert [a for a in got if a != shlex.join(guest)] == kept  # everything else, in order
+    a = shlex.split(model.narrow(arm, guest))
+    assert a[a.index("--arch") + 1] == "arm64" and "--root" in a and "--disable-kvm" in a
+    assert not any(x.startswith("--rwdir") for x in a)
+    assert sum(x.startswith("--rodir=") for x in a) == 3
+    assert model.narrow("", guest) is None and model.narrow("vng --exec 'unterminated", guest) is None
+
+
+@pytest.fixture
+def classes(store):
+    """Four pairs with every class a maintainer acts on, from the recorded rows: the 6.1.190 -> 6.1.192 fix;
+    the same kernels reversed (a regression, confirmed by re-runs on both); a pair whose regression a re-run
+    did not reproduce (flaky) with a __msg flip; and two UML cells of one recording (not covered)."""
+    cells = {r["kernel_id"]: dict(r) for r in store.db.execute("SELECT * FROM cells")}
+    run = store.start_run("m", "", [])
+    base, new = cells["6.1.190"], cells["6.1.192"]
+    prog = ("test_global_func16", "global_func16")
+    # re-runs of the reversed pair's regression on both kernels: reproduced
+    for side in (new, base):
+        cid = store.start_cell(run_id=run, branch="6.1.y", kernel_id=side["kernel_id"], kernel_key=side["kernel_key"],
+                               arch="x86_64", backend="vm", corpus_id="c1", purpose="confirm", confirms=side["id"])
+        store.db.execute("INSERT INTO results SELECT ?, object, program, verdict, failure_class, load_reason, error, log, "
+                         "libbpf, tail, tail_log_level, insns, states, peak_states, max_states_per_insn, mark_read, "
+                         "duration_us, wall_s, msg_check, msg_detail, msg_log_level FROM results WHERE cell_id=? AND "
+                         "object=? AND program=?", (cid, side["id"], *prog))
+        store.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    # a copy of 6.1.190 whose re-run verified the program: the regression did not reproduce
+    flaky = {}
+    for kid, src in (("6.1.192-again", new), ("6.1.190-again", base)):
+        cid = store.start_cell(run_id=run, branch="6.1.y", kernel_id=kid, kernel_key=kid, arch="x86_64", backend="vm",
+                               corpus_id="c1", release=src["release"], clang="clang 19.1.7", accel="tcg",
+                               image=src["image"], veristat=src["veristat"])
+        store.db.execute("INSERT INTO results SELECT ?, object, program, verdict, failure_class, load_reason, error, log, "
+                         "libbpf, tail, tail_log_level, insns, states, peak_states, max_states_per_insn, mark_read, "
+                         "duration_us, wall_s, msg_check, msg_detail, msg_log_level FROM results WHERE cell_id=?",
+                         (cid, src["id"]))
+        store.finish_cell(cid, CellStatus.COMPLETE, "ok")
+        flaky[kid] = dict(store.db.execute("SELECT * FROM cells WHERE id=?", (cid,)).fetchone())
+    again = store.start_cell(run_id=run, branch="6.1.y", kernel_id="6.1.190-again", kernel_key="6.1.190-again",
+                             arch="x86_64", backend="vm", corpus_id="c1", purpose="confirm",
+                             confirms=flaky["6.1.190-again"]["id"])
+    store.add_result(again, ResultRow(*prog, Verdict.SUCCESS, insns=14))
+    store.finish_cell(again, CellStatus.COMPLETE, "ok")
+    again = store.start_cell(run_id=run, branch="6.1.y", kernel_id="6.1.192-again", kernel_key="6.1.192-again",
+                             arch="x86_64", backend="vm", corpus_id="c1", purpose="confirm",
+                             confirms=flaky["6.1.192-again"]["id"])
+    store.add_result(again, ResultRow(*prog, Verdict.SUCCESS, insns=14))
+    store.finish_cell(again, CellStatus.COMPLETE, "ok")
+    # a __msg that 6.1.192 matches and 6.1.190 misses (same verdict, same insns)
+    msg_prog = ("bpf_cubic", "bpf_cubic_cong_avoid")
+    store.set_msg_check(flaky["6.1.192-again"]["id"], *msg_prog, "missing", "expected message 1/1 not found: "
+                        "invalid indirect read from stack", 1)
+    store.set_msg_check(flaky["6.1.190-again"]["id"], *msg_prog, "matched", "1 message(s) in order", 1)
+    uml = []
+    for kid in ("6.12.115-uml", "6.12.117-uml"):
+        cid = store.start_cell(run_id=run, branch="fast", kernel_id=kid, kernel_key=kid, arch="x86_64", backend="uml",
+                               corpus_id="c1", release=kid, clang="clang 19.1.7", accel="native")
+        for rec in recorded_results("results-6.12.117-uml.jsonl"):
+            store.add_result(cid, row_of(rec))
+        store.finish_cell(cid, CellStatus.COMPLETE, "ok")
+        uml.append(dict(store.db.execute("SELECT * FROM cells WHERE id=?", (cid,)).fetchone()))
+    th = matrix.Thresholds()
+    c = {k: dict(store.db.execute("SELECT * FROM cells WHERE id=?", (v["id"],)).fetchone()) for k, v in cells.items()}
+    return [model.pair(store, "6.1.y", "commit", c["6.1.190"], c["6.1.192"], th),
+            model.pair(store, "6.1.y", "commit", c["6.1.192"], c["6.1.190"], th),
+            model.pair(store, "6.1.y", "commit", flaky["6.1.192-again"], flaky["6.1.190-again"], th),
+            model.pair(store, "fast", "commit", uml[0], uml[1], th)]
+
+
+def test_golden_reports_of_every_class(store, classes):
+    """The goldens cover a fix, a confirmed regression, a flaky one, a __msg flip and a not-covered pair;
+    what matters in them is also asserted here, independently of the golden text."""
+    repro = (lambda c, o, p: model.reproducer(store, c, o, p))
+    fixed, reg, flaky, uml = classes
+    counts = [{k: v for k, v in ((c.value, p.count(c)) for c in diff_mod.ORDER) if v} for p in classes]
+    assert counts == [{"fixed": 1}, {"regression": 1}, {"flaky": 1, "msg-check": 1}, {}]
+    (r,) = reg.findings
+    assert (r.object, r.program, r.confirmed) == ("test_global_func16", "global_func16", True)
+    assert r.new["error"] == "Caller passes invalid args into func#1"
+    (f,) = [f for f in flaky.findings if f.change.value == "flaky"]
+    assert f.confirmed is False and f.detail.startswith("did not reproduce on a re-run: new kernel failure -> success")
+    (m,) = [f for f in flaky.findings if f.change.value == "msg-check"]
+    assert m.detail == "expected message now in the log: invalid indirect read from stack"
+    assert uml.not_covered > 0 and uml.unchanged + uml.not_covered + uml.no_verdict == uml.total
+    md = writers.markdown(classes, repro)
+    assert "- `test_global_func16/global_func16`: 6.1.192: success, 14 insns; 6.1.190: failure, " in md
+    assert "confirmed by a re-run on both kernels" in md and "### flaky (1)" in md and "### msg-check (1)" in md
+    assert md.count("reproduce: `vng --verbose --force-9p --run /cache/kernels/6.1.190/vmlinux --disable-kvm") >= 2
+    assert uml.coverage_note in md.replace("\n> ", " ")
+    golden("report-classes.md", md)
+    doc = writers.to_json(classes, repro, generated=0)
+    assert [p["counts"]["regression"] for p in doc["pairs"]] == [0, 1, 0, 0]
+    assert doc["pairs"][3]["not_covered"] == uml.not_covered and doc["pairs"][1]["findings"][0]["confirmed"] is True
+    golden("report-classes.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")

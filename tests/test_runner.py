@@ -110,3 +110,42 @@ def test_second_pass_is_one_veristat_per_log_level(tmp_path, monkeypatch):
     assert len(calls) == 2 and calls[1][calls[1].index("-l") + 1] == "2"
     listed = Path(calls[1][calls[1].index("-f") + 1][1:]).read_text().splitlines()
     assert len(listed) == len(failed)
+
+
+def _check(patterns, options=("-r",), level=1, empty=True) -> dict:
+    return {"patterns": list(patterns), "log_level": level, "options": list(options), "empty_if_verified": empty}
+
+
+def test_a_message_in_the_main_pass_log_is_matched_without_verifying_again(tmp_path, monkeypatch):
+    """verifier_and/invalid_range_check is __failure __msg("R0 max value is outside of the allowed memory range")
+    in 6.12.117: the message is the verifier's error, already in the level-4 log of the main pass."""
+    objs = plan_objects(GUEST)
+    and_ = objs[0]
+    assert and_["name"] == "verifier_and"
+    and_["checks"] = {
+        "invalid_range_check": _check(["R0 max value is outside of the allowed memory range"]),
+        # a register state is printed at level 2 only: this one must be verified again
+        "known_subreg_with_unknown_reg": _check(["{{R[0-9]}}_w=scalar"], level=2, empty=False),
+        # -t changes what the verifier explores: never settled from a run without it
+        "invalid_and_of_negative_number": _check(["R0 max value is negative"], options=("-r", "-t")),
+    }
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs)
+    msgs = {r["program"]: r for r in recs if r["kind"] == "msg"}
+    assert msgs["invalid_range_check"]["check"] == "matched"
+    assert msgs["invalid_range_check"]["detail"] == "1 message(s) in order (in the main pass's log)"
+    filters = [json.loads(ln) for ln in (tmp_path / "calls.jsonl.filters").read_text().splitlines()]
+    assert len(calls) == 3 and len(filters) == 2  # the main pass, then one veristat per (level, options)
+    assert sorted(filters) == [["verifier_and.bpf.o/invalid_and_of_negative_number"],
+                               ["verifier_and.bpf.o/known_subreg_with_unknown_reg"]]
+    assert {tuple(c[c.index("-l"):c.index("-o")]) for c in calls[1:]} == {("-l", "1", "-r", "-t"), ("-l", "2", "-r")}
+
+
+def test_found_in_main_log_rules():
+    from harness.guest.runner import found_in_main_log
+    log = ["0: R1=ctx() R10=fp0", "R0 max value is outside of the allowed memory range", "processed 19 insns"]
+    assert found_in_main_log(_check(["R0 max value", "processed"]), log, "failure")
+    assert not found_in_main_log(_check(["processed", "R0 max value"]), log, "failure")  # order matters
+    assert not found_in_main_log(_check(["R0 max value"], options=("-t",)), log, "failure")
+    assert not found_in_main_log(_check(["R0 max value"]), log, "success")  # level 0: a verified program's log is empty
+    assert found_in_main_log(_check(["R0 max value"], empty=False, level=2), log, "success")
+    assert not found_in_main_log(_check(["allowed memory range\nprocessed"]), log, "failure")  # spans lines

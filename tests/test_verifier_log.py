@@ -4,7 +4,7 @@ import pytest
 
 from harness.parse import veristat
 from harness.parse.verifier_log import FailureClass, LoadReason, classify, error_lines
-from conftest import read_lines
+from conftest import data, read_lines
 
 RECS = {r["program"]: r for r in veristat.parse(read_lines("veristat-v-l4-6.12.117.txt"))}
 
@@ -103,3 +103,60 @@ def test_every_class_on_real_6_1_190_records():
         assert (r.failure_class, r.load_reason, r.error) == (cls_, reason, error), key
     # __kconfig externs resolve because the runner provides the kernel's own config in the guest
     assert all(r.verdict.value == "success" for k, r in rows.items() if k[0] == "bpf_cubic")
+
+
+def _by_hand(kernel: str) -> dict:
+    import re
+    from harness.parse.veristat import parse
+    text = data(f"veristat-7.3.4-v-by-hand-on-{kernel}.txt").read_text(errors="replace")
+    parts = re.split(r"^=== (\S+)/(\S+)\n", text, flags=re.M)[1:]
+    out = {}
+    for i in range(0, len(parts), 3):
+        (rec,) = list(parse(parts[i + 2].split("\n"), None))
+        out[(parts[i], parts[i + 1])] = rec
+    return out
+
+
+@pytest.mark.parametrize("kernel,rejected", [("7.3.4", 22), ("6.12.117", 26)])
+def test_errors_of_a_batch_equal_each_programs_own_log_run_by_hand(kernel, rejected):
+    """Issue 17: 7.3.4's veristat, on a 6.12.117 and a 7.3.4 kernel.  The runner's batch (level 4, several objects
+    in one veristat) must give every rejected program the error line of its own `veristat -v` log, run by hand."""
+    from harness.parse.veristat import parse
+    batch = {(r["object"], r["program"]): r for r in
+             parse(read_lines(f"veristat-7.3.4-v-l4-batch-on-{kernel}.txt"))}
+    hand = _by_hand(kernel)
+    assert set(batch) == set(hand) and len(batch) == 53
+    failed = [k for k, r in batch.items() if r["verdict"] == "failure"]
+    assert len(failed) == rejected
+    for key in failed:
+        ours = classify("failure", batch[key]["log"], batch[key]["libbpf"])
+        assert ours == classify("failure", hand[key]["log"], hand[key]["libbpf"]), key
+        assert ours[0] is FailureClass.VERIFIER and not ours[2].startswith(("subprog ", "Failed to load", "stack depth"))
+        # veristat's own line about a failed load is with the program it names, never with the one before
+        assert all(ln.split()[4] == key[1] for ln in batch[key]["libbpf"] if ln.startswith("Failed to load program"))
+    for key, r in batch.items():
+        assert not any(ln.startswith("Failed to load program") for ln in r["log"]), key
+
+
+def test_the_7x_case_from_the_issue():
+    from harness.parse.veristat import parse
+    batch = {(r["object"], r["program"]): r for r in parse(read_lines("veristat-7.3.4-v-l4-batch-on-7.3.4.txt"))}
+    r = batch[("verifier_set_retval", "cgroup_dev_set_retval_pruning_bypass")]
+    assert classify("failure", r["log"], r["libbpf"])[2] == (
+        "At bpf_set_retval the register R1 has unknown scalar value should have been in [-4095, 0]")
+    assert r["libbpf"] == ["Failed to load program cgroup_dev_set_retval_pruning_bypass -22"]
+    # the object's BTF, refused by the kernel at open, is nobody's log and nobody's error
+    first = batch[("verifier_set_retval", "lsm_cgroup_set_retval_zero_valid")]
+    assert not any(ln.startswith("[") for ln in first["libbpf"]) and first["verdict"] == "success"
+
+
+def test_a_7x_rejection_explained_by_the_kernel():
+    """7.x kernels append "Verification failed: ..." with a reason and a suggestion at log level 1: the error
+    line is the verifier's message before it, and the explanation is kept apart."""
+    from harness.parse.verifier_log import diagnosis
+    log = _by_hand("7.3.4")[("verifier_and", "invalid_range_check")]["log"]
+    assert classify("failure", log, [])[2] == "R0 max value is outside of the allowed memory range"
+    why = diagnosis(log)
+    assert why[0] == "Verification failed: Memory Safety: Access outside bounds"
+    assert "Suggestion:" in why and not any(ln.startswith("verification time") for ln in why)
+    assert diagnosis(_by_hand("6.12.117")[("verifier_and", "invalid_range_check")]["log"]) == []

@@ -39,3 +39,10 @@ def test_debian_compare_matches_dpkg(a, b):
             got = subprocess.run(["dpkg", "--compare-versions", a, op, b]).returncode == 0
             assert got == want, (a, op, b)
     assert (ours > 0) == (debian_version_cmp(b, a) < 0)
+    # and the order dpkg gives these pairs, without needing dpkg (a compare that returns 0 fails here)
+    assert (ours > 0) - (ours < 0) == EXPECTED[(a, b)], (a, b)
+
+
+EXPECTED = {("6.1.192-2", "6.1.192-1"): 1, ("6.12.117-1~deb12u1", "6.12.117-1"): -1, ("1.0~rc1-1", "1.0-1"): -1,
+            ("2:1.0-1", "1:9.9-9"): 1, ("6.12.115-2~deb12u1", "6.12.117-1~deb12u1"): -1, ("1.0a-1", "1.0-1"): 1,
+            ("1.0+b1", "1.0"): 1, ("7.2.1-1", "7.2.1-1"): 0, ("6.1.0", "6.1"): 1, ("1.002-1", "1.2-1"): 0}

@@ -55,3 +55,40 @@ def first_missing(patterns: list[str] | tuple[str, ...], log: str) -> int | None
                 return i
             pos += m.end()
     return None
+
+
+def _find(pattern: str, log: str, pos: int) -> tuple[int, int] | None:
+    rx = compile_pattern(pattern)
+    if rx is None:
+        at = log.find(pattern, pos)
+        return (at, at + len(pattern)) if at >= 0 else None
+    m = rx.search(log[pos:])
+    return (pos + m.start(), pos + m.end()) if m else None
+
+
+def first_present(patterns: list[str] | tuple[str, ...], not_patterns, log: str) -> int | None:
+    """Index of the first ``__not_msg`` found where it must not be, or None (7.x test_loader's rules).
+
+    ``not_patterns`` holds (k, pattern): the pattern sits after the first k ``__msg`` patterns and must
+    not appear between the end of the last of those that matched and the start of the next one's
+    match (or the end of the log).  The positive messages are matched as :func:`first_missing` does.
+    """
+    spans: list[tuple[int, int] | None] = []
+    pos = 0
+    for pattern in patterns:
+        found = _find(pattern, log, pos)
+        spans.append(found)
+        if found is not None:
+            pos = found[1]
+    for i, (k, pattern) in enumerate(not_patterns):
+        start = next((s[1] for s in reversed(spans[:k]) if s is not None), 0)
+        if k < len(spans):
+            if spans[k] is None:
+                continue  # the message after it is missing: that is what the check reports
+            end = spans[k][0]
+        else:
+            end = len(log)
+        found = _find(pattern, log, start)
+        if found is not None and found[1] <= end:
+            return i
+    return None

@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.guest.match import first_missing
+from harness.guest.match import first_missing, first_present
 from harness.parse.veristat import Stream
 
 TAIL_LINES = 40
@@ -197,6 +197,8 @@ class Worker:
         pending = dict.fromkeys(order)
         verdicts: dict[Key, str] = {}
         failed_in_verifier: list[Key] = []
+        checked = {(o["name"], p) for o in objs for p in o.get("checks", {})}
+        main_logs: dict[Key, list[str]] = {}  # the main pass's (level 4) logs of programs with message checks
         for o in objs:
             for p, (verdict, ran) in o.get("done", {}).items():
                 verdicts[(o["name"], p)] = verdict
@@ -217,6 +219,8 @@ class Worker:
             verdicts[key] = rec["verdict"]
             if rec["verdict"] == "failure" and _verifier_ran(rec["log"]):
                 failed_in_verifier.append(key)
+            if key in checked and not rec.get("log_truncated"):
+                main_logs[key] = rec["log"]
             self.out.write(rec)
 
         while pending:
@@ -257,19 +261,28 @@ class Worker:
                 mode = "object" if mode == "batch" else "single"
         t_second = time.monotonic()
         self.seconds["main"] += t_second - t_pass
-        self._second_pass(objs, failed_in_verifier, verdicts)
+        self._second_pass(objs, failed_in_verifier, verdicts, main_logs)
         self.seconds["second"] += time.monotonic() - t_second
 
-    def _second_pass(self, objs: list[dict], failed: list[Key], verdicts: dict[Key, str]) -> None:
+    def _second_pass(self, objs: list[dict], failed: list[Key], verdicts: dict[Key, str],
+                     main_logs: dict[Key, list[str]] | None = None) -> None:
         """Re-verify with full logs: rejected programs for the failing instruction's context ("tail"),
         and programs with expected messages at the test's own log level and flags ("msg").
 
         Programs that share a log level and options share one veristat; a rejected program whose
-        test expects its messages in a level-1 log is verified once for both.
+        test expects its messages in a level-1 log is verified once for both.  A check whose messages
+        are all in the main pass's own log is matched without re-verifying (see ``found_in_main_log``).
         """
         level = self.plan.get("failure_log_level", 0)
         checks = {(o["name"], p): c for o in objs for p, c in o.get("checks", {}).items()
                   if verdicts.get((o["name"], p)) in ("success", "failure")}
+        for key in list(checks):
+            log = (main_logs or {}).get(key)
+            if log is not None and found_in_main_log(checks[key], log, verdicts[key]):
+                self.out.write({"kind": "msg", "object": key[0], "program": key[1], "check": "matched",
+                                "log_level": checks[key]["log_level"], "detail":
+                                f"{len(checks[key]['patterns'])} message(s) in order (in the main pass's log)"})
+                del checks[key]
         # A rejected program gets its tail from its message-check run when that log is detailed enough.
         tail_group = {k: _group(checks[k]) if k in checks and checks[k]["log_level"] & 3 >= level else (level, ())
                       for k in (failed if level else [])}
@@ -283,7 +296,7 @@ class Worker:
         for group, keys in groups.items():
             pending = dict.fromkeys(keys)
 
-            def emit(rec: dict) -> None:
+            def emit(rec: dict, pending: dict = pending, group: tuple = group) -> None:
                 key = (rec["object"], rec["program"])
                 if key not in pending:
                     return
@@ -321,6 +334,26 @@ class Worker:
                     self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
 
 
+def found_in_main_log(check: dict, log: list[str], verdict: str) -> bool:
+    """Whether a message check is settled by the main pass's level-4 log alone: every message found in it.
+
+    The verifier prints its messages (``verbose()``) at any non-zero log level; level 1 and 2 add
+    instruction and state lines around them, so the level-4 log is a subsequence of the lines of the
+    test's own log.  Messages found in order in a subsequence are found in order in the whole (a
+    message within one line; none that spans lines is shortcut).  Only when the test's flags do not
+    change what the verifier explores (``-t``, state-freq, does; ``-r`` only turns a register-
+    invariant violation, a verifier bug, into a rejection) and the test's log is not the empty one of
+    a verified program at level 0.  A message not found here is searched in a re-verification as before.
+    """
+    if not set(check["options"]) <= {"-r"} or (check["empty_if_verified"] and verdict == "success"):
+        return False
+    if check.get("not_patterns") or not check["patterns"]:  # an absence needs the whole log
+        return False
+    if any("\n" in p or "\\n" in p for p in check["patterns"]):
+        return False
+    return first_missing(check["patterns"], "\n".join(log) + "\n") is None
+
+
 def _group(check: dict) -> tuple[int, tuple[str, ...]]:
     return check["log_level"], tuple(check["options"])
 
@@ -338,8 +371,14 @@ def _msg_record(obj: str, prog: str, check: dict, rec: dict, main_verdict: str) 
         return {**out, "check": "n/a", "detail": f"the program did not reach the verifier{flags}: {why}"[:500]}
     log = "" if check["empty_if_verified"] and rec["verdict"] == "success" else "\n".join(rec["log"]) + "\n"
     missing = first_missing(check["patterns"], log)
+    present = first_present(check["patterns"], check.get("not_patterns", ()), log) if missing is None else None
+    if present is not None:
+        return {**out, "check": "missing", "detail": "a message the test says must not be there is in the log "
+                f"(__not_msg): {check['not_patterns'][present][1]}"[:500], "tail": rec["log"][-TAIL_LINES:]}
     if missing is None:
-        return {**out, "check": "matched", "detail": f"{len(check['patterns'])} message(s) in order"}
+        nots = len(check.get("not_patterns", ()))
+        return {**out, "check": "matched", "detail": f"{len(check['patterns'])} message(s) in order"
+                + (f", {nots} absent as expected" if nots else "")}
     note = " (log level 0: a verified program has no log)" if not log else ""
     return {**out, "check": "missing", "detail": f"expected message {missing + 1}/{len(check['patterns'])} not found"
             f"{note}: {check['patterns'][missing]}"[:500], "tail": rec["log"][-TAIL_LINES:]}

@@ -35,8 +35,11 @@ class Kernel:
 
     @property
     def key(self) -> str:
-        """Identity of the exact kernel build: id plus package version (or image path)."""
-        return f"{self.id}@{self.package_version or self.image}"
+        """Identity of the exact kernel build: id plus package version, or the image's content hash (a local
+        kernel: rebuilt at the same path, it is another kernel and is verified again)."""
+        if self.package_version:
+            return f"{self.id}@{self.package_version}"
+        return f"{self.id}@sha256:{self.package_sha256[:16]}" if self.package_sha256 else f"{self.id}@{self.image}"
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)

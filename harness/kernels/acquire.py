@@ -31,3 +31,10 @@ def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, ap
     assert isinstance(spec.source, GitKernel)
     git.fetch(spec)
     raise AssertionError("unreachable")
+
+
+def check_supported(matrix: Matrix) -> None:
+    """Refuse, before any download, what ``fetch`` would refuse later: validation and run must agree."""
+    for spec in matrix.kernels():
+        if isinstance(spec.source, GitKernel):
+            git.fetch(spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from harness.arch import Arch
@@ -40,4 +41,5 @@ def fetch(spec: KernelSpec, arch: Arch, cache_root: Path) -> Kernel:
             vml_path.write_bytes(out)
     boot = vml_path if (vml_path and arch.boots_uncompressed) else src.image
     return Kernel(id=spec.id, arch=arch.name, release=release, source="local", image=boot,
-                  vmlinux=vml_path, modules=src.modules, config=config)
+                  vmlinux=vml_path, modules=src.modules, config=config,
+                  package_sha256=hashlib.sha256(data).hexdigest())

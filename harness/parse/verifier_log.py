@@ -42,9 +42,13 @@ class LoadReason(enum.Enum):
     """The kernel refused the load before verifying, with no log (errno only)."""
 
 
+SUBPROG_STATS = re.compile(r"^subprog \d+ \(.*\) \S+ insns_self \d+ insns_total \d+ stack \d+$")
+"""7.x prints one of these per subprogram after "stack depth max N"."""
 NOISE = (
     re.compile(r"^verification time \d+ usec"),
     re.compile(r"^stack depth [\d+ ]+$"),
+    re.compile(r"^stack depth (max )?[\d+ ]+( max \d+)?$"),  # 7.x: "stack depth max 0", "stack depth 0+8 max 8"
+    SUBPROG_STATS,
     STATS,
     re.compile(r"^Func#\d+ \('[^']*'\) is (global|safe for).*"),
     re.compile(r"^Validating \S+ func#\d+\.\.\.$"),
@@ -56,10 +60,12 @@ CORE_POISON = "195896080"
 _LIBBPF_REASONS: tuple[tuple[re.Pattern[str], LoadReason], ...] = (
     (re.compile(r"extern \(func ksym\) .*not found|failed to find BTF for extern|kfunc .* not found"), LoadReason.MISSING_KFUNC),
     (re.compile(r"relo #\d+: .*(failed|error)|failed to relocate|CO-RE relocating"), LoadReason.CORE_RELO),
-    (re.compile(r"failed to find kernel BTF type ID|attach target|attach program FD is not set|failed to find .* attach|tracing target"), LoadReason.ATTACH_TARGET),
+    (re.compile(r"failed to find kernel BTF type ID|attach target|attach program FD is not set|failed to find .* attach"
+                r"|tracing target"), LoadReason.ATTACH_TARGET),
     (re.compile(r"extern .* not found|failed to find BTF|vmlinux BTF|kernel BTF is missing"), LoadReason.MISSING_BTF),
     (re.compile(r"map '[^']*': failed to (create|initialize)|failed to create map|map .*not supported"), LoadReason.MAP),
-    (re.compile(r"program type .*not supported|unrecognized .*program|missing BPF prog type|prog type .* not supported"), LoadReason.PROG_TYPE),
+    (re.compile(r"program type .*not supported|unrecognized .*program|missing BPF prog type|prog type .* not supported"),
+     LoadReason.PROG_TYPE),
     (re.compile(r"failed to open|not a BPF object|elf: |Failed to open"), LoadReason.OBJECT),
 )
 _GENERIC_LIBBPF = (
@@ -67,12 +73,34 @@ _GENERIC_LIBBPF = (
     re.compile(r"^prog '[^']*': failed to load: -?\d+$"),
     re.compile(r"^prog '[^']*': BPF program load failed: "),
     re.compile(r"^prog '[^']*': -- (BEGIN|END) PROG LOAD LOG --"),
+    # the object's BTF refused at open (7.x kernels on some objects): libbpf goes on without it
+    re.compile(r"^BTF loading error: "),
+    re.compile(r"^-- (BEGIN|END) BTF LOAD LOG --"),
+    re.compile(r"^Error loading \.BTF into kernel: .*BTF is optional, ignoring"),
 )
 
 
+DIAGNOSIS = re.compile(r"^Verification failed: ")
+"""7.x kernels explain a rejection after the verifier's own message, at log level 1 and up
+(``kernel/bpf/diagnostics.c``): "Verification failed: <category>", then Reason, At, Suggestion."""
+
+
 def error_lines(log: Sequence[str]) -> list[str]:
-    """The log's lines that are not stats or boilerplate, in order."""
-    return [ln for ln in log if not any(p.match(ln) for p in NOISE)]
+    """The log's lines that are not stats or boilerplate, in order, up to a 7.x explanation block."""
+    cut = next((i for i, ln in enumerate(log) if DIAGNOSIS.match(ln)), len(log))
+    return [ln for ln in log[:cut] if not any(p.match(ln) for p in NOISE)]
+
+
+def diagnosis(log: Sequence[str]) -> list[str]:
+    """A 7.x kernel's explanation of a rejection (from "Verification failed:" up to the stats), or []."""
+    start = next((i for i, ln in enumerate(log) if DIAGNOSIS.match(ln)), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start, len(log)) if any(p.match(log[i]) for p in NOISE[:4])), len(log))
+    out = list(log[start:end])
+    while out and not out[-1].strip():
+        out.pop()
+    return out
 
 
 def has_stats(log: Sequence[str]) -> bool:

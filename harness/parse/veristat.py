@@ -23,9 +23,18 @@ HEADER = re.compile(r"^PROCESSING (?P<path>.+)/(?P<prog>[^/]+), DURATION US: (?P
 STATS = re.compile(r"^processed (?P<insns>\d+) insns \(limit \d+\) max_states_per_insn (?P<mspi>\d+) "
                    r"total_states (?P<states>\d+) peak_states (?P<peak>\d+) mark_read (?P<mark>\d+)")
 CSV_HEADER = "file_name,prog_name,"
+END_OF_LOG = re.compile(r"^(File\s+Program\s+Verdict\b|Processing '.+'\.\.\.$|Done\. Processed \d+ files?)")
+"""In table output (veristat by hand, without ``-o csv``): the summary table, the line before each object,
+and the closing count end the program before them, like the CSV header does."""
 OPEN_FAILED = re.compile(r"^Failed to open '(?P<path>[^']+)': (?P<err>-?\d+)")
-LOG_DUMP_BEGIN = "-- BEGIN PROG LOAD LOG --"
-LOG_DUMP_END = "-- END PROG LOAD LOG --"
+LOAD_FAILED = re.compile(r"^Failed to load program (?P<prog>\S+) (?P<err>-?\d+)$")
+"""7.x veristat (``bpf_program__clone``) says this on stderr *before* the failed program's PROCESSING
+block, where older ones let libbpf say ``libbpf: prog 'p': BPF program load failed``: it belongs to the
+next program, never to the log of the one before."""
+LOG_DUMP_BEGIN = re.compile(r"-- BEGIN (PROG|BTF) LOAD LOG --")
+LOG_DUMP_END = re.compile(r"-- END (PROG|BTF) LOAD LOG --")
+"""libbpf dumps a load log between these, its lines unprefixed (the BTF one when the kernel refuses an
+object's BTF, at open: between two programs, so never part of the previous program's log)."""
 MAX_LOG_LINES = 200
 
 
@@ -58,7 +67,7 @@ class Stream:
         self._libbpf: list[str] = []
         self._other: list[str] = []
         self._cur: dict | None = None
-        self._in_dump = False
+        self._in_dump: str | bool = False
         self.open_failures: list[str] = []
         """``Failed to open`` lines, after libbpf's lines on why: veristat skipped an object it could not open."""
 
@@ -79,9 +88,10 @@ class Stream:
         """Feed one line (without newline); returns a record when one completes."""
         line = line.rstrip("\r\n")
         if self._in_dump:
-            if LOG_DUMP_END in line:
+            if LOG_DUMP_END.search(line):
                 self._in_dump = False
-            self._libbpf.append(line)
+            if self._in_dump != "BTF":  # the object's BTF, type by type: nothing about a program
+                self._libbpf.append(line)
             return None
         m = HEADER.match(line)
         if m:
@@ -90,13 +100,13 @@ class Stream:
                          "duration_us": int(m["dur"]), "log": [], "libbpf": self._libbpf}
             self._libbpf = []
             return done
-        if line.startswith("libbpf: "):
+        if line.startswith("libbpf: ") or LOAD_FAILED.match(line):
             done = self._finish()
-            self._libbpf.append(line[len("libbpf: "):])
-            if LOG_DUMP_BEGIN in line:
-                self._in_dump = True
+            self._libbpf.append(line.removeprefix("libbpf: "))
+            if m := LOG_DUMP_BEGIN.search(line):
+                self._in_dump = m.group(1)
             return done
-        if line.startswith(CSV_HEADER):
+        if line.startswith(CSV_HEADER) or END_OF_LOG.match(line):
             return self._finish()
         if self._cur is not None:
             if _printable(line):

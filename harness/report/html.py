@@ -133,6 +133,20 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
         out.append(f"<p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; {e(p.comparable)}.</p>")
         if p.coverage_note:
             out.append(f"<p class='flag'>{e(p.coverage_note)}.</p>")
+        b, n = p.base["kernel_id"], p.new["kernel_id"]
+        for cls, title, group in (
+                ("rejections-accepted", f"Tests that expect a rejection, accepted by {b}, rejected by {n}",
+                 p.rejections_accepted),
+                ("successes-rejected", f"Tests that expect success, rejected by {b}, verified by {n}",
+                 p.successes_rejected)):
+            if group:
+                out.append(f"<h3>{e(title)} ({len(group)})</h3><table class='sortable {cls}'><thead><tr>"
+                           f"<th>program</th><th>description</th><th>{e(b)}</th><th>{e(n)}</th></tr></thead><tbody>")
+                for f in group:
+                    desc = next((s.get("description") for s in (f.new, f.base) if s and s.get("description")), "")
+                    out.append(f"<tr><td><code>{e(f.object)}/{e(f.program)}</code></td><td>{e(desc or '')}</td>"
+                               f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td></tr>")
+                out.append("</tbody></table>")
         if not p.findings:
             out.append("<p>No change.</p>" if p.tested == "complete" else "<p class='flag'>No change among the "
                        f"{p.compared} programs verified on both kernels.</p>")

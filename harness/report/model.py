@@ -74,12 +74,35 @@ class Pair:
     def title(self) -> str:
         return f"{self.branch}: {self.base['kernel_id']} -> {self.new['kernel_id']} ({self.new['arch']})"
 
+    @property
+    def rejections_accepted(self) -> list[Finding]:
+        """Reference pairs: tests that expect a rejection, accepted by the branch head, rejected by the reference
+        (a fix the branch lacks: the dangerous direction)."""
+        return [f for f in self.findings if self.kind == "reference" and _expects(f, "failure")
+                and _verdict(f.base) == "success" and _verdict(f.new) == "failure"
+                and (f.new or {}).get("failure_class") == "verifier"]
+
+    @property
+    def successes_rejected(self) -> list[Finding]:
+        """Reference pairs: tests that expect success, rejected by the branch head, verified by the reference
+        (a missing feature or fix)."""
+        return [f for f in self.findings if self.kind == "reference" and _expects(f, "success")
+                and _verdict(f.base) == "failure" and _verdict(f.new) == "success"]
+
     def count(self, change: Change) -> int:
         return sum(f.change is change for f in self.findings)
 
     @property
     def regressions(self) -> list[Finding]:
         return [f for f in self.findings if f.change is Change.REGRESSION]
+
+
+def _expects(f: Finding, what: str) -> bool:
+    return any(side and side.get("expect") == what for side in (f.new, f.base))
+
+
+def _verdict(side) -> str | None:
+    return side.get("verdict") if side else None
 
 
 def comparability(store: Store, base: dict, new: dict) -> tuple[str, bool]:
@@ -111,16 +134,18 @@ def pairs(store: Store, matrix: Matrix) -> list[Pair]:
     for b in matrix.branches:
         for arch in b.arches:
             cells = [dict(c) for c in (store.latest_cell(k.id, arch) for k in b.kernels) if c is not None]
-            for base, new in zip(cells, cells[1:]):
+            for base, new in zip(cells, cells[1:], strict=False):
                 if base["backend"] == new["backend"]:  # UML and VM results are never diffed as if alike
                     out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
             if cells:
                 heads[(b.name, arch)] = cells[-1]
-    if matrix.reference:
-        for (name, arch), head in heads.items():
-            ref = heads.get((matrix.reference, arch))
-            if name != matrix.reference and ref is not None and ref["backend"] == head["backend"]:
-                out.append(pair(store, name, "reference", head, ref, matrix.thresholds))
+    refs = {b.name: b.reference or matrix.reference for b in matrix.branches}
+    targets = set(refs.values())  # a branch others are compared with is not itself compared with another
+    for (name, arch), head in heads.items():
+        ref_branch = refs.get(name) if name not in targets else None
+        ref = heads.get((ref_branch, arch)) if ref_branch else None
+        if name != ref_branch and ref is not None and ref["backend"] == head["backend"]:
+            out.append(pair(store, name, "reference", head, ref, matrix.thresholds))
     return out
 
 
@@ -141,8 +166,44 @@ def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
         return "UML-derived; confirm in a VM: " + reproducer(store, dict(vm_cell), obj, prog)
     row = store.db.execute("SELECT build_dir FROM corpora WHERE id=?", (cell["corpus_id"],)).fetchone()
     path = Path(row[0]) / "src" / SELFTESTS / f"{obj}.bpf.o" if row else Path(f"{obj}.bpf.o")
-    guest = shlex.join([cell.get("veristat") or "veristat", "-v", "-l", "1", "-f", f"{obj}.bpf.o/{prog}", str(path)])
+    guest = [cell.get("veristat") or "veristat", "-v", "-l", "1", "-f", f"{obj}.bpf.o/{prog}", str(path)]
+    narrowed = narrow(cell.get("reproducer") or "", guest)
+    if narrowed is not None:
+        return narrowed
+    # a store from before cells recorded their command line
     argv = ["vng", "--verbose", "--force-9p", "--run", cell.get("image") or "<kernel image>"]
     if cell.get("accel") == "tcg":
         argv.append("--disable-kvm")
-    return shlex.join(argv + ["--exec", guest])
+    return shlex.join(argv + ["--exec", shlex.join(guest)])
+
+
+def narrow(cell_command: str, guest: list[str]) -> str | None:
+    """The command that booted the cell (its console's first line), running ``guest`` instead of the runner.
+
+    Everything that made the cell's guest what it was stays: arch and root of a foreign-arch guest, its
+    read-only directories (corpus, kernel config), accel, CPUs and memory.  The cell's rwdir goes: it
+    held that boot's plan and results and is gone by the time anyone reproduces (pure).
+    """
+    try:
+        argv = shlex.split(cell_command)
+    except ValueError:
+        return None
+    if "--exec" not in argv:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--rwdir":
+            i += 2
+            continue
+        if a.startswith("--rwdir="):
+            i += 1
+            continue
+        if a == "--exec":
+            out += ["--exec", shlex.join(guest)]
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return shlex.join(out)

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from typing import Iterable
 
 from harness.diff import ORDER, Change, Finding
-from harness.parse.verifier_log import error_lines
+from harness.parse.verifier_log import SUBPROG_STATS, error_lines
 from harness.report.model import Pair
 
 JSON_SCHEMA = 1
@@ -47,6 +47,8 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
             "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new),
             "comparable": p.comparable, "same_objects": p.same_objects, "unchanged": p.unchanged,
             "not_covered": p.not_covered, "no_verdict": p.no_verdict, "tested": p.tested, "warning": p.warning,
+            "rejections_accepted": [f"{f.object}/{f.program}" for f in p.rejections_accepted],
+            "successes_rejected": [f"{f.object}/{f.program}" for f in p.successes_rejected],
             "counts": {c.value: p.count(c) for c in ORDER},
             "findings": [{
                 "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
@@ -163,8 +165,26 @@ def _log_excerpt(row: dict | None, n: int = 4) -> list[str]:
     if not row:
         return []
     tail = (row.get("tail") or "").splitlines()
-    body = [ln for ln in tail if not ln.startswith(("verification time", "stack depth", "processed "))]
+    body = [ln for ln in tail if not ln.startswith(("verification time", "stack depth", "processed "))
+            and not SUBPROG_STATS.match(ln)]
     return body[-n:] if body else error_lines((row.get("log") or "").splitlines())[-n:]
+
+
+def _cross_version(p: Pair) -> list[str]:
+    """A branch head against the reference, read through the tests' own expectations, worst first."""
+    out = []
+    b, n = p.base["kernel_id"], p.new["kernel_id"]
+    for title, group in ((f"Tests that expect a rejection, accepted by {b}, rejected by {n}", p.rejections_accepted),
+                         (f"Tests that expect success, rejected by {b}, verified by {n}", p.successes_rejected)):
+        if not group:
+            continue
+        out += [f"### {title} ({len(group)})", ""]
+        for f in group:
+            desc = next((s.get("description") for s in (f.new, f.base) if s and s.get("description")), None)
+            out.append(f"- `{f.object}/{f.program}`" + (f" ({desc})" if desc else "")
+                       + f": {b}: {_cost(f.base)}; {n}: {_cost(f.new)}")
+        out.append("")
+    return out
 
 
 def markdown(pairs: list[Pair], reproduce) -> str:
@@ -180,6 +200,7 @@ def markdown(pairs: list[Pair], reproduce) -> str:
                 "| " + " | ".join(str(p.count(c)) for c in ORDER) + f" | {p.unchanged} | {p.no_verdict} |", ""]
         if p.coverage_note:
             out += [f"> {p.coverage_note}.", ""]
+        out += _cross_version(p)
         for c in ORDER:
             group = [f for f in p.findings if f.change is c]
             if not group:

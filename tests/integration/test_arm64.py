@@ -96,3 +96,18 @@ def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path, out_in
     # results appear beside x86_64 ones
     out = subprocess.run([str(cli), "results", "--db", str(db)], capture_output=True, text=True, cwd=ROOT)
     assert f"{KERNEL}/arm64" in out.stdout and f"{KERNEL}/x86_64" in out.stdout
+    # Issue 18: the reproducer a report prints for a program runs as printed, on either arch
+    import os
+    from harness import vm
+    from harness.report import model
+    from harness.store import Store
+    s = Store(db)
+    for arch in ("arm64", "x86_64"):
+        cmd = model.reproducer(s, dict(s.latest_cell(KERNEL, arch)), "verifier_and", "invalid_range_check")
+        assert ("--arch arm64" in cmd) == (arch == "arm64"), cmd
+        p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=900,
+                           env={**os.environ, **vm.vng_env()}, stdin=subprocess.DEVNULL)
+        out = p.stdout + p.stderr
+        assert "verifier_and.bpf.o/invalid_range_check" in out and "VERDICT: failure" in out, (arch, cmd, out[-3000:])
+        assert "R0 max value is outside of the allowed memory range" in out, (arch, out[-3000:])
+    s.close()
