@@ -263,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"bpf-harness: error: {e}", file=sys.stderr)
         return ExitCode.INFRA
+    except Exception as e:  # a bug: never exit 1, the code for "regressions found"
+        import traceback
+        traceback.print_exc()
+        print(f"bpf-harness: internal error (a bug in bpf-harness, please report it with the traceback above): "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        return ExitCode.INFRA
     parser.error(f"unknown command {args.cmd}")
     return ExitCode.USAGE
 

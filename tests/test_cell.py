@@ -283,3 +283,39 @@ def test_a_foreign_root_guest_gets_the_runner_in_its_rwdir_not_the_checkout(tmp_
     with pytest.raises(InfraError, match="read-only"):  # and a rodir that would hide the rwdir is refused
         cell._command(dataclasses.replace(j, corpus=dataclasses.replace(j.corpus, build_dir=tmp_path)), j.accel,
                       rwdir, rwdir / "plan.json")
+
+
+def test_message_checks_from_a_real_guest_are_stored_and_read_through_the_expectation(fake_vng, tmp_path):
+    """Issue 18: the host side of __msg checks had no unit test.  Recorded in a 6.12.117 guest verifying 7.3.4's
+    selftests (verifier_and, verifier_set_retval, verifier_precision): matches from the main pass's own log,
+    __not_msg checks, level-0 checks of programs that verified, and the batch records of the watchdog."""
+    import dataclasses
+    import json
+    from conftest import data
+    from harness.expect import parse_tags
+    rec_name = "results-7.3.4-tests-on-6.12.117.jsonl"
+    tags = json.loads(data("decl-tags-6.1-6.12-7.3.json").read_text())["tags"]["7.3"]
+    progs: "OrderedDict[str, list[str]]" = OrderedDict()
+    for r in recorded_results(rec_name):
+        if r["kind"] == "result":
+            progs.setdefault(r["object"], []).append(r["program"])
+    objs = tuple(CorpusObject(o, Path(f"/nonexistent/{o}.bpf.o"), "0" * 64, tuple(p),
+                              tuple((q, parse_tags(tags[o][q])) for q in p if q in tags.get(o, {})))
+                 for o, p in progs.items())
+    j = job(tmp_path)
+    corpus = dataclasses.replace(j.corpus, objects=objs, id="c7", veristat_opts=frozenset({"-r", "-t"}))
+    Store(tmp_path / "r.db").add_corpus(corpus)
+    fake_vng("complete", "console-6.12.117-ok.txt", results=rec_name)
+    out = cell.run_cell(dataclasses.replace(j, corpus=corpus))
+    assert out.status is CellStatus.COMPLETE and out.programs == 40
+    got = Store(tmp_path / "r.db").result_map(out.cell_id)
+    bypass = got[("verifier_set_retval", "cgroup_dev_set_retval_pruning_bypass")]
+    # 6.12.117 verifies what 7.3.4's test expects rejected: unexpected, and the message is missing too
+    assert (bypass["verdict"], bypass["expect"], bypass["msg_check"], bypass["outcome"]) == (
+        "success", "failure", "missing", "unexpected")
+    prec = got[("verifier_precision", "bpf_atomic_fetch_add_map_precision")]
+    assert (prec["msg_check"], prec["msg_detail"], prec["outcome"]) == (
+        "matched", "2 message(s) in order, 1 absent as expected", "as-expected")
+    assert got[("verifier_and", "invalid_range_check")]["msg_detail"] == "1 message(s) in order (in the main pass's log)"
+    assert got[("verifier_and", "invalid_range_check")]["outcome"] == "as-expected"
+    assert sum(1 for r in got.values() if r["msg_check"]) == 35

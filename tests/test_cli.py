@@ -80,6 +80,11 @@ def test_diff_of_uml_cells_counts_what_uml_did_not_verify_apart_and_refuses_uml_
     assert "unchanged: 3  not covered by UML (verified on neither side): 8" in capsys.readouterr().out
     assert main(["diff", "--db", str(tmp_path / "r.db"), "6.12.117-uml", "6.12.117"]) == 2
     assert "a UML and a VM cell (compare them with `bpf-harness fidelity`)" in capsys.readouterr().err
+    # which is what fidelity does, from the same store
+    assert main(["fidelity", "--db", str(tmp_path / "r.db"), "6.12.117-uml", "6.12.117"]) == 0
+    out = capsys.readouterr().out
+    assert "6.12.117-uml" in out and "identical" in out
+    assert main(["fidelity", "--db", str(tmp_path / "r.db"), "6.12.117", "6.12.117-uml"]) == 2  # VM first: refused
 
 
 def test_a_missing_busybox_stops_the_run_before_any_download(tmp_path, capsys, monkeypatch):
@@ -117,3 +122,14 @@ def test_a_store_that_is_not_ours_is_one_line_and_exit_2(tmp_path, capsys):
             assert "not a bpf-harness results store" in err
     assert notes.read_text().startswith("my notes") and \
         [r[0] for r in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")] == ["photos"]
+
+
+def test_a_bug_is_exit_3_never_1(tmp_path, capsys, monkeypatch):
+    """An unexpected exception ended as a traceback with Python's exit 1, the code for "regressions found"."""
+    from harness import cli
+    monkeypatch.setattr(cli, "cmd_validate", lambda args: 1 / 0)
+    assert main(["validate", str(ROOT / "configs" / "default.yaml")]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().splitlines()[-1] == (
+        "bpf-harness: internal error (a bug in bpf-harness, please report it with the traceback above): "
+        "ZeroDivisionError: division by zero")

@@ -127,3 +127,12 @@ def test_diff_cli_exit_codes(tmp_path, capsys):
     assert "regression (1)\n  test_global_func16/global_func16: success 14 insns -> failure 8 insns" in capsys.readouterr().out
     assert main(["diff", "6.1.192", "9.9.9", "--db", db]) == 2
     assert "no cell '9.9.9'; cells: 6.1.190/x86_64, 6.1.192/x86_64" in capsys.readouterr().err
+
+
+def test_complexity_on_states_alone():
+    """Issue 18: only insns moves were tested.  Same insns, states past both thresholds (10% and 100)."""
+    before = derived(CUBIC, states=1000)
+    change, detail = classify(before, derived(CUBIC, states=1200), Thresholds())
+    assert (change, detail) == (Change.COMPLEXITY, "states 1000 -> 1200")
+    assert classify(before, derived(CUBIC, states=1099), Thresholds()) is None  # under 100 states
+    assert classify(derived(CUBIC, states=10), derived(CUBIC, states=150), Thresholds())[1] == "states 10 -> 150"

@@ -360,3 +360,35 @@ def test_golden_reports_of_every_class(store, classes):
     assert [p["counts"]["regression"] for p in doc["pairs"]] == [0, 1, 0, 0]
     assert doc["pairs"][3]["not_covered"] == uml.not_covered and doc["pairs"][1]["findings"][0]["confirmed"] is True
     golden("report-classes.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def test_a_diff_across_different_corpora_says_so(store):
+    """Issue 18: the "different corpora" label had no test.  The second cell verified objects of other bytes."""
+    from conftest import add_corpus as add
+    c2 = add(store, "c2")
+    store.db.execute("UPDATE objects SET sha256=? WHERE corpus_id='c2' AND name='verifier_and'", ("f" * 64,))
+    base, new = (dict(store.db.execute("SELECT * FROM cells WHERE kernel_id=?", (k,)).fetchone())
+                 for k in ("6.1.190", "6.1.192"))
+    label, same = model.comparability(store, base, {**new, "corpus_id": c2.id, "clang": "clang 18.1.8"})
+    assert not same
+    assert label == "DIFFERENT corpora c1 vs c2 (clang 19.1.7 vs clang 18.1.8); 1 object(s) differ in bytes"
+
+
+def test_report_and_fidelity_commands(store, tmp_path, capsys):
+    """The CLI's report command writes what the writers render; fidelity reads a UML and a VM cell."""
+    from harness.cli import main
+    store.close()
+    m = tmp_path / "m.yaml"
+    m.write_text(MATRIX)
+    db = str(store.path)
+    for fmt, name in (("md", "r.md"), ("json", "r.json"), ("junit", "j.xml"), ("email", "e.txt")):
+        assert main(["report", "--db", db, "-m", str(m), "--format", fmt, "-o", str(tmp_path / name)]) == 0
+    assert "### fixed (1)" in (tmp_path / "r.md").read_text()
+    assert json.loads((tmp_path / "r.json").read_text())["pairs"][0]["counts"]["fixed"] == 1
+    assert (tmp_path / "e.txt").read_text().startswith("No BPF verifier regressions found on x86_64 between 6.1.190")
+    assert main(["report", "--db", db, "-m", str(m), "--format", "csv", "-o", str(tmp_path / "csv")]) == 0
+    assert sorted(p.name for p in (tmp_path / "csv").iterdir()) == ["6.1.190_x86_64.csv", "6.1.192_x86_64.csv"]
+    assert main(["report", "--db", db, "-m", str(m), "--format", "pdf", "-o", str(tmp_path / "x")]) == 2
+    capsys.readouterr()
+    assert main(["fidelity", "--db", db]) == 2  # no UML cell here: one line, usage error
+    assert "no UML cell with a VM cell" in capsys.readouterr().err

@@ -160,3 +160,12 @@ def test_a_7x_rejection_explained_by_the_kernel():
     assert why[0] == "Verification failed: Memory Safety: Access outside bounds"
     assert "Suggestion:" in why and not any(ln.startswith("verification time") for ln in why)
     assert diagnosis(_by_hand("6.12.117")[("verifier_and", "invalid_range_check")]["log"]) == []
+
+
+def test_a_log_of_stats_alone_has_no_error_line():
+    """6.12.117 running 7.3.4's verifier_cgroup_storage: -EFAULT, and a log of stats only ("stack depth " empty)."""
+    log = ["verification time 18 usec", "stack depth ", "processed 0 insns (limit 1000000) max_states_per_insn 0 "
+           "total_states 0 peak_states 0 mark_read 0"]
+    libbpf = ["Failed to load program cpu_cgroup_storage_access_1 -14"]
+    assert classify("failure", log, libbpf) == (FailureClass.LOAD, LoadReason.POST_VERIFICATION,
+                                                "Failed to load program cpu_cgroup_storage_access_1 -14")

@@ -46,8 +46,8 @@ SUBPROG_STATS = re.compile(r"^subprog \d+ \(.*\) \S+ insns_self \d+ insns_total 
 """7.x prints one of these per subprogram after "stack depth max N"."""
 NOISE = (
     re.compile(r"^verification time \d+ usec"),
-    re.compile(r"^stack depth [\d+ ]+$"),
-    re.compile(r"^stack depth (max )?[\d+ ]+( max \d+)?$"),  # 7.x: "stack depth max 0", "stack depth 0+8 max 8"
+    # "stack depth 8", "stack depth 0+8", "stack depth " (nothing verified), 7.x "stack depth max 0"
+    re.compile(r"^stack depth( max)?[\d+ ]*( max \d+)?$"),
     SUBPROG_STATS,
     STATS,
     re.compile(r"^Func#\d+ \('[^']*'\) is (global|safe for).*"),
@@ -96,7 +96,7 @@ def diagnosis(log: Sequence[str]) -> list[str]:
     start = next((i for i, ln in enumerate(log) if DIAGNOSIS.match(ln)), None)
     if start is None:
         return []
-    end = next((i for i in range(start, len(log)) if any(p.match(log[i]) for p in NOISE[:4])), len(log))
+    end = next((i for i in range(start, len(log)) if any(p.match(log[i]) for p in NOISE[:3])), len(log))
     out = list(log[start:end])
     while out and not out[-1].strip():
         out.pop()
