@@ -91,6 +91,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def fails(pairs: list, fail_on: str) -> bool:
+    """Whether a run's findings make it exit 1 (pure): ``regression`` (default): any regression;
+    ``unexpected``: also any result expected on the base kernel and unexpected on the new one; ``never``."""
+    from harness.diff import Change
+    if fail_on == "never":
+        return False
+    findings = [f for p in pairs for f in p.findings]
+    return any(f.change is Change.REGRESSION for f in findings) or (
+        fail_on == "unexpected" and any(f.newly_unexpected for f in findings))
+
+
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.run import infra_failures, run_matrix
     m = matrix_mod.load(args.matrix)
@@ -117,11 +128,10 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         finally:
             store.close()
         regressions = [f for p in pairs for f in p.findings if f.change is Change.REGRESSION]
-        unexpected = [f for p in pairs for f in p.findings if f.newly_unexpected]
         if regressions:
             print(f"{len(regressions)} verifier regression(s): " +
                   ", ".join(f"{f.object}/{f.program}" for f in regressions[:10]))
-        regressed = args.fail_on != "never" and bool(regressions or (args.fail_on == "unexpected" and unexpected))
+        regressed = fails(pairs, args.fail_on)
     print(f"run {summary.run_id}: {ran} cell(s) run, {len(summary.skipped)} already complete, "
           f"{len(bad)} infrastructure failure(s); store: {db}")
     for o in summary.outcomes:

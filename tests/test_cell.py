@@ -319,3 +319,21 @@ def test_message_checks_from_a_real_guest_are_stored_and_read_through_the_expect
     assert got[("verifier_and", "invalid_range_check")]["msg_detail"] == "1 message(s) in order (in the main pass's log)"
     assert got[("verifier_and", "invalid_range_check")]["outcome"] == "as-expected"
     assert sum(1 for r in got.values() if r["msg_check"]) == 35
+
+
+def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path):
+    """Issue 18: --jobs > 1 had no test.  Two cells through the run's own pool: two guests, two consoles, one store."""
+    import dataclasses
+    from harness.progress import Progress
+    from harness.run import _run_jobs
+    fake_vng("complete", "console-6.12.117-ok.txt")
+    a = job(tmp_path)
+    b = dataclasses.replace(a, kernel=dataclasses.replace(a.kernel, id="6.12.115", package_version="6.12.115-2~deb12u1"))
+    import io
+    outs = _run_jobs([a, b], 2, Progress(io.StringIO(), live=False), a.out_dir)
+    assert [o.status for o in outs] == [CellStatus.COMPLETE] * 2 and {o.key for o in outs} == {
+        "6.12.117/x86_64", "6.12.115/x86_64"}
+    for o in outs:
+        assert len(rows(tmp_path, o.cell_id)) == 96
+    consoles = sorted(p.parent.name for p in (tmp_path / "out").glob("*/console.log"))
+    assert consoles == ["6.12.115_x86_64", "6.12.117_x86_64"]

@@ -392,3 +392,30 @@ def test_report_and_fidelity_commands(store, tmp_path, capsys):
     capsys.readouterr()
     assert main(["fidelity", "--db", db]) == 2  # no UML cell here: one line, usage error
     assert "no UML cell with a VM cell" in capsys.readouterr().err
+
+
+def test_fail_on_decides_what_makes_a_run_exit_1(store, classes):
+    """Issue 18: `run --fail-on unexpected|never` had no test.  On recorded pairs: the fix alone, the reversed
+    pair (a regression), and a pair whose only finding is a result newly unexpected but not a regression."""
+    import dataclasses
+    from harness.cli import fails
+    fixed, reg, flaky, _ = classes
+    assert [fails([fixed], how) for how in ("regression", "unexpected", "never")] == [False, False, False]
+    assert [fails([reg], how) for how in ("regression", "unexpected", "never")] == [True, True, False]
+    (f,) = [f for f in flaky.findings if f.change.value == "flaky"]
+    assert f.newly_unexpected and not any(x.change.value == "regression" for x in flaky.findings)
+    assert [fails([flaky], how) for how in ("regression", "unexpected", "never")] == [False, True, False]
+    assert fails([dataclasses.replace(reg, findings=())], "unexpected") is False
+
+
+def test_reference_pairs_and_a_branch_of_its_own_reference(store):
+    """Issue 18: reference pairs had no unit test.  Each branch head against the reference head; a branch naming
+    its own reference is compared with that one, and a branch others are compared with is compared with none."""
+    text = ("corpora:\n  c: {source: 6.1.192}\nbranches:\n  old: {corpus: c, kernels: [6.1.190]}\n"
+            "  new: {corpus: c, kernels: [6.1.192]}\nreference: new\n")
+    pairs = model.pairs(store, matrix.parse(text, "m.yaml"))
+    assert [(p.kind, p.branch, p.base["kernel_id"], p.new["kernel_id"]) for p in pairs] == [
+        ("reference", "old", "6.1.190", "6.1.192")]
+    assert [f.change.value for f in pairs[0].findings] == ["fixed"]
+    own = text.replace("reference: new\n", "") .replace("kernels: [6.1.190]}", "kernels: [6.1.190], reference: new}")
+    assert [(p.kind, p.branch) for p in model.pairs(store, matrix.parse(own, "m.yaml"))] == [("reference", "old")]
