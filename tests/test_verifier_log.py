@@ -169,3 +169,13 @@ def test_a_log_of_stats_alone_has_no_error_line():
     libbpf = ["Failed to load program cpu_cgroup_storage_access_1 -14"]
     assert classify("failure", log, libbpf) == (FailureClass.LOAD, LoadReason.POST_VERIFICATION,
                                                 "Failed to load program cpu_cgroup_storage_access_1 -14")
+
+
+def test_a_source_line_after_the_error_is_not_the_error():
+    """Recorded in this session's default run (6.12.115, x86_64 and arm64, level 4): the verifier prints the failing
+    instruction's source line (BTF line info) after its message; it was stored as the error."""
+    log = ["Global function ldsx_ctx_1() doesn't return scalar. Only those are supported.",
+           "invalid bpf_context access off=0 size=4", "; asm volatile ( @ verifier_ldsx.c:152",
+           "verification time 518 usec", "stack depth 0",
+           "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0"]
+    assert classify("failure", log, [])[2] == "invalid bpf_context access off=0 size=4"

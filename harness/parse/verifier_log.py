@@ -53,6 +53,7 @@ NOISE = (
     re.compile(r"^Func#\d+ \('[^']*'\) is (global|safe for).*"),
     re.compile(r"^Validating \S+ func#\d+\.\.\.$"),
     re.compile(r"^(insn|func)#\d+.*"),
+    re.compile(r"^; .* @ \S+:\d+$"),  # the source line of an insn (BTF line info), after the error at level 4
     re.compile(r"^\s*$"),
 )
 CORE_POISON = "195896080"
