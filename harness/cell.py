@@ -193,15 +193,15 @@ def row_of(rec: dict) -> ResultRow:
         mark_read=rec.get("mark_read"), duration_us=rec.get("duration_us"), wall_s=rec.get("wall_s"))
 
 
-class _Tail:
-    """Reads complete JSON lines appended to a file since the last call."""
+class _Lines:
+    """Complete lines appended to a file since the last call (a line still being written waits)."""
 
     def __init__(self, path: Path):
         self.path = path
         self.offset = 0
         self.partial = b""
 
-    def read(self) -> list[dict]:
+    def read(self) -> list[bytes]:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
@@ -210,8 +210,15 @@ class _Tail:
             return []
         self.offset += len(data)
         *lines, self.partial = (self.partial + data).split(b"\n")
+        return lines
+
+
+class _Tail(_Lines):
+    """The JSON records appended to the guest's results file since the last call."""
+
+    def records(self) -> list[dict]:
         out = []
-        for line in lines:
+        for line in self.read():
             try:
                 out.append(json.loads(line))
             except ValueError:
@@ -361,26 +368,6 @@ def _command(job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) 
                        root=job.root, rodirs=rodirs)
 
 
-class _Lines:
-    """Complete text lines appended to a file since the last call (the console, while the guest runs)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-        self.partial = ""
-
-    def read(self) -> list[str]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        *lines, self.partial = (self.partial + data.decode("utf-8", "replace")).split("\n")
-        return lines
-
-
 def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
           progress: Progress, total: int, seen: Seen, deadline: float) -> tuple[CellStatus, str, list[console.Finding]]:
     """One boot of the cell's guest; results are stored as they arrive and noted in ``seen``.
@@ -411,7 +398,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
 
     def ingest() -> None:
         nonlocal logs_n
-        for rec in tail.read():
+        for rec in tail.records():
             seen.last_record = time.monotonic()
             kind = rec.get("kind")
             key = (rec.get("object"), rec.get("program"))
@@ -445,7 +432,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             mono = time.monotonic()
             now = mono - t0
             done_n = len(seen.results)
-            for f in console.scan(lines.read()):
+            for f in console.scan(ln.decode("utf-8", "replace") for ln in lines.read()):
                 if f.kind in console.STALLS and stall is None:
                     stall, stall_t = f, mono
             if stall is not None and seen.last_record > stall_t:

@@ -117,12 +117,20 @@ def test_row_of_timeout_and_crash():
 def test_tail_reader_waits_for_complete_lines(tmp_path):
     f = tmp_path / "r.jsonl"
     t = cell._Tail(f)
-    assert t.read() == []
+    assert t.records() == []
     f.write_text('{"a": 1}\n{"b"')
-    assert t.read() == [{"a": 1}]
+    assert t.records() == [{"a": 1}]
     with open(f, "a") as fh:
         fh.write(': 2}\n')
-    assert t.read() == [{"b": 2}]
+    assert t.records() == [{"b": 2}]
+    # the console reader: a UTF-8 character split across two reads is decoded whole
+    c = tmp_path / "console.log"
+    lines = cell._Lines(c)
+    c.write_bytes("[ 1.0] rcu: INFO: stall \u00b5".encode()[:-1])
+    assert lines.read() == []
+    with open(c, "ab") as fh:
+        fh.write("\u00b5\n".encode()[-2:])
+    assert [ln.decode() for ln in lines.read()] == ["[ 1.0] rcu: INFO: stall \u00b5"]
 
 
 def test_a_guest_that_dies_at_boot_is_booted_again(fake_vng, tmp_path):
