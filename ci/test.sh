@@ -8,4 +8,4 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$top/ci/setup.sh"
 cd "$top"
 .venv/bin/ruff check harness tests ci
-exec .venv/bin/python -m pytest -n 2 --dist loadfile --cov=harness --cov-report=term --cov-fail-under=80 "$@" tests
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --cov=harness --cov-report=term --cov-fail-under=85 "$@" tests
