@@ -24,7 +24,7 @@ from harness.errors import HarnessError
 from harness.kernels import Kernel
 from harness.matrix import VmSettings
 from harness.parse import console
-from harness.parse.verifier_log import classify
+from harness.parse.verifier_log import classify, has_stats
 from harness.store import CellStatus, ResultRow, Store, Verdict
 
 log = logging.getLogger(__name__)
@@ -404,7 +404,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             key = (rec.get("object"), rec.get("program"))
             if kind == "result":
                 store.add_result(cell_id, row_of(rec))
-                seen.results[key] = (rec.get("verdict"), _verifier_ran(rec.get("log", [])))
+                seen.results[key] = (rec.get("verdict"), has_stats(rec.get("log", [])))
             elif kind == "batch":
                 seen.batches[rec["worker"]] = [tuple(k) for k in rec["keys"]]
             elif kind == "tail":
@@ -476,6 +476,3 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                             console.runner_crash(text), hung)
     return status, detail, findings
 
-
-def _verifier_ran(log_lines: list[str]) -> bool:
-    return any(line.startswith("processed ") for line in log_lines)
