@@ -1,4 +1,4 @@
-"""Command line: ``bpf-harness run|validate|results``.  The only place that exits.
+"""Command line: ``bpf-harness run|validate|results|report|diff|fidelity|bisect``.  The only place that exits.
 
 Exit codes: 0 clean, 1 regressions found, 2 usage/config error, 3 infrastructure error.
 """
@@ -63,6 +63,26 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--insns-abs", type=int, default=None, help="complexity threshold in insns (default 1000)")
     d.add_argument("--limit", type=int, default=50, help="findings listed per class (default 50)")
 
+    b = sub.add_parser("bisect", help="first commit of GOOD..BAD where named programs' results changed")
+    b.add_argument("good", metavar="GOOD")
+    b.add_argument("bad", metavar="BAD")
+    b.add_argument("--tree", type=Path, required=True, help="the git tree (a linux-stable or mainline clone)")
+    b.add_argument("--program", action="append", required=True, metavar="OBJECT/PROGRAM",
+                   help="a program of the corpus (repeatable)")
+    b.add_argument("--backend", choices=("auto", "uml", "vm"), default="auto",
+                   help="auto (default): UML when the store's fidelity data says the fast lane verifies the "
+                        "programs, else the VM")
+    b.add_argument("--arch", default="x86_64", help="VM arch (default x86_64; UML is x86_64)")
+    b.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix with the corpus")
+    b.add_argument("--corpus", default=None, help="corpus of the matrix (default: the first branch's)")
+    b.add_argument("--all-commits", action="store_true", help="test every commit, not only those touching --path")
+    b.add_argument("--path", action="append", default=[], help="paths a candidate must touch (default: the BPF "
+                   "paths: kernel/bpf/, include/linux/bpf*, the JITs, ...)")
+    b.add_argument("--no-confirm", action="store_true", help="do not confirm a UML culprit in a VM")
+    b.add_argument("--db", type=Path, default=None, help="results store; bisect keeps its own next to it")
+    b.add_argument("--cache", type=Path, default=None)
+    b.add_argument("--format", choices=("text", "json"), default="text")
+
     s = sub.add_parser("results", help="verdict counts per cell and failures with their error line")
     s.add_argument("--db", type=Path, default=None)
     s.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH")
@@ -83,9 +103,8 @@ def _db(args: argparse.Namespace) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.kernels import acquire
-    m = matrix_mod.load(args.file)
+    m = acquire.check_supported(matrix_mod.load(args.file))
     cells = m.cells()
-    acquire.check_supported(m)
     print(f"{args.file}: ok: {len(m.branches)} branch(es), {len(m.kernels())} kernel(s), {len(cells)} cell(s), "
           f"corpora: {', '.join(m.corpora)}")
     return ExitCode.OK
@@ -103,8 +122,9 @@ def fails(pairs: list, fail_on: str) -> bool:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness.kernels import acquire
     from harness.run import infra_failures, run_matrix
-    m = matrix_mod.load(args.matrix)
+    m = acquire.check_supported(matrix_mod.load(args.matrix))
     if args.jobs < 1:
         raise matrix_mod.ConfigError("--jobs must be at least 1")
     db = _db(args)
@@ -145,8 +165,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import report
-    m = matrix_mod.load(args.matrix)
+    from harness import build, report
+    m = build.expand(matrix_mod.load(args.matrix))
     store = _open_store(args)
     try:
         report.write(store, m, args.format, args.output, tuple(args.cell))
@@ -226,6 +246,79 @@ def fidelity_pairs(cells) -> list:
             and u["corpus_id"] == v["corpus_id"]]
 
 
+def cmd_bisect(args: argparse.Namespace) -> int:
+    import json
+    from harness.build import bisect, git
+    m = matrix_mod.load(args.matrix)
+    corpus = args.corpus or (m.branches[0].corpus if m.branches else None)
+    if corpus not in m.corpora:
+        raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
+    programs = []
+    for p in args.program:
+        obj, _, prog = p.removesuffix(".bpf.o").partition("/")
+        if not obj or not prog:
+            raise matrix_mod.ConfigError(f"--program {p!r}: write OBJECT/PROGRAM (exceptions_fail/reject_...)")
+        programs.append((obj.removesuffix(".bpf.o"), prog))
+    backend = args.backend if args.backend != "auto" else _bisect_backend(args, programs)
+    if backend == "uml" and args.arch != "x86_64":
+        raise matrix_mod.ConfigError("--backend uml runs x86_64 only")
+    tree = git.check_tree(args.tree, "bisect --tree")
+    db_dir = _db(args).parent
+    db_dir.mkdir(parents=True, exist_ok=True)
+    say = logging.getLogger("harness.bisect").info
+    bis = bisect.Bisector(m, tree, corpus, programs, backend, args.arch,
+                          db_dir / bisect.store_name(programs, backend, args.arch, corpus), args.cache, say)
+    paths = tuple(args.path) or git.BPF_PATHS
+    o = bisect.run(tree, args.good, args.bad, bis, () if args.all_commits else paths, args.all_commits)
+    confirm = ""
+    if o.culprit and o.parent and backend == "uml" and not args.no_confirm:
+        vm_bis = bisect.Bisector(m, tree, corpus, programs, "vm", "x86_64",
+                                 db_dir / bisect.store_name(programs, "vm", "x86_64", corpus), args.cache, say)
+        say(f"bisect: confirming {o.culprit[:12]} against its parent in x86_64 VM cells")
+        before, after = vm_bis.verify(o.parent), vm_bis.verify(o.culprit)
+        ok = before is not None and after is not None and bisect.changed(before, after, programs, m.thresholds)
+        confirm = "confirmed in a VM" if ok else "NOT confirmed in a VM: the VM results do not change there"
+    repro_yaml = db_dir / f"bisect-{o.culprit[:12]}.yaml" if o.culprit else None
+    reproduce = ""
+    if repro_yaml is not None:
+        spec = m.corpora[corpus]
+        repro_yaml.write_text(bisect.reproducer_matrix(o, tree, backend, args.arch, corpus, {
+            "source": str(spec.source), "include": list(spec.include), "exclude": list(spec.exclude)},
+            m.debian.suites))
+        reproduce = f"bpf-harness run -m {repro_yaml} --db {db_dir / 'bisect-repro.db'} --report {db_dir / 'bisect-report'}"
+    if args.format == "json":
+        d = bisect.to_json(o, programs, reproduce)
+        d["backend"], d["vm_confirmation"] = backend, confirm or None
+        print(json.dumps(d, indent=1))
+    else:
+        sys.stdout.write(bisect.render_text(o, programs, tree, reproduce))
+        print(f"backend: {backend}" + (f"; {confirm}" if confirm else ""))
+    return ExitCode.OK if o.verdict in ("found", "unchanged", "outside-paths") else ExitCode.INFRA
+
+
+def _bisect_backend(args: argparse.Namespace, programs: list) -> str:
+    """UML when the store has a UML cell that verified every named program (not ``fidelity.uncovered``)."""
+    from harness import fidelity
+    from harness.store import Store
+    db = _db(args)
+    if db.exists():
+        store = Store(db)
+        try:
+            for c in store.latest_cells():
+                if c["backend"] != "uml":
+                    continue
+                res = store.result_map(c["id"])
+                if all(p in res and not fidelity.uncovered(res[p]) for p in programs):
+                    logging.getLogger("harness.bisect").info(
+                        f"bisect: UML (the fast lane verified these programs in cell {c['kernel_id']}/{c['arch']})")
+                    return "uml"
+        finally:
+            store.close()
+    logging.getLogger("harness.bisect").info("bisect: the VM (no UML cell in the store verified these programs; "
+                                             "--backend uml forces the fast lane)")
+    return "vm"
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from harness.results import render
     store = _open_store(args)
@@ -258,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args)
         if args.cmd == "fidelity":
             return cmd_fidelity(args)
+        if args.cmd == "bisect":
+            return cmd_bisect(args)
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)

@@ -59,11 +59,34 @@ class UmlKernel:
 
 @dataclasses.dataclass(frozen=True)
 class GitKernel:
+    """One commit of a git tree, built by the harness (``harness.build``) for ``backend``."""
     tree: Path
     commit: str
+    backend: str = "vm"
+    subject: str = ""
+    """Filled in when a range is expanded (for messages; reports read it from the build)."""
 
 
-KernelSource = DebianKernel | LocalKernel | GitKernel | UmlKernel
+@dataclasses.dataclass(frozen=True)
+class GitRange:
+    """``A..B`` of a git tree: expanded (``harness.build.expand``) into A and every commit after it that touches
+    ``paths``, each diffed against the one before."""
+    tree: Path
+    range: str
+    paths: tuple[str, ...]
+    backend: str = "vm"
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceKernel:
+    """A Debian ``linux-source`` release with patches applied in order, built by the harness."""
+    version: KernelVersion
+    patches: tuple[Path, ...]
+    backend: str = "vm"
+
+
+KernelSource = DebianKernel | LocalKernel | GitKernel | GitRange | SourceKernel | UmlKernel
+BUILT = (GitKernel, GitRange, SourceKernel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +99,13 @@ class KernelSpec:
 
     @property
     def version(self) -> KernelVersion | None:
-        return self.source.version if isinstance(self.source, (DebianKernel, UmlKernel)) else None
+        return self.source.version if isinstance(self.source, (DebianKernel, UmlKernel, SourceKernel)) else None
 
     @property
     def backend(self) -> str:
         """``uml``: verified in a user-mode Linux process; ``vm``: in a qemu guest."""
+        if isinstance(self.source, BUILT):
+            return self.source.backend
         return "uml" if isinstance(self.source, UmlKernel) else "vm"
 
 
@@ -305,7 +330,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
 BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference")
-KERNEL_KEYS = ("id", "debian", "local", "git", "uml")
+KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend")
+KERNEL_KINDS = ("debian", "local", "git", "uml", "source")
+BACKENDS = ("vm", "uml")
 CORPUS_KEYS = ("source", "include", "exclude")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
@@ -381,7 +408,7 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             corpus = f"{name}-selftests"
             corpora.setdefault(corpus, CorpusSpec(corpus, newest))
         barches = tuple(_arches(w, b["arches"][1], f"branch {name}: arches")) if "arches" in b else arches
-        uml = [k for k in kernels if isinstance(k.source, UmlKernel)]
+        uml = [k for k in kernels if k.backend == "uml"]
         if uml and set(barches) != {"x86_64"}:
             raise ConfigError(f"{uml[0].where}: branch {name}: uml kernels run on x86_64 only; give the branch "
                               f"arches: [x86_64]")
@@ -452,10 +479,19 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
         v = w.version(node, "kernel")
         return KernelSpec(str(v), DebianKernel(v), where)
     m = w.mapping(node, "kernel", KERNEL_KEYS)
-    kinds = [k for k in ("debian", "local", "git", "uml") if k in m]
+    kinds = [k for k in KERNEL_KINDS if k in m]
     if len(kinds) != 1:
-        raise w.fail(node, "kernel: give exactly one of debian, local, git, uml")
+        raise w.fail(node, f"kernel: give exactly one of {', '.join(KERNEL_KINDS)}")
     kind = kinds[0]
+    if kind not in ("git", "source"):
+        for key in ("patches", "backend"):
+            if key in m:
+                raise w.fail(m[key][0], f"kernel: {key} goes with a git or source kernel, not {kind}")
+    elif "patches" in m and kind == "git":
+        raise w.fail(m["patches"][0], "kernel: patches go with a source kernel; a git kernel is its commit")
+    backend = w.scalar(m["backend"][1], "kernel: backend") if "backend" in m else "vm"
+    if backend not in BACKENDS:
+        raise w.fail(m["backend"][1], f"kernel: backend {backend!r}: one of {', '.join(BACKENDS)}")
     kid = w.scalar(m["id"][1], "kernel: id") if "id" in m else None
     if kid is not None and not _NAME.match(kid):
         raise w.fail(m["id"][1], f"kernel id {kid!r} must be letters, digits, . _ + -")
@@ -466,6 +502,11 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     if kind == "uml":
         v = w.version(vnode, "kernel: uml")
         return KernelSpec(kid or f"{v}-uml", UmlKernel(v), where)
+    if kind == "source":
+        v = w.version(vnode, "kernel: source")
+        patches = tuple(w.seq(m["patches"][1], "kernel: patches", lambda n: _file(w, n, "kernel: patches"))) \
+            if "patches" in m else ()
+        return KernelSpec(kid or f"{v}-src", SourceKernel(v, patches, backend), where)
     if kid is None:
         raise w.fail(node, f"kernel: a {kind} kernel needs an id")
     if kind == "local":
@@ -473,9 +514,26 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
         image = Path(w.scalar(lm["image"][1], "kernel: local: image")).expanduser()
         modules = Path(w.scalar(lm["modules"][1], "kernel: local: modules")).expanduser() if "modules" in lm else None
         return KernelSpec(kid, LocalKernel(image, modules), where)
-    gm = w.mapping(vnode, "kernel: git", ("tree", "commit"), required=("tree", "commit"))
-    return KernelSpec(kid, GitKernel(Path(w.scalar(gm["tree"][1], "kernel: git: tree")).expanduser(),
-                                     w.scalar(gm["commit"][1], "kernel: git: commit")), where)
+    gm = w.mapping(vnode, "kernel: git", ("tree", "commit", "range", "paths"), required=("tree",))
+    tree = _file(w, gm["tree"][1], "kernel: git: tree")
+    if ("commit" in gm) == ("range" in gm):
+        raise w.fail(vnode, "kernel: git: give exactly one of commit, range (A..B)")
+    if "commit" in gm:
+        if "paths" in gm:
+            raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
+        return KernelSpec(kid, GitKernel(tree, w.scalar(gm["commit"][1], "kernel: git: commit"), backend), where)
+    rng = w.scalar(gm["range"][1], "kernel: git: range")
+    if rng.count("..") != 1 or rng.startswith("..") or rng.endswith("..") or "..." in rng:
+        raise w.fail(gm["range"][1], f"kernel: git: range {rng!r}: write BASE..HEAD")
+    paths = tuple(w.seq(gm["paths"][1], "kernel: git: paths", lambda n: w.scalar(n, "kernel: git: paths"))) \
+        if "paths" in gm else ()
+    return KernelSpec(kid, GitRange(tree, rng, paths, backend), where)
+
+
+def _file(w: _Walker, node: yaml.Node, what: str) -> Path:
+    """A path from the matrix: ``~`` expanded, relative to the matrix file's directory."""
+    p = Path(w.scalar(node, what)).expanduser()
+    return p if p.is_absolute() else (w.path.parent / p).resolve()
 
 
 def _check_order(w: _Walker, branch: str, kernels: list[KernelSpec]) -> None:

@@ -14,7 +14,7 @@ from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
-from harness.matrix import Accel, Cell, DebianKernel, KernelSpec, Matrix, UmlKernel
+from harness.matrix import Accel, Cell, DebianKernel, KernelSpec, Matrix, SourceKernel, UmlKernel
 from harness.progress import Progress
 from harness.store import CellStatus, Store
 
@@ -55,7 +55,7 @@ class Preparer:
     def kernel(self, spec: KernelSpec, arch: str) -> Kernel:
         key = (spec.id, arch)
         if key not in self._kernels:
-            apt = self.apt(arch) if isinstance(spec.source, (DebianKernel, UmlKernel)) else None
+            apt = self.apt(arch) if isinstance(spec.source, (DebianKernel, UmlKernel, SourceKernel)) else None
             self._kernels[key] = acquire.fetch(spec, arch, self.matrix, self.cache_root, apt)
         return self._kernels[key]
 
@@ -81,7 +81,9 @@ def matrix_sha256(path: Path) -> str:
 
 def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: int = 1, force: bool = False,
                cache_root: Path | None = None, progress: Progress | None = None,
-               argv: list[str] | None = None) -> RunSummary:
+               argv: list[str] | None = None, programs: frozenset[tuple[str, str]] | None = None) -> RunSummary:
+    """Run the matrix's cells (``only``: some of them; ``programs``: only these (object, program) pairs, as
+    bisect does) into the store at ``db``."""
     cache_root = cache_root or cache.root()
     progress = progress or Progress()
     cells = matrix.cells(only)
@@ -122,7 +124,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
             kernel = prep.kernel(cell.kernel, cell.arch)
             corpus = prep.corpus(cell)
             store.add_corpus(corpus)
-            new_job = job(cell, kernel, corpus)
+            new_job = job(cell, kernel, corpus, programs=programs)
             if corpus.failed:
                 log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
             done = store.complete_cell(kernel.key, cell.arch, corpus.id, cell.kernel.backend)

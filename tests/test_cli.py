@@ -28,16 +28,17 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["results", "--db", str(tmp_path / "none.db")]) == 2
 
 
-def test_git_kernels_are_not_implemented_yet_exit_2(tmp_path, capsys, monkeypatch):
+def test_git_kernel_with_a_tree_that_is_not_a_repository_exits_2_in_run_and_validate(tmp_path, capsys):
     m = tmp_path / "g.yaml"
-    m.write_text("corpora: {c: {source: 6.12.117}}\nbranches:\n  dev:\n    corpus: c\n    kernels:\n"
-                 "      - {id: g, git: {tree: /src/linux, commit: v6.13}}\n")
+    m.write_text(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  dev:\n    corpus: c\n    kernels:\n"
+                 f"      - {{id: g, git: {{tree: {tmp_path}, commit: v6.13}}}}\n")
     assert main(["run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(tmp_path / "cache")]) == 2
-    assert "git kernels (tree + commit built with vng --build) are not implemented yet" in capsys.readouterr().err
+    assert f"{tmp_path} is not a git repository" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # refused before any download or build
     # validate says what run will say (issue 18: it printed "ok")
     assert main(["validate", str(m)]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and "git kernels (tree + commit built with vng --build) are not implemented yet" in captured.err
+    assert captured.out == "" and f"{tmp_path} is not a git repository" in captured.err
 
 
 def test_results_table(tmp_path, capsys):

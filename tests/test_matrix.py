@@ -4,7 +4,7 @@ import pytest
 
 from harness import matrix
 from harness.errors import ConfigError
-from harness.matrix import Accel, DebianKernel, GitKernel, LocalKernel
+from harness.matrix import Accel, DebianKernel, GitKernel, GitRange, LocalKernel, SourceKernel
 from harness.version import KernelVersion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,42 @@ def test_local_and_git_kernels():
     a, b = m.branches[0].kernels
     assert a.source == LocalKernel(Path("/boot/vmlinuz-x"), Path("/lib/modules/x"))
     assert b.source == GitKernel(Path("/src/linux"), "v6.13")
+    assert b.backend == "vm"
+
+
+def test_source_kernels_ranges_and_backends(tmp_path):
+    m = matrix.parse("corpora:\n  c: {source: 6.12.117}\nbranches:\n  dev:\n    corpus: c\n    arches: [x86_64]\n"
+                     "    kernels:\n"
+                     "      - {source: 6.12.113, patches: [fix.patch, /abs/b.patch], backend: uml}\n"
+                     "      - {id: r, git: {tree: linux, range: v6.12.113..v6.12.115}, backend: uml}\n"
+                     "      - {id: p, git: {tree: ~/linux, range: a..b, paths: [kernel/bpf/]}}\n",
+                     tmp_path / "m.yaml")
+    s, r, p = m.branches[0].kernels
+    assert s.id == "6.12.113-src" and s.backend == "uml"
+    assert s.source == SourceKernel(KernelVersion(6, 12, 113), (tmp_path / "fix.patch", Path("/abs/b.patch")), "uml")
+    assert r.source == GitRange(tmp_path / "linux", "v6.12.113..v6.12.115", (), "uml")
+    assert p.source == GitRange(Path.home() / "linux", "a..b", ("kernel/bpf/",), "vm")
+
+
+@pytest.mark.parametrize("kernel, message", [
+    ("{id: g, git: {tree: /t, commit: a, range: a..b}}", "give exactly one of commit, range (A..B)"),
+    ("{id: g, git: {tree: /t, range: a...b}}", "range 'a...b': write BASE..HEAD"),
+    ("{id: g, git: {tree: /t, range: ..b}}", "range '..b': write BASE..HEAD"),
+    ("{id: g, git: {tree: /t, commit: a, paths: [x]}}", "paths go with a range"),
+    ("{id: g, git: {tree: /t, commit: a}, patches: [a.patch]}", "patches go with a source kernel"),
+    ("{id: g, git: {tree: /t, commit: a}, backend: qemu}", "backend 'qemu': one of vm, uml"),
+    ("{debian: 6.12.117, backend: uml}", "backend goes with a git or source kernel, not debian"),
+    ("{source: 6.12.117, patches: a.patch}", "kernel: patches must be a list, not 'a.patch'"),
+])
+def test_bad_built_kernel_entries(kernel, message):
+    assert message in err(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n"
+                          f"    kernels:\n      - {kernel}\n")
+
+
+def test_uml_backend_needs_x86_64_only():
+    assert "uml kernels run on x86_64 only" in err(
+        "corpora: {c: {source: 6.12.117}}\nbranches:\n  b:\n    corpus: c\n    arches: [x86_64, arm64]\n"
+        "    kernels:\n      - {source: 6.12.117, backend: uml}\n")
 
 
 def test_unknown_key_is_rejected_with_its_line():

@@ -419,3 +419,35 @@ def test_reference_pairs_and_a_branch_of_its_own_reference(store):
     assert [f.change.value for f in pairs[0].findings] == ["fixed"]
     own = text.replace("reference: new\n", "") .replace("kernels: [6.1.190]}", "kernels: [6.1.190], reference: new}")
     assert [(p.kind, p.branch) for p in model.pairs(store, matrix.parse(own, "m.yaml"))] == [("reference", "old")]
+
+
+def test_a_commit_built_kernel_is_named_on_its_pair_and_each_finding(store):
+    """A cell of a kernel built from a commit stores the commit id as package_version and its subject as package
+    (harness.build.kbuild); every format names the commit."""
+    cid = "d9c083b366403d58cd8e31d30ae24ebebf9a3f5c"
+    subject = "bpf: Fix exception exit lock checking for subprogs"
+    store.db.execute("UPDATE cells SET package_version=?, package=? WHERE kernel_id='6.1.192'", (cid, subject))
+    store.db.commit()
+    pairs, repro = render(store)
+    (p,) = pairs
+    assert p.commit == {"id": cid, "subject": subject}
+    assert p.commit_line == f'commit d9c083b36640 "{subject}"'
+    md = writers.markdown(pairs, repro)
+    assert f'**commit d9c083b36640 "{subject}"** (diffed against its parent in the range, 6.1.190)' in md
+    finding_lines = [ln for ln in md.splitlines() if ln.startswith("- `")]
+    assert finding_lines and all(f"[d9c083b36640 {subject}]" in ln for ln in finding_lines)
+    js = writers.to_json(pairs, repro, generated=0)
+    assert js["pairs"][0]["commit"] == {"id": cid, "subject": subject}
+    assert all(f["commit"]["id"] == cid for f in js["pairs"][0]["findings"])
+    from harness.report import html
+    page = html.render(pairs, repro, store.result_map)
+    assert f"<code>d9c083b36640</code> {subject}" in page
+    assert page.count(f"<div class='commit'>d9c083b36640 {subject}</div>") == len(p.findings)
+    # the same pair reversed has a regression: the email names the commit under it
+    store.db.execute("UPDATE cells SET package_version=?, package=? WHERE kernel_id='6.1.190'", (cid, subject))
+    cells = {c["kernel_id"]: dict(c) for c in store.db.execute("SELECT * FROM cells")}
+    rev = model.pair(store, "6.1.y", "commit", cells["6.1.192"], cells["6.1.190"], matrix.Thresholds())
+    assert rev.regressions
+    assert f'  at commit d9c083b36640 "{subject}"' in writers.email([rev])
+    # a Debian kernel's package version is not a commit
+    assert model.commit_of(dict(p.base)) is None

@@ -31,11 +31,5 @@ def test_the_shipped_fragment_and_patches_explain_themselves():
     assert uml.FRAGMENT.read_text().startswith("# bpf-harness: UML kernel")
     patches = sorted(uml.PATCHES.glob("*.patch"))
     assert patches and all(p.read_text().startswith("Reason: ") for p in patches)
-    assert uml.recipe_hash("gcc 12") != uml.recipe_hash("gcc 13")
 
 
-def test_build_steps_are_argv_lists():
-    steps = uml.make_argvs(Path("/s"), 2)
-    assert steps[0] == ["make", "-C", "/s", "ARCH=um", "defconfig"]
-    assert steps[1][:4] == ["/s/scripts/kconfig/merge_config.sh", "-m", "-O", "/s"]
-    assert steps[-1] == ["make", "-C", "/s", "ARCH=um", "-j2", "linux"]

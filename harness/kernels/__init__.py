@@ -32,11 +32,17 @@ class Kernel:
     package: str = ""
     package_version: str = ""
     package_sha256: str = ""
+    commit: str = ""
+    """A source-built kernel's commit (with any patches the matrix applies)."""
+    tree: str = ""
+    """The git tree it was built from."""
 
     @property
     def key(self) -> str:
         """Identity of the exact kernel build: id plus package version, or the image's content hash (a local
         kernel: rebuilt at the same path, it is another kernel and is verified again)."""
+        if self.commit:
+            return f"{self.id}@{self.commit[:16]}+{self.package_sha256[:12]}"
         if self.package_version:
             return f"{self.id}@{self.package_version}"
         return f"{self.id}@sha256:{self.package_sha256[:16]}" if self.package_sha256 else f"{self.id}@{self.image}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.arch import get_arch
-from harness.kernels import Kernel, debian, git, local
+from harness.kernels import Kernel, debian, local
 from harness.kernels.apt import Apt
-from harness.matrix import DebianKernel, GitKernel, KernelSpec, LocalKernel, Matrix, UmlKernel
+from harness.matrix import BUILT, DebianKernel, KernelSpec, LocalKernel, Matrix, SourceKernel, UmlKernel
 
 
 def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, apt: Apt | None = None) -> Kernel:
@@ -28,13 +28,16 @@ def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, ap
                          logging.getLogger("harness.uml").info)
     if isinstance(spec.source, LocalKernel):
         return local.fetch(spec, arch, cache_root)
-    assert isinstance(spec.source, GitKernel)
-    git.fetch(spec)
-    raise AssertionError("unreachable")
+    assert isinstance(spec.source, BUILT)
+    from harness import build
+    if isinstance(spec.source, SourceKernel) and apt is None:
+        apt = Apt(cache_root, get_arch("x86_64"), matrix.debian)
+        apt.update()
+    return build.fetch(spec, arch_name, cache_root, apt)
 
 
-def check_supported(matrix: Matrix) -> None:
-    """Refuse, before any download, what ``fetch`` would refuse later: validation and run must agree."""
-    for spec in matrix.kernels():
-        if isinstance(spec.source, GitKernel):
-            git.fetch(spec)
+def check_supported(matrix: Matrix) -> Matrix:
+    """Refuse, before any download, what ``fetch`` would refuse later (validation and run must agree);
+    returns the matrix with commit ranges expanded into their commits."""
+    from harness import build
+    return build.check(matrix)

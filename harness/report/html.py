@@ -130,6 +130,9 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
         out.append(f"<h2 id='pair{i}'>{e(p.title)}</h2>")
         if p.warning:
             out.append(f"<p class='flag warning'>{e(p.warning)}</p>")
+        if p.commit:
+            out.append(f"<p class='commit'>commit <code>{e(p.commit['id'][:12])}</code> {e(p.commit['subject'])} "
+                       f"(against its parent in the range, {e(p.base['kernel_id'])})</p>")
         out.append(f"<p>{e(p.base['release'])} &rarr; {e(p.new['release'])}; {e(p.comparable)}.</p>")
         if p.coverage_note:
             out.append(f"<p class='flag'>{e(p.coverage_note)}.</p>")
@@ -158,9 +161,11 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             d, dtext = _delta(f)
             excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
             flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
+            commit = (f"<div class='commit'>{e(p.commit['id'][:12])} {e(p.commit['subject'])}</div>"
+                      if p.commit else "")
             out.append(
                 f"<tr class='{f.change.value}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
-                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}</td><td>{e(f.error_key or f.detail)}</td>"
+                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}{commit}</td><td>{e(f.error_key or f.detail)}</td>"
                 f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td><td data-v='{d if d is not None else ''}'>{dtext}</td>"
                 f"<td><details><summary>log and reproducer</summary>"
                 + (f"<pre>{e(chr(10).join(excerpt))}</pre>" if excerpt else "")

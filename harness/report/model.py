@@ -75,6 +75,17 @@ class Pair:
         return f"{self.branch}: {self.base['kernel_id']} -> {self.new['kernel_id']} ({self.new['arch']})"
 
     @property
+    def commit(self) -> dict | None:
+        """The new kernel's commit when it was built from a git tree: what a per-commit finding names."""
+        return commit_of(self.new) if self.kind == "commit" else None
+
+    @property
+    def commit_line(self) -> str:
+        """``commit abcdef123456 "subject"`` for a source-built new kernel ('' otherwise)."""
+        c = self.commit
+        return f'commit {c["id"][:12]} "{c["subject"]}"' if c else ""
+
+    @property
     def rejections_accepted(self) -> list[Finding]:
         """Reference pairs: tests that expect a rejection, accepted by the branch head, rejected by the reference
         (a fix the branch lacks: the dangerous direction)."""
@@ -95,6 +106,15 @@ class Pair:
     @property
     def regressions(self) -> list[Finding]:
         return [f for f in self.findings if f.change is Change.REGRESSION]
+
+
+def commit_of(cell: dict) -> dict | None:
+    """``{"id", "subject"}`` of a cell whose kernel was built from a commit (pure): such a cell's package_version
+    is the full commit id and its package the subject."""
+    cid = str(cell.get("package_version") or "")
+    if len(cid) == 40 and all(ch in "0123456789abcdef" for ch in cid):
+        return {"id": cid, "subject": cell.get("package") or ""}
+    return None
 
 
 def _expects(f: Finding, what: str) -> bool:

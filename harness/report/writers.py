@@ -44,7 +44,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
         "schema": JSON_SCHEMA,
         "generated": int(time.time()) if generated is None else generated,
         "pairs": [{
-            "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new),
+            "branch": p.branch, "kind": p.kind, "base": _cell(p.base), "new": _cell(p.new), "commit": p.commit,
             "comparable": p.comparable, "same_objects": p.same_objects, "unchanged": p.unchanged,
             "not_covered": p.not_covered, "no_verdict": p.no_verdict, "tested": p.tested, "warning": p.warning,
             "rejections_accepted": [f"{f.object}/{f.program}" for f in p.rejections_accepted],
@@ -52,6 +52,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
             "counts": {c.value: p.count(c) for c in ORDER},
             "findings": [{
                 "change": f.change.value, "object": f.object, "program": f.program, "detail": f.detail,
+                "commit": p.commit,
                 "error_key": f.error_key, "newly_unexpected": f.newly_unexpected, "confirmed": f.confirmed,
                 "base": _side(f.base), "new": _side(f.new),
                 "reproduce": reproduce(failing_side(p, f), f.object, f.program),
@@ -147,6 +148,8 @@ def email(pairs: list[Pair]) -> str:
         else:
             lines.append(f"BPF verifier regressions found on {p.new['arch']} between {p.base['kernel_id']} and "
                          f"{p.new['kernel_id']} ({p.branch}):")
+            if p.commit_line:
+                lines.append(f"  at {p.commit_line}")
             for f in regs:
                 lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}")
         others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
@@ -194,6 +197,8 @@ def markdown(pairs: list[Pair], reproduce) -> str:
         if p.warning:
             word, _, rest = p.warning.partition(": ")
             out += [f"> **{word}**: {rest}", ""]
+        if p.commit_line:
+            out += [f"**{p.commit_line}** (diffed against its parent in the range, {p.base['kernel_id']})", ""]
         out += [f"{p.base['release']} -> {p.new['release']}; {p.comparable}.", ""]
         out += ["| " + " | ".join(c.value for c in ORDER) + " | unchanged | no verdict |",
                 "|" + "---|" * (len(ORDER) + 2),
@@ -221,7 +226,8 @@ def markdown(pairs: list[Pair], reproduce) -> str:
                     missing = [s["msg_detail"] for s in (f.new,) if s and s.get("msg_check") == "missing"]
                     if missing:
                         flag += f" — __msg: {missing[0]}"
-                    out.append(f"- `{f.object}/{f.program}`: {p.base['kernel_id']}: {_cost(f.base)}; "
+                    at = f" [{p.commit['id'][:12]} {p.commit['subject']}]" if p.commit else ""
+                    out.append(f"- `{f.object}/{f.program}`{at}: {p.base['kernel_id']}: {_cost(f.base)}; "
                                f"{p.new['kernel_id']}: {_cost(f.new)}{flag}")
                     excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
                     if excerpt and c in (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED):

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Benchmark source-built kernels and bisection on the real fixture range (tests/data/fixture-6.12.113-bpf).
+
+Prints, measured in this one run:
+  - cold build (``--cold``: a fresh clone of the tree, so a fresh build directory; ccache off unless
+    ``--ccache``), per recipe;
+  - incremental rebuild: the tree's build directory at the base commit, then the commit that touches
+    kernel/bpf/verifier.c ("bpf: Fix exception exit lock checking for subprogs"), per recipe;
+  - one bisection step (rebuild + boot + verify the named program) and a whole bisection over the range,
+    UML, each into a fresh store (builds come from the cache when present: say which).
+
+Targets (issue 13): an incremental UML step <= 90 s; a bisection over ~30 BPF commits <= 10 min with UML.
+
+Usage: .venv/bin/python ci/bench_build.py [--recipe uml] [--recipe vm-x86_64] [--cold] [--ccache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import cache, matrix  # noqa: E402
+from harness.arch import get_arch  # noqa: E402
+from harness.build import bisect, debsrc, git, kbuild, recipe  # noqa: E402
+from harness.kernels.apt import Apt  # noqa: E402
+from harness.matrix import DebianSettings  # noqa: E402
+from harness.version import KernelVersion  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
+PROGRAM = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
+
+
+def fixture_tree(root: Path, where: Path) -> tuple[Path, str, list[str]]:
+    apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
+    apt.update()
+    repo, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
+    if not (where / ".git").exists():
+        where.parent.mkdir(parents=True, exist_ok=True)
+        git.shared_clone(repo, where)
+    commits, head = [], base
+    for name in (FIXTURE / "series").read_text().split():
+        head = git.commit_patches(where, head, [FIXTURE / name], "fixture")
+        commits.append(head)
+    git.git(where, "update-ref", "refs/heads/fixture", head)
+    return where, base, commits
+
+
+def timed_build(tree: Path, commit: str, r: recipe.Recipe, root: Path) -> tuple[float, bool]:
+    """Seconds to build ``commit`` now, forcing a rebuild (its cached kernel is moved away and put back)."""
+    final = kbuild.final_dir(root, r, commit, kbuild.compiler_version(r))
+    aside = final.with_name(final.name + ".bench-aside")
+    had = final.exists()
+    if had:
+        final.rename(aside)
+    try:
+        t0 = time.monotonic()
+        kbuild.build(tree, commit, r, kid="bench", cache_root=root, jobs=os.cpu_count() or 2)
+        return time.monotonic() - t0, had
+    finally:
+        if had:
+            shutil.rmtree(final, ignore_errors=True)
+            aside.rename(final)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--recipe", action="append", default=None, help="uml, vm-x86_64 (default: uml)")
+    ap.add_argument("--cold", action="store_true", help="also a cold build in a fresh clone (minutes)")
+    ap.add_argument("--ccache", action="store_true", help="keep ccache on for the cold build")
+    ap.add_argument("--no-bisect", action="store_true")
+    args = ap.parse_args()
+    root = cache.root()
+    tree, base, commits = fixture_tree(root, root / "fixtures" / "linux-6.12.113-bpf")
+    verifier_commit = commits[1]
+    rows: list[tuple[str, float, str]] = []
+    for name in args.recipe or ["uml"]:
+        r = recipe.get(*(("uml", "x86_64") if name == "uml" else ("vm", name.removeprefix("vm-"))))
+        if args.cold:
+            with tempfile.TemporaryDirectory(prefix="bench-build-", dir=root) as tmp:
+                fresh = Path(tmp) / "linux"
+                git.shared_clone(tree, fresh)
+                env_path = os.environ["PATH"]
+                if not args.ccache:  # ccache off: a cold build is a cold build
+                    os.environ["PATH"] = ":".join(p for p in env_path.split(":") if "ccache" not in p)
+                    os.environ["CCACHE_DISABLE"] = "1"
+                try:
+                    s, _ = timed_build(fresh, base, r, root)
+                finally:
+                    os.environ["PATH"] = env_path
+                    os.environ.pop("CCACHE_DISABLE", None)
+                shutil.rmtree(kbuild.tree_dir(root, fresh), ignore_errors=True)
+            rows.append((f"{r.name}: cold build of 6.12.113 (fresh build directory)", s,
+                         "ccache on" if args.ccache else "ccache disabled"))
+        kbuild.build(tree, base, r, kid="bench", cache_root=root, jobs=os.cpu_count() or 2)  # dir at the base
+        # put the build directory at the base commit, then time the commit that touches verifier.c
+        timed_build(tree, base, r, root)
+        s, _ = timed_build(tree, verifier_commit, r, root)
+        rows.append((f"{r.name}: incremental rebuild, one commit touching kernel/bpf/verifier.c", s, ""))
+    if not args.no_bisect:
+        m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora:\n  exc: {source: 6.12.117, "
+                         "include: [exceptions_fail]}\n", ROOT / "bench.yaml")
+        with tempfile.TemporaryDirectory(prefix="bench-bisect-") as tmp:
+            b = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s.db", root, lambda s: None)
+            t0 = time.monotonic()
+            b.verify(base)
+            rows.append(("uml: one bisection step (kernel cached: boot + verify 1 program)", time.monotonic() - t0,
+                         "the base kernel"))
+            timed_step = commits[1]
+            final = kbuild.final_dir(root, recipe.get("uml", "x86_64"), timed_step,
+                                     kbuild.compiler_version(recipe.get("uml", "x86_64")))
+            shutil.rmtree(final, ignore_errors=True)  # force the rebuild in the step
+            b2 = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s2.db", root,
+                                 lambda s: None)
+            b2.results[base] = b.results[base]
+            t0 = time.monotonic()
+            b2.verify(timed_step)
+            rows.append(("uml: one bisection step (rebuild + boot + verify 1 program)", time.monotonic() - t0,
+                         "build directory one commit behind"))
+            uml = recipe.get("uml", "x86_64")
+            for c in commits:  # every step rebuilds (incrementally); GOOD's kernel stays cached
+                shutil.rmtree(kbuild.final_dir(root, uml, c, kbuild.compiler_version(uml)), ignore_errors=True)
+            b3 = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s3.db", root,
+                                 lambda s: None)
+            t0 = time.monotonic()
+            o = bisect.run(tree, base, "fixture", b3, git.BPF_PATHS, False)
+            rows.append((f"uml: whole bisection, {o.candidates} BPF commits, {len(o.steps)} steps -> "
+                         f"{o.info.subject if o.info else o.verdict}", time.monotonic() - t0,
+                         "each step rebuilt incrementally; GOOD's kernel cached"))
+    width = max(len(r[0]) for r in rows)
+    for what, s, note in rows:
+        print(f"{what:<{width}}  {s:7.1f} s" + (f"  ({note})" if note else ""))
+    print(json.dumps({what: round(s, 1) for what, s, _ in rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

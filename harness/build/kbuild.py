@@ -1,0 +1,210 @@
+"""Build one commit of a git tree for one backend, incrementally, into the cache.
+
+Layout under the cache root:
+
+- ``build/<tree>-<hash>/src``: a ``git clone --shared`` of the user's tree (its objects borrowed,
+  our checkouts and recipe commits kept out of the user's repository); one per tree, locked while a
+  build uses it.
+- ``build/<tree>-<hash>/<recipe>/out``: the out-of-tree (``O=``) build directory, one per recipe, so
+  the next commit rebuilds only what it changed; ``.../logs/<commit>.log`` keeps every build's log.
+- ``kernels/built/<recipe>-<commit>-<recipe key>``: the finished kernel (image, vmlinux, config,
+  build.json), keyed by the commit id (patches applied by us are commits too), and the recipe's hash
+  (fragments, recipe patches, make variables, compiler version).
+
+The configuration steps run again only when their inputs changed (the tree's Kconfig files and
+defconfigs, the fragments): a commit that touches only ``kernel/bpf/verifier.c`` recompiles one
+file and relinks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from harness import cache, proc
+from harness.arch import get_arch
+from harness.build import git
+from harness.build.recipe import Recipe, builtin_fragment
+from harness.errors import BuildError, InfraError
+from harness.kernels import Kernel, check_config
+
+log = logging.getLogger(__name__)
+
+CONFIG_INPUTS = re.compile(r"(^|/)(Kconfig[^/]*|[^/]*defconfig|[^/]*\.config|config(\.[a-z0-9_]+)?)$")
+
+
+class BuildFailed(BuildError):
+    """``make`` failed for this commit: an infrastructure error in a run, a skipped step in a bisection."""
+
+    def __init__(self, message: str, log_path: Path):
+        super().__init__(message)
+        self.log_path = log_path
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    kernel: Kernel
+    seconds: float
+    """Build time, 0 when it came from the cache."""
+    log_path: Path
+
+
+def tree_dir(cache_root: Path, tree: Path) -> Path:
+    digest = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:10]
+    return cache_root / "build" / f"{cache.safe_name(tree.resolve().name)}-{digest}"
+
+
+def compiler_version(recipe: Recipe) -> str:
+    return proc.version_of([recipe.cc, "--version"])
+
+
+def final_dir(cache_root: Path, recipe: Recipe, commit: str, compiler: str) -> Path:
+    return cache_root / "kernels" / "built" / f"{recipe.name}-{commit[:16]}-{recipe.key(compiler)}"
+
+
+def build(tree: Path, commit: str, recipe: Recipe, *, kid: str, cache_root: Path, jobs: int,
+          progress: Callable[[str], None] | None = None) -> Built:
+    """The kernel of ``commit`` (a full id present in ``tree``) built with ``recipe``; cached."""
+    progress = progress or (lambda msg: None)
+    compiler = compiler_version(recipe)
+    final = final_dir(cache_root, recipe, commit, compiler)
+    work = tree_dir(cache_root, tree)
+    log_path = work / recipe.name / "logs" / f"{commit[:16]}.log"
+    t0 = time.monotonic()
+    with cache.locked(work.with_name(work.name + ".lock")):
+        if not (final / "build.json").exists():
+            _build_locked(tree, commit, recipe, work, final, log_path, jobs, progress, compiler)
+            seconds = time.monotonic() - t0
+        else:
+            seconds = 0.0
+    return Built(describe(final, kid, recipe, commit, tree), seconds, log_path)
+
+
+def describe(final: Path, kid: str, recipe: Recipe, commit: str, tree: Path) -> Kernel:
+    meta = json.loads((final / "build.json").read_text())
+    arch = get_arch(recipe.arch)
+    vml = final / "vmlinux"
+    image = vml if (recipe.backend == "uml" or arch.boots_uncompressed) else final / Path(recipe.image).name
+    return Kernel(id=kid, arch=recipe.arch, release=meta["release"], source="uml" if recipe.backend == "uml" else "git",
+                  image=image, vmlinux=vml, modules=None, config=final / "config",
+                  package=meta.get("subject", ""), package_version=commit, package_sha256=meta["recipe_key"],
+                  commit=commit, tree=str(tree))
+
+
+def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Path, log_path: Path, jobs: int,
+                  progress: Callable[[str], None], compiler: str) -> None:
+    src = work / "src"
+    out = work / recipe.name / "out"
+    what = f"{recipe.name} {commit[:12]}"
+    if not (src / ".git").exists():
+        progress(f"{what}: cloning {tree} (--shared)")
+        if src.exists():
+            shutil.rmtree(src)
+        src.parent.mkdir(parents=True, exist_ok=True)
+        git.shared_clone(tree, src)
+    head = commit
+    if recipe.patches:
+        head = git.commit_patches(src, commit, recipe.patches, f"{recipe.name} recipe",
+                                  message=f"bpf-harness {recipe.name} recipe patches\n\n"
+                                          + "\n".join(p.name for p in recipe.patches) + "\n")
+    progress(f"{what}: checking out")
+    git.checkout(src, head)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    cc = f"ccache {recipe.cc}" if shutil.which("ccache") else None
+    env = {"CCACHE_DIR": str(work.parent / "ccache"), "CCACHE_BASEDIR": str(src), "CCACHE_NOHASHDIR": "1",
+           "KBUILD_BUILD_TIMESTAMP": "2000-01-01", "KBUILD_BUILD_USER": "bpf-harness",
+           "KBUILD_BUILD_HOST": "bpf-harness"}
+    t0 = time.monotonic()
+    stamp = config_stamp(src, head, recipe, compiler)
+    stamp_file = out / ".bpf-harness-config"
+    if not (stamp_file.exists() and stamp_file.read_text() == stamp and (out / ".config").exists()):
+        progress(f"{what}: configuring")
+        _configure(src, out, recipe, work / recipe.name, log_path.with_suffix(".config.log"), env)
+        stamp_file.write_text(stamp)
+    progress(f"{what}: make {' '.join(recipe.targets)} -j{jobs}" + (" (ccache)" if cc else ""))
+    _make(recipe.make(src, out, jobs, *recipe.targets, cc=cc), env, log_path, what, progress, t0)
+    release = (out / "include" / "config" / "kernel.release").read_text().strip()
+    config_text = (out / ".config").read_text()
+    check_config(config_text, what)
+    info = git.info(src, commit)
+    with cache.building(final) as tmp:
+        # UML's runnable ``linux`` is kept as ``vmlinux``: it is both what boots and what carries the BTF
+        shutil.copy2(out / ("linux" if recipe.backend == "uml" else "vmlinux"), tmp / "vmlinux")
+        if recipe.image not in ("vmlinux", "linux"):
+            shutil.copy2(out / recipe.image, tmp / Path(recipe.image).name)
+        shutil.copy2(out / ".config", tmp / "config")
+        shutil.copy2(log_path, tmp / "build.log")
+        (tmp / "build.json").write_text(json.dumps({
+            "commit": commit, "subject": info.subject, "tree": str(tree), "recipe": recipe.name,
+            "recipe_key": recipe.key(compiler), "compiler": compiler, "release": release,
+            "seconds": round(time.monotonic() - t0, 1), "jobs": jobs, "ccache": bool(cc)}, indent=1))
+    progress(f"{what}: built in {time.monotonic() - t0:.0f}s")
+
+
+def config_stamp(src: Path, head: str, recipe: Recipe, compiler: str) -> str:
+    """Hash of what the configuration depends on: the tree's Kconfig and config-fragment blobs, ours."""
+    listing = git.git(src, "ls-tree", "-r", head, timeout=300).output
+    h = hashlib.sha256(recipe.key(compiler).encode())
+    for line in listing.splitlines():
+        path = line.split("\t", 1)[-1]
+        if CONFIG_INPUTS.search(path):
+            h.update(line.encode())
+    return h.hexdigest()
+
+
+def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path, env: dict[str, str]) -> None:
+    frags = list(recipe.fragments)
+    for rel in recipe.tree_fragments:
+        f = src / rel
+        if f.is_file():
+            copy = work / "fragments" / rel.replace("/", "_")
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(builtin_fragment(f.read_text(errors="replace")))
+            frags.append(copy)
+    steps = [recipe.make(src, out, 1, "defconfig"),
+             [str(src / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(out), str(out / ".config"),
+              *map(str, frags)],
+             recipe.make(src, out, 1, "olddefconfig")]
+    for argv in steps:
+        try:
+            proc.run(argv, env=env, timeout=600, log_path=log_path, what=f"{recipe.name}: {argv[-1]}")
+        except InfraError as e:
+            raise BuildFailed(f"{recipe.name}: configuring failed ({e}); log: {log_path}", log_path) from None
+    from harness.uml import missing_options
+    text = (out / ".config").read_text()
+    missing = [m for f in recipe.fragments for m in missing_options(text, f.read_text())]
+    if missing:
+        raise BuildFailed(f"{recipe.name}: config options dropped by olddefconfig (a dependency is off): "
+                          f"{', '.join(missing)}; log: {log_path}", log_path)
+
+
+def _make(argv: list[str], env: dict[str, str], log_path: Path, what: str, progress: Callable[[str], None],
+          t0: float) -> None:
+    p, tee = proc.start(argv, env=env, log_path=log_path)
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.wait(20):
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            progress(f"{what}: {text.count(chr(10) + '  CC ')} files compiled, {time.monotonic() - t0:.0f}s")
+
+    t = threading.Thread(target=ticker, daemon=True)
+    t.start()
+    try:
+        rc = p.wait()
+    finally:
+        stop.set()
+        proc.stop(p)
+        tee.join(timeout=30)
+    if rc != 0:
+        tail = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()][-4:]
+        raise BuildFailed(f"{what}: make failed with exit {rc} (log: {log_path}): {' | '.join(tail)}", log_path)

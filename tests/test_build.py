@@ -1,0 +1,232 @@
+"""harness.build: git plumbing, range expansion, recipes and the bisection search, on small real git repos."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from harness import matrix
+from harness.build import bisect, expand, git, recipe
+from harness.build.kbuild import CONFIG_INPUTS
+from harness.errors import UserError
+from harness.report.model import commit_of
+
+FIXTURE = DATA / "fixture-6.12.113-bpf"
+
+
+QUEUE = FIXTURE / "0003-bpf-Zero-queue-and-stack-outputs-on-lock-failure.patch"
+
+
+def preimage(patch: Path) -> str:
+    """The lines a patch's hunks expect (context and removed lines), each hunk apart: a file it applies to."""
+    out, inside = [], False
+    for line in patch.read_text().splitlines():
+        if line.startswith("@@"):
+            inside = True
+            out.append("/* between hunks */")
+        elif inside and line[:1] in (" ", "-"):
+            out.append(line[1:])
+        elif inside and not line.startswith("+"):
+            inside = False
+    return "\n".join(out) + "\n"
+
+
+def sh(repo: Path, *argv: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    return subprocess.run(["git", "-C", str(repo), *argv], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def commit(repo: Path, path: str, text: str, subject: str) -> str:
+    f = repo / path
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(text)
+    sh(repo, "add", path)
+    sh(repo, "commit", "-q", "-m", subject)
+    return sh(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def tree(tmp_path) -> tuple[Path, list[str]]:
+    """base, a BPF commit, a driver commit, a second BPF commit (kernel/bpf/verifier.c is from 6.12.113's shape)."""
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    ids = [commit(repo, "kernel/bpf/queue_stack_maps.c", preimage(QUEUE), "base"),
+           commit(repo, "include/linux/bpf_verifier.h", "/* v2 */\n", "bpf: touch a verifier header"),
+           commit(repo, "drivers/net/x.c", "x\n", "net: x: a driver change"),
+           commit(repo, "kernel/bpf/syscall.c", "s\n", "bpf: syscall change\n\nFixes: 0123456789ab (\"bpf: x\")")]
+    sh(repo, "tag", "v1", ids[0])
+    return repo, ids
+
+
+def test_check_tree_and_resolve(tree, tmp_path):
+    repo, ids = tree
+    assert git.check_tree(repo, "t") == repo.resolve()
+    assert git.resolve(repo, "v1", "t") == ids[0]
+    assert git.resolve(repo, "HEAD~1", "t") == ids[2]
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UserError, match=r"plain is not a git repository"):
+        git.check_tree(tmp_path / "plain", "m.yaml:3")
+    with pytest.raises(UserError, match=r"git tree .*nowhere does not exist"):
+        git.check_tree(tmp_path / "nowhere", "m.yaml:3")
+    with pytest.raises(UserError, match=r"m.yaml:3: unknown revision 'v9.9' in "):
+        git.resolve(repo, "v9.9", "m.yaml:3")
+    with pytest.raises(UserError, match="must not start with '-'"):
+        git.resolve(repo, "--all", "m.yaml:3")
+
+
+def test_commits_touching_the_bpf_paths(tree):
+    repo, ids = tree
+    assert git.commits_touching(repo, ids[0], ids[3], git.BPF_PATHS) == [ids[1], ids[3]]
+    assert git.commits_touching(repo, ids[0], ids[3]) == ids[1:]
+    assert git.commits_touching(repo, ids[1], ids[2], git.BPF_PATHS) == []
+    info = git.info(repo, ids[3])
+    assert info.subject == "bpf: syscall change" and info.trailers == ('Fixes: 0123456789ab ("bpf: x")',)
+
+
+def _matrix(repo: Path, rng: str, extra: str = "") -> matrix.Matrix:
+    return matrix.parse(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n    arches: [x86_64]\n"
+                        f"    kernels:\n      - {{id: r, git: {{tree: {repo}, range: {rng}{extra}}}, backend: uml}}\n",
+                        repo.parent / "m.yaml")
+
+
+def test_a_range_expands_into_its_base_and_each_bpf_commit(tree):
+    repo, ids = tree
+    m = expand(_matrix(repo, "v1..main"))
+    ks = m.branches[0].kernels
+    assert [k.id for k in ks] == [f"r-{c[:12]}" for c in (ids[0], ids[1], ids[3])]
+    assert [k.source.subject for k in ks] == ["base", "bpf: touch a verifier header", "bpf: syscall change"]
+    assert all(k.backend == "uml" for k in ks)
+    assert [k.id for k in expand(_matrix(repo, "v1..main", ", paths: [drivers/]")).kernels()] == \
+        [f"r-{ids[0][:12]}", f"r-{ids[2][:12]}"]
+
+
+@pytest.mark.parametrize("rng, message", [
+    ("HEAD~2..HEAD~1", r"has no commit touching kernel/bpf/ .* \(1 commit\(s\) in all\); widen paths"),
+    ("main..v1", "is not an ancestor of v1"),
+    ("v1..nope", "unknown revision 'nope'"),
+])
+def test_bad_ranges_are_one_line_user_errors(tree, rng, message):
+    repo, _ = tree
+    with pytest.raises(UserError, match=message):
+        expand(_matrix(repo, rng))
+
+
+def test_patches_become_commits_with_their_own_messages(tmp_path):
+    repo = tmp_path / "src"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    base = commit(repo, "kernel/bpf/queue_stack_maps.c", preimage(QUEUE), "base")
+    mail = QUEUE
+    head = git.commit_patches(repo, base, [mail], "t")
+    info = git.info(repo, head)
+    assert info.subject == "bpf: Zero queue and stack outputs on lock failure"
+    assert "CVE-2026-92520" in " ".join(info.trailers)
+    assert "memset(value, 0, qs->map.value_size);" in sh(repo, "show", f"{head}:kernel/bpf/queue_stack_maps.c")
+    assert sh(repo, "status", "--porcelain") == ""  # the work tree and index were not touched
+    # the same input gives the same commit on any machine
+    assert git.commit_patches(repo, base, [mail], "t") == head
+    # a plain diff is a commit named after its file
+    plain = tmp_path / "extra.diff"
+    plain.write_text("diff --git a/kernel/bpf/new.c b/kernel/bpf/new.c\nnew file mode 100644\n--- /dev/null\n"
+                     "+++ b/kernel/bpf/new.c\n@@ -0,0 +1 @@\n+int x;\n")
+    assert git.info(repo, git.commit_patches(repo, head, [plain], "t")).subject == "extra.diff"
+    # applying it twice fails, naming the patch and the file
+    with pytest.raises(UserError, match=r"m.yaml:4: patch .*0003-bpf-Zero.*\.patch does not apply on "
+                                        r"[0-9a-f]{12}: patch failed: kernel/bpf/queue_stack_maps.c:"):
+        git.commit_patches(repo, head, [mail], "m.yaml:4")
+    with pytest.raises(UserError, match="patch .*missing.patch does not exist"):
+        git.commit_patches(repo, head, [tmp_path / "missing.patch"], "m.yaml:4")
+
+
+def test_fixture_series_is_real_mail_with_upstream_lines():
+    names = (FIXTURE / "series").read_text().split()
+    assert len(names) == 4
+    culprit = (FIXTURE / names[1]).read_text()
+    assert git.is_mail(culprit) and "[ Upstream commit 6c2128505f61b504c79a20b89596feba61388112 ]" in culprit
+    assert "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in culprit
+
+
+def test_recipes():
+    uml = recipe.get("uml", "x86_64")
+    assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um",)
+    x86 = recipe.get("vm", "x86_64")
+    assert "tools/testing/selftests/bpf/config" in x86.tree_fragments and x86.image == "vmlinux"
+    arm = recipe.get("vm", "arm64")
+    assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
+    assert uml.key("gcc 12") != uml.key("gcc 13") and uml.key("gcc 12") == uml.key("gcc 12")
+    assert x86.make(Path("/s"), Path("/o"), 2, "vmlinux", cc="ccache gcc") == \
+        ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "-j2", "CC=ccache gcc", "vmlinux"]
+    assert recipe.builtin_fragment("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n") == \
+        "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
+    with pytest.raises(ValueError):
+        recipe.get("uml", "arm64")
+
+
+@pytest.mark.parametrize("path, hit", [("kernel/bpf/Kconfig", True), ("arch/x86/configs/x86_64_defconfig", True),
+                                       ("kernel/configs/kvm_guest.config", True), ("tools/testing/selftests/bpf/config", True),
+                                       ("tools/testing/selftests/bpf/config.x86_64", True), ("kernel/bpf/verifier.c", False),
+                                       ("include/linux/kconfig.h", False)])
+def test_config_inputs(path, hit):
+    assert bool(CONFIG_INPUTS.search(path)) is hit
+
+
+@pytest.mark.parametrize("first_bad, skip, want, tested_at_most", [
+    (0, set(), (0, []), 3), (4, set(), (4, []), 3), (7, set(), (7, []), 3),
+    (3, {5}, (3, []), 4),           # a skipped commit away from the change costs one more step
+    (3, {2}, (None, [2, 3]), 4),    # c2 does not build: the first bad is c2 or c3, as git bisect says
+    (3, {3}, (None, [3, 4]), 5),
+])
+def test_search_finds_the_first_bad_commit(first_bad, skip, want, tested_at_most):
+    cands = [f"c{i}" for i in range(8)]
+    tested = []
+
+    def test(c: str) -> str:
+        tested.append(c)
+        i = int(c[1:])
+        return "skip" if i in skip else ("bad" if i >= first_bad else "good")
+
+    assert bisect.search(cands, test) == want
+    assert len(tested) <= tested_at_most and len(set(tested)) == len(tested)
+
+
+def test_search_reports_ambiguity_when_every_candidate_is_skipped():
+    assert bisect.search(["a", "b", "c"], lambda c: "skip") == (None, [0, 1, 2])
+
+
+def test_commit_of_a_cell():
+    assert commit_of({"package_version": "a" * 40, "package": "bpf: x"}) == {"id": "a" * 40, "subject": "bpf: x"}
+    assert commit_of({"package_version": "6.12.117-1~deb12u1", "package": "linux-image"}) is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["v1", "main", "--tree", "{tmp}"], "is not a git repository"),
+    (["v1", "nope", "--tree", "{repo}"], "bisect BAD: unknown revision 'nope'"),
+    (["main", "v1", "--tree", "{repo}"], "main is not an ancestor of v1; give GOOD (older) then BAD (newer)"),
+    (["HEAD~2", "HEAD~1", "--tree", "{repo}"], "no commit in HEAD~2..HEAD~1 touches kernel/bpf/"),
+    (["v1", "main", "--tree", "{repo}", "--corpus", "nope"], "no corpus 'nope'"),
+])
+def test_bisect_bad_input_is_one_line_and_exit_2(tree, tmp_path, capsys, argv, message):
+    from harness.cli import main
+    repo, _ = tree
+    (tmp_path / "plain").mkdir()
+    m = tmp_path / "m.yaml"
+    m.write_text("corpora: {exc: {source: 6.12.117, include: [exceptions_fail]}}\n"
+                 "branches: {b: {corpus: exc, kernels: [6.12.117]}}\n")
+    args = [a.format(tmp=tmp_path / "plain", repo=repo) for a in argv]
+    code = main(["bisect", *args, "--program", "exceptions_fail/reject_subprog_with_rcu_read_lock",
+                 "--backend", "uml", "-m", str(m), "--db", str(tmp_path / "db" / "r.db"), "--cache", str(tmp_path / "c")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "c").exists()  # nothing downloaded or built
+
+
+def test_bisect_program_must_be_object_slash_program(tree, tmp_path, capsys):
+    from harness.cli import main
+    repo, _ = tree
+    assert main(["bisect", "v1", "main", "--tree", str(repo), "--program", "exceptions_fail", "--backend", "uml"]) == 2
+    assert "write OBJECT/PROGRAM" in capsys.readouterr().err
