@@ -39,13 +39,11 @@ FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
 PROGRAM = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
 
 
-def fixture_tree(root: Path, where: Path) -> tuple[Path, str, list[str]]:
+def fixture_tree(root: Path) -> tuple[Path, str, list[str]]:
+    """The fixture's commits in the harness's git import of Debian's 6.12.113 (as tests/integration/test_build.py)."""
     apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
     apt.update()
-    repo, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
-    if not (where / ".git").exists():
-        where.parent.mkdir(parents=True, exist_ok=True)
-        git.shared_clone(repo, where)
+    where, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
     commits, head = [], base
     for name in (FIXTURE / "series").read_text().split():
         head = git.commit_patches(where, head, [FIXTURE / name], "fixture")
@@ -79,7 +77,7 @@ def main() -> int:
     ap.add_argument("--no-bisect", action="store_true")
     args = ap.parse_args()
     root = cache.root()
-    tree, base, commits = fixture_tree(root, root / "fixtures" / "linux-6.12.113-bpf")
+    tree, base, commits = fixture_tree(root)
     verifier_commit = commits[1]
     rows: list[tuple[str, float, str]] = []
     for name in args.recipe or ["uml"]:
@@ -107,7 +105,7 @@ def main() -> int:
         rows.append((f"{r.name}: incremental rebuild, one commit touching kernel/bpf/verifier.c", s, ""))
     if not args.no_bisect:
         m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora:\n  exc: {source: 6.12.117, "
-                         "include: [exceptions_fail]}\n", ROOT / "bench.yaml")
+                         "include: [exceptions_fail]}}\nbranches: {b: {corpus: exc, kernels: [6.12.117]}}\n", ROOT / "bench.yaml")
         with tempfile.TemporaryDirectory(prefix="bench-bisect-") as tmp:
             b = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s.db", root, lambda s: None)
             t0 = time.monotonic()

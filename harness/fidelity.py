@@ -125,6 +125,22 @@ def uncovered(uml: Mapping) -> bool:
     return any(cause in NOT_COVERED and rx.search(text) for rx, cause in _RULES)
 
 
+UML_ONLY = NOT_COVERED + (Cause.NO_JIT_KFUNC, Cause.NO_JIT_TAILCALL, Cause.NO_JIT_OTHER, Cause.NO_JIT_RUNTIME)
+
+
+def uml_only(uml: Mapping) -> Cause | None:
+    """The cause when a UML rejection is one a VM with a JIT would not make (a kfunc call or tail call without a JIT,
+    a hook or type UML lacks), or when UML stopped before the first instruction; None otherwise (pure).  Stricter
+    than :func:`uncovered`: a program UML verified up to a JIT-only instruction counts here."""
+    if uml["verdict"] != "failure":
+        return None
+    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    for rx, cause in _RULES:
+        if cause in UML_ONLY and rx.search(text):
+            return cause
+    return Cause.OTHER if not uml.get("insns") else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Fidelity:
     total: int

@@ -539,7 +539,7 @@ def _file(w: _Walker, node: yaml.Node, what: str) -> Path:
 def _check_order(w: _Walker, branch: str, kernels: list[KernelSpec]) -> None:
     prev: KernelSpec | None = None
     for k in kernels:
-        if prev is not None and prev.version is not None and k.version is not None and not prev.version < k.version:
+        if prev is not None and prev.version is not None and k.version is not None and k.version < prev.version:
             raise ConfigError(f"{k.where}: branch {branch}: kernels must be listed oldest first "
                               f"({k.id} comes after {prev.id})")
         prev = k

@@ -153,14 +153,14 @@ def test_fixture_series_is_real_mail_with_upstream_lines():
 
 def test_recipes():
     uml = recipe.get("uml", "x86_64")
-    assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um",)
+    assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um", "LOCALVERSION=")
     x86 = recipe.get("vm", "x86_64")
     assert "tools/testing/selftests/bpf/config" in x86.tree_fragments and x86.image == "vmlinux"
     arm = recipe.get("vm", "arm64")
     assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
     assert uml.key("gcc 12") != uml.key("gcc 13") and uml.key("gcc 12") == uml.key("gcc 12")
     assert x86.make(Path("/s"), Path("/o"), 2, "vmlinux", cc="ccache gcc") == \
-        ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "-j2", "CC=ccache gcc", "vmlinux"]
+        ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "LOCALVERSION=", "-j2", "CC=ccache gcc", "vmlinux"]
     assert recipe.builtin_fragment("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n") == \
         "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
     with pytest.raises(ValueError):

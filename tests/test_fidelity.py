@@ -142,3 +142,15 @@ def test_with_the_jit_capability_patch_uml_verifies_what_needed_a_jit():
     assert d.cause is Cause.NO_JIT_KFUNC and d.uml["insns"] == d.vm["insns"] == 10 and not d.not_covered
     assert causes[("verifier_tailcall_jit", "main")].cause is Cause.NO_JIT_TAILCALL
     assert (f.total, f.identical, f.not_covered) == (6, 2, 0)
+
+
+def test_uml_only_names_rejections_a_vm_would_not_make():
+    """Recorded in a UML 6.12.113 cell (tests/integration/test_build.py): the verifier walked 12 insns, then
+    refused the kfunc call for want of a JIT; a VM verifies the program."""
+    row = {"verdict": "failure", "insns": 12, "error": "calling kernel functions are not allowed in non-JITed programs",
+           "log": "", "libbpf": ""}
+    assert fidelity.uncovered(row) is False  # UML verified up to the call: covered for release-to-release diffs
+    assert fidelity.uml_only(row) is fidelity.Cause.NO_JIT_KFUNC
+    assert fidelity.uml_only(dict(row, error="bpf_throw cannot be used inside bpf_rcu_read_lock-ed region", insns=8)) is None
+    assert fidelity.uml_only(dict(row, verdict="success")) is None
+    assert fidelity.uml_only(dict(row, error="", insns=0)) is fidelity.Cause.OTHER

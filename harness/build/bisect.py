@@ -65,6 +65,8 @@ class Outcome:
     after: dict = dataclasses.field(default_factory=dict)
     findings: tuple = ()
     parent: str | None = None
+    warnings: tuple[str, ...] = ()
+    """UML results the fast lane does not stand behind (a program it stopped before verifying)."""
 
 
 def changed(base: Results, new: Results, programs: list[Program], thresholds) -> list:
@@ -197,10 +199,11 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
         record(bad, "good", t1, "BAD: same results as GOOD")
         return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), None, "unchanged")
     record(bad, "bad", t1, "BAD")
+    warnings = uml_warnings(bisector, {"GOOD": base, "BAD": bad_res})
     idx, suspects = search(cands, test)
     if idx is None:
         return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), None, "ambiguous",
-                       suspects=tuple(cands[i] for i in suspects))
+                       suspects=tuple(cands[i] for i in suspects), warnings=warnings)
     culprit = cands[idx]
     parent = next((c for c in reversed(cands[:idx]) if c in bisector.results), good)
     verdict = "found"
@@ -210,7 +213,27 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
     return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), culprit, verdict,
                    info=git.info(tree, culprit), before={k: dict(v) for k, v in before.items()},
                    after={k: dict(v) for k, v in after.items()},
-                   findings=tuple(changed(before, after, bisector.programs, th)), parent=parent)
+                   findings=tuple(changed(before, after, bisector.programs, th)), parent=parent, warnings=warnings)
+
+
+def uml_warnings(bisector: "Bisector", sides: Mapping[str, Results]) -> tuple[str, ...]:
+    """For a UML bisection: the named programs UML rejected on GOOD or BAD for a reason a VM would not have (a kfunc
+    call without a JIT, a hook UML lacks: :func:`harness.fidelity.uml_only`); the commit found is where UML's answer
+    changed, which a VM must confirm."""
+    if bisector.backend != "uml":
+        return ()
+    from harness import fidelity
+    out = []
+    for prog in bisector.programs:
+        for side, res in sides.items():
+            r = res.get(prog)
+            cause = fidelity.uml_only(r) if r is not None else None
+            if cause is not None:
+                out.append(f"UML does not verify {prog[0]}/{prog[1]} on {side} as a VM would ({cause.value}: "
+                           f"{r.get('error') or r.get('verdict')}): "
+                           "the commit found is where UML's answer changed; a VM confirms it (the default; "
+                           "--no-confirm skips it)")
+    return tuple(out)
 
 
 def log_diff(before: Mapping | None, after: Mapping | None, context: int = 3, limit: int = 40) -> list[str]:
@@ -261,6 +284,7 @@ def render_text(o: Outcome, programs: list[Program], tree: Path, reproduce: str)
         out += [f"  {c[:12]}" for c in o.suspects]
         return "\n".join(out) + "\n"
     assert o.info is not None
+    out += [f"warning: {w}" for w in o.warnings]
     if o.verdict == "outside-paths":
         out.append(f"the results change at BAD {o.bad[:12]}, after the last commit touching the paths: a commit "
                    "outside them did it; run again with --all-commits")
@@ -284,6 +308,7 @@ def to_json(o: Outcome, programs: list[Program], reproduce: str) -> dict:
         "good": o.good, "bad": o.bad, "verdict": o.verdict, "culprit": o.culprit, "parent": o.parent,
         "subject": o.info.subject if o.info else None, "trailers": list(o.info.trailers) if o.info else [],
         "candidates": o.candidates, "commits": o.total, "paths": list(o.paths), "suspects": list(o.suspects),
+        "warnings": list(o.warnings),
         "programs": [f"{a}/{b}" for a, b in programs],
         "steps": [dataclasses.asdict(s) for s in o.steps],
         "findings": [{"program": f"{f.object}/{f.program}", "change": f.change.value,

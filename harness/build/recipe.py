@@ -17,6 +17,7 @@ from pathlib import Path
 from harness import uml
 
 DATA = Path(__file__).resolve().parent / "data"
+COMMON = DATA / "common.config"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,15 +58,15 @@ def get(backend: str, arch: str) -> Recipe:
     if backend == "uml":
         if arch != "x86_64":
             raise ValueError("uml kernels are x86_64 only")
-        return Recipe("uml", "uml", "x86_64", ("ARCH=um",), "gcc", (uml.FRAGMENT,), (),
+        return Recipe("uml", "uml", "x86_64", ("ARCH=um", "LOCALVERSION="), "gcc", (uml.FRAGMENT, COMMON), (),
                       tuple(sorted(uml.PATCHES.glob("*.patch"))), ("linux",), "linux")
     if arch == "x86_64":
-        return Recipe("vm-x86_64", "vm", arch, ("ARCH=x86_64",), "gcc", (DATA / "vm-x86_64.config",),
+        return Recipe("vm-x86_64", "vm", arch, ("ARCH=x86_64", "LOCALVERSION="), "gcc", (DATA / "vm-x86_64.config", COMMON),
                       ("kernel/configs/kvm_guest.config", "tools/testing/selftests/bpf/config",
                        "tools/testing/selftests/bpf/config.x86_64"), (), ("vmlinux", "bzImage"), "vmlinux")
     if arch == "arm64":
-        return Recipe("vm-arm64", "vm", arch, ("ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"),
-                      "aarch64-linux-gnu-gcc", (DATA / "vm-arm64.config",),
+        return Recipe("vm-arm64", "vm", arch, ("ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "LOCALVERSION="),
+                      "aarch64-linux-gnu-gcc", (DATA / "vm-arm64.config", COMMON),
                       ("kernel/configs/kvm_guest.config", "tools/testing/selftests/bpf/config",
                        "tools/testing/selftests/bpf/config.aarch64"), (), ("vmlinux", "Image"),
                       "arch/arm64/boot/Image")

@@ -175,6 +175,10 @@ def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
     A UML-derived finding gets the VM command for the Debian kernel of the same version instead:
     the fast lane screens, the VM confirms.
     """
+    if cell.get("backend") == "uml" and commit_of(cell):
+        c = commit_of(cell)
+        return (f"UML-derived; confirm in a VM: add commit {c['id'][:12]} (backend: vm) to a VM branch, "
+                f"{{id: ..., git: {{tree: ..., commit: {c['id']}}}}}, and run bpf-harness run --cell ID/{cell['arch']}")
     if cell.get("backend") == "uml":
         version = cell.get("release")
         vm_cell = store.db.execute(  # the Debian kernel built from the same source package version

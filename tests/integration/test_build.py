@@ -37,8 +37,10 @@ CLI = str(Path(sys.executable).parent / "bpf-harness")
 
 @pytest.fixture(scope="module")
 def tree() -> Path:
-    """The fixture tree, kept in the cache so its build directory (and so each step's rebuild) is incremental
-    across runs; its commits are the same on every machine (fixed identity and dates)."""
+    """The fixture tree: the harness's own git import of Debian's 6.12.113 source, with the fixture's commits on a
+    branch ``fixture`` (the same commits on every machine: fixed identity and dates).  A ``{source: 6.12.113}``
+    kernel is built from that repository too, so every build of this module shares one incremental build
+    directory, kept in the cache across runs."""
     from harness import cache
     from harness.arch import get_arch
     from harness.build import debsrc, git
@@ -48,12 +50,8 @@ def tree() -> Path:
     root = cache.root()
     apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
     apt.update()
-    repo, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
-    t = root / "fixtures" / "linux-6.12.113-bpf"
+    t, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
     with cache.locked(t.with_name(t.name + ".lock")):
-        if not (t / ".git").exists():
-            t.parent.mkdir(parents=True, exist_ok=True)
-            git.shared_clone(repo, t)
         head = base
         for name in (FIXTURE / "series").read_text().split():
             head = git.commit_patches(t, head, [FIXTURE / name], "fixture")
@@ -67,7 +65,7 @@ def run(*argv: str, timeout: int = 3000) -> subprocess.CompletedProcess:
 
 
 def test_bisect_names_the_real_commit(tree, tmp_path, tools):
-    (tmp_path / "m.yaml").write_text(CORPUS)
+    (tmp_path / "m.yaml").write_text(CORPUS + "branches: {6.12.y: {corpus: exc, kernels: [6.12.117]}}\n")
     p = run("bisect", "v6.12.113", "fixture", "--tree", str(tree), "--program", PROGRAM, "--backend", "uml",
             "--no-confirm", "-m", str(tmp_path / "m.yaml"), "--db", str(tmp_path / "r.db"), "--format", "json")
     assert p.returncode == 0, p.stdout + p.stderr
@@ -80,16 +78,20 @@ def test_bisect_names_the_real_commit(tree, tmp_path, tools):
     outcomes = [s["outcome"] for s in out["steps"]]
     assert outcomes[:2] == ["good", "bad"] and len(outcomes) == 4  # GOOD, BAD, then log2(4) steps
     (f,) = out["findings"]
-    assert f["program"] == PROGRAM and f["change"] == "regression"
-    assert f["parent"]["verdict"] == "success"
+    # UML has no JIT: on the parent the verifier walks past bpf_throw (no lock check on an exception exit from a
+    # subprog: the bug) and stops at the kfunc call; the culprit rejects at bpf_throw.  The VM accepts the
+    # parent (a regression there): a UML answer the fast lane does not cover is said so.
+    assert f["program"] == PROGRAM and f["change"] == "error-changed"
+    assert f["parent"]["error"] == "calling kernel functions are not allowed in non-JITed programs"
     assert f["culprit"]["verdict"] == "failure"
     assert "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in f["culprit"]["error"]
+    assert out["warnings"] and out["warnings"][0].startswith(f"UML does not verify {PROGRAM} on GOOD")
     assert any(line.startswith("+") and "bpf_throw cannot be used" in line for line in f["log_diff"])
     assert out["reproduce"].startswith("bpf-harness run -m ")
     # the reproducer matrix rebuilds (from the cache) and diffs the culprit against its parent
     repro = out["reproduce"].split()
     r = run(*repro[1:])
-    assert r.returncode == 1, r.stdout + r.stderr  # the change is a new rejection: exit 1 names it
+    assert r.returncode == 0, r.stdout + r.stderr  # error-changed does not gate
     md = next(Path(repro[-1]).glob("*.md")).read_text()
     assert CULPRIT in md and PROGRAM in md
 
@@ -101,14 +103,17 @@ def test_a_commit_range_gives_per_commit_diffs(tree, tmp_path, tools):
     v = run("validate", str(m))
     assert v.returncode == 0 and "5 kernel(s), 5 cell(s)" in v.stdout, v.stdout + v.stderr
     p = run("run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep"))
-    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr  # UML: error-changed (see above), which does not gate
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     pairs = [x for x in data["pairs"] if x["kind"] == "commit"]
     assert [x["commit"]["subject"] for x in pairs] == [
         "bpf: Mark bpf_refcount field as unique", CULPRIT, "bpf: Zero queue and stack outputs on lock failure",
         "bpf: Mark signal tracepoint siginfo arguments as scalar"]
     culprit = pairs[1]
-    assert [(f["change"], f"{f['object']}/{f['program']}") for f in culprit["findings"]] == [("regression", PROGRAM)]
+    # the commit also changed its sibling test's error (upstream updated both __msg lines)
+    assert [(f["change"], f"{f['object']}/{f['program']}") for f in culprit["findings"]] == [
+        ("error-changed", PROGRAM), ("error-changed", "exceptions_fail/reject_with_rcu_read_lock")]
+    assert "commit d9c083b36640 (backend: vm)" in culprit["findings"][0]["reproduce"]
     assert culprit["findings"][0]["commit"]["subject"] == CULPRIT
     assert all(not x["findings"] for i, x in enumerate(pairs) if i != 1)
     md = (tmp_path / "rep" / "report.md").read_text()
@@ -125,11 +130,13 @@ def test_a_debian_source_with_patches(tmp_path, tools):
                  f"      - {{id: plain, source: 6.12.113, backend: uml}}\n"
                  f"      - {{id: fixed, source: 6.12.113, patches: [{patch}], backend: uml}}\n")
     p = run("run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep"))
-    assert p.returncode == 1, p.stdout + p.stderr
+    assert p.returncode == 0, p.stdout + p.stderr
     data = json.loads((tmp_path / "rep" / "report.json").read_text())
     (pair,) = [x for x in data["pairs"] if x["kind"] == "commit"]
     assert pair["commit"]["subject"] == CULPRIT
-    assert [f"{f['object']}/{f['program']}" for f in pair["findings"] if f["change"] == "regression"] == [PROGRAM]
+    assert [f"{f['object']}/{f['program']}" for f in pair["findings"]] == [
+        PROGRAM, "exceptions_fail/reject_with_rcu_read_lock"]
+    assert pair["findings"][0]["new"]["error"] == "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region"
     # the same patch twice does not apply: one line naming it, exit 2, nothing built
     m.write_text(CORPUS + f"branches:\n  src:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
                  f"      - {{id: twice, source: 6.12.113, patches: [{patch}, {patch}], backend: uml}}\n")
