@@ -297,7 +297,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
 
 
 def _bisect_backend(args: argparse.Namespace, programs: list) -> str:
-    """UML when the store has a UML cell that verified every named program (not ``fidelity.uncovered``)."""
+    """UML when the store has a UML cell that verified every named program as a VM would (``fidelity.uml_only``)."""
     from harness import fidelity
     from harness.store import Store
     db = _db(args)
@@ -308,7 +308,7 @@ def _bisect_backend(args: argparse.Namespace, programs: list) -> str:
                 if c["backend"] != "uml":
                     continue
                 res = store.result_map(c["id"])
-                if all(p in res and not fidelity.uncovered(res[p]) for p in programs):
+                if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
                     logging.getLogger("harness.bisect").info(
                         f"bisect: UML (the fast lane verified these programs in cell {c['kernel_id']}/{c['arch']})")
                     return "uml"

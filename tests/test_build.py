@@ -155,7 +155,9 @@ def test_recipes():
     uml = recipe.get("uml", "x86_64")
     assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um", "LOCALVERSION=")
     x86 = recipe.get("vm", "x86_64")
-    assert "tools/testing/selftests/bpf/config" in x86.tree_fragments and x86.image == "vmlinux"
+    assert x86.tree_fragments == ("tools/testing/selftests/bpf/config", "tools/testing/selftests/bpf/config.vm",
+                                  "tools/testing/selftests/bpf/config.x86_64")
+    assert x86.image == "vmlinux" and x86.base == "" and uml.base == "defconfig"
     arm = recipe.get("vm", "arm64")
     assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
     assert uml.key("gcc 12") != uml.key("gcc 13") and uml.key("gcc 12") == uml.key("gcc 12")

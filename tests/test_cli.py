@@ -134,3 +134,27 @@ def test_a_bug_is_exit_3_never_1(tmp_path, capsys, monkeypatch):
     assert "Traceback" in err and err.rstrip().splitlines()[-1] == (
         "bpf-harness: internal error (a bug in bpf-harness, please report it with the traceback above): "
         "ZeroDivisionError: division by zero")
+
+
+def test_bisect_backend_auto_takes_uml_only_where_the_fast_lane_verified_the_program(tmp_path):
+    """Results as a UML 6.12.113 cell recorded them (tests/integration/test_build.py)."""
+    import argparse
+    from harness.cli import _bisect_backend
+    s = Store(tmp_path / "r.db")
+    add_corpus(s)
+    run = s.start_run("m", "", [])
+    cid = s.start_cell(run_id=run, branch="b", kernel_id="6.12.113-uml", kernel_key="k", arch="x86_64",
+                       backend="uml", corpus_id="c1")
+    s.add_result(cid, ResultRow("exceptions_fail", "reject_subprog_with_rcu_read_lock", Verdict.FAILURE,
+                                failure_class="verifier", insns=12,
+                                error="calling kernel functions are not allowed in non-JITed programs"))
+    s.add_result(cid, ResultRow("exceptions_fail", "reject_with_rcu_read_lock", Verdict.FAILURE,
+                                failure_class="verifier", insns=3, error="bpf_rcu_read_unlock is missing"))
+    s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    s.close()
+    args = argparse.Namespace(db=tmp_path / "r.db")
+    assert _bisect_backend(args, [("exceptions_fail", "reject_with_rcu_read_lock")]) == "uml"
+    assert _bisect_backend(args, [("exceptions_fail", "reject_with_rcu_read_lock"),
+                                  ("exceptions_fail", "reject_subprog_with_rcu_read_lock")]) == "vm"
+    assert _bisect_backend(args, [("exceptions_fail", "not_in_the_store")]) == "vm"
+    assert _bisect_backend(argparse.Namespace(db=tmp_path / "none.db"), [("a", "b")]) == "vm"

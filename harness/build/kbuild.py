@@ -2,11 +2,11 @@
 
 Layout under the cache root:
 
-- ``build/<tree>-<hash>/src``: a ``git clone --shared`` of the user's tree (its objects borrowed,
-  our checkouts and recipe commits kept out of the user's repository); one per tree, locked while a
-  build uses it.
-- ``build/<tree>-<hash>/<recipe>/out``: the out-of-tree (``O=``) build directory, one per recipe, so
-  the next commit rebuilds only what it changed; ``.../logs/<commit>.log`` keeps every build's log.
+- ``build/<tree>-<hash>/<recipe>/src``: a ``git clone --shared`` of the user's tree (its objects
+  borrowed, our checkouts and recipe commits kept out of the user's repository), one per tree and
+  recipe, so a UML bisection never waits for a VM kernel of the same tree; locked while a build uses it.
+- ``build/<tree>-<hash>/<recipe>/out``: the out-of-tree (``O=``) build directory, so the next commit
+  rebuilds only what it changed; ``.../logs/<commit>.log`` keeps every build's log.
 - ``kernels/built/<recipe>-<commit>-<recipe key>``: the finished kernel (image, vmlinux, config,
   build.json), keyed by the commit id (patches applied by us are commits too), and the recipe's hash
   (fragments, recipe patches, make variables, compiler version).
@@ -76,8 +76,8 @@ def build(tree: Path, commit: str, recipe: Recipe, *, kid: str, cache_root: Path
     progress = progress or (lambda msg: None)
     compiler = compiler_version(recipe)
     final = final_dir(cache_root, recipe, commit, compiler)
-    work = tree_dir(cache_root, tree)
-    log_path = work / recipe.name / "logs" / f"{commit[:16]}.log"
+    work = tree_dir(cache_root, tree) / recipe.name
+    log_path = work / "logs" / f"{commit[:16]}.log"
     t0 = time.monotonic()
     with cache.locked(work.with_name(work.name + ".lock")):
         if not (final / "build.json").exists():
@@ -102,7 +102,7 @@ def describe(final: Path, kid: str, recipe: Recipe, commit: str, tree: Path) -> 
 def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Path, log_path: Path, jobs: int,
                   progress: Callable[[str], None], compiler: str) -> None:
     src = work / "src"
-    out = work / recipe.name / "out"
+    out = work / "out"
     what = f"{recipe.name} {commit[:12]}"
     if not (src / ".git").exists():
         progress(f"{what}: cloning {tree} (--shared)")
@@ -120,7 +120,7 @@ def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Pa
     out.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cc = f"ccache {recipe.cc}" if shutil.which("ccache") else None
-    env = {"CCACHE_DIR": str(work.parent / "ccache"), "CCACHE_BASEDIR": str(src), "CCACHE_NOHASHDIR": "1",
+    env = {"CCACHE_DIR": str(work.parent.parent / "ccache"), "CCACHE_BASEDIR": str(src), "CCACHE_NOHASHDIR": "1",
            "KBUILD_BUILD_TIMESTAMP": "2000-01-01", "KBUILD_BUILD_USER": "bpf-harness",
            "KBUILD_BUILD_HOST": "bpf-harness"}
     t0 = time.monotonic()
@@ -128,7 +128,7 @@ def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Pa
     stamp_file = out / ".bpf-harness-config"
     if not (stamp_file.exists() and stamp_file.read_text() == stamp and (out / ".config").exists()):
         progress(f"{what}: configuring")
-        _configure(src, out, recipe, work / recipe.name, log_path.with_suffix(".config.log"), env)
+        _configure(src, out, recipe, work, log_path.with_suffix(".config.log"), env)
         stamp_file.write_text(stamp)
     progress(f"{what}: make {' '.join(recipe.targets)} -j{jobs}" + (" (ccache)" if cc else ""))
     _make(recipe.make(src, out, jobs, *recipe.targets, cc=cc), env, log_path, what, progress, t0)
@@ -162,7 +162,7 @@ def config_stamp(src: Path, head: str, recipe: Recipe, compiler: str) -> str:
 
 
 def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path, env: dict[str, str]) -> None:
-    frags = list(recipe.fragments)
+    frags = []  # the tree's fragments first, ours last: ours win
     for rel in recipe.tree_fragments:
         f = src / rel
         if f.is_file():
@@ -170,7 +170,11 @@ def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path,
             copy.parent.mkdir(parents=True, exist_ok=True)
             copy.write_text(builtin_fragment(f.read_text(errors="replace")))
             frags.append(copy)
-    steps = [recipe.make(src, out, 1, "defconfig"),
+    frags += recipe.fragments
+    start = [recipe.make(src, out, 1, recipe.base)] if recipe.base else []
+    if not recipe.base:
+        (out / ".config").write_text("")
+    steps = [*start,
              [str(src / "scripts" / "kconfig" / "merge_config.sh"), "-m", "-O", str(out), str(out / ".config"),
               *map(str, frags)],
              recipe.make(src, out, 1, "olddefconfig")]
