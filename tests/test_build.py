@@ -232,3 +232,45 @@ def test_bisect_program_must_be_object_slash_program(tree, tmp_path, capsys):
     repo, _ = tree
     assert main(["bisect", "v1", "main", "--tree", str(repo), "--program", "exceptions_fail", "--backend", "uml"]) == 2
     assert "write OBJECT/PROGRAM" in capsys.readouterr().err
+
+
+def not_a_kernel(tmp_path: Path) -> tuple[Path, str]:
+    """A git tree with a Makefile that refuses at olddefconfig (make really runs) and a merge_config.sh that does
+    nothing."""
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    commit(repo, "scripts/kconfig/merge_config.sh", "#!/bin/sh\nexit 0\n", "merge_config")
+    (repo / "scripts/kconfig/merge_config.sh").chmod(0o755)
+    sh(repo, "add", "scripts/kconfig/merge_config.sh")
+    sh(repo, "commit", "-q", "-m", "exec bit")
+    c = commit(repo, "Makefile", "olddefconfig:\n\t@echo 'no kernel here: Kconfig missing' >&2; exit 2\n", "not a kernel")
+    return repo, c
+
+
+def _run(tmp_path: Path, repo: Path, backend: str) -> int:
+    from harness.cli import main
+    m = tmp_path / "m.yaml"
+    m.write_text(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n    arches: [x86_64]\n"
+                 f"    kernels:\n      - {{id: t, git: {{tree: {repo}, commit: main}}, backend: {backend}}}\n")
+    return main(["run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(tmp_path / "cache")])
+
+
+def test_a_build_that_fails_is_one_line_exit_3_naming_its_log(tmp_path, capsys):
+    repo, c = not_a_kernel(tmp_path)
+    code = _run(tmp_path, repo, "vm")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3, err
+    line = err[-1]
+    assert line.startswith("bpf-harness: error: vm-x86_64: configuring failed") and "no kernel here" in line
+    log = Path(line.rsplit("log: ", 1)[1])
+    assert log.is_file() and "no kernel here: Kconfig missing" in log.read_text() and c[:16] in log.name
+    assert not list((tmp_path / "cache" / "kernels").glob("built/*"))
+
+
+def test_a_tree_the_uml_recipe_does_not_fit_is_exit_2(tmp_path, capsys):
+    repo, _ = not_a_kernel(tmp_path)
+    code = _run(tmp_path, repo, "uml")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "the uml recipe does not fit this commit" in err[-1] and "use backend: vm" in err[-1], err
+    assert "0001-um-x86_64-efficient-unaligned-access.patch does not apply" in err[-1]

@@ -33,7 +33,7 @@ from harness import cache, proc
 from harness.arch import get_arch
 from harness.build import git
 from harness.build.recipe import Recipe, builtin_fragment
-from harness.errors import BuildError, InfraError
+from harness.errors import BuildError, InfraError, UserError
 from harness.kernels import Kernel, check_config
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,13 @@ def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Pa
         git.shared_clone(tree, src)
     head = commit
     if recipe.patches:
-        head = git.commit_patches(src, commit, recipe.patches, f"{recipe.name} recipe",
-                                  message=f"bpf-harness {recipe.name} recipe patches\n\n"
-                                          + "\n".join(p.name for p in recipe.patches) + "\n")
+        try:
+            head = git.commit_patches(src, commit, recipe.patches, f"{recipe.name} recipe",
+                                      message=f"bpf-harness {recipe.name} recipe patches\n\n"
+                                              + "\n".join(p.name for p in recipe.patches) + "\n")
+        except UserError as e:
+            raise UserError(f"{what}: the {recipe.name} recipe does not fit this commit ({e}); a tree this far "
+                            f"from 6.12 needs its own fast-lane patches: use backend: vm") from None
     progress(f"{what}: checking out")
     git.checkout(src, head)
     out.mkdir(parents=True, exist_ok=True)
