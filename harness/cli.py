@@ -330,6 +330,19 @@ def cmd_results(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a CI job's timeout, ``kill``) unwinds like Ctrl-C: every ``finally`` runs, so a running
+    ``make`` or guest is killed with us instead of left behind, and the store says what was interrupted."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
@@ -338,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:
         return ExitCode.USAGE if e.code else ExitCode.OK
     _setup_logging(args.verbose)
+    _terminate_as_interrupt()
     try:
         if args.cmd == "validate":
             return cmd_validate(args)

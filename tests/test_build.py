@@ -274,3 +274,38 @@ def test_a_tree_the_uml_recipe_does_not_fit_is_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "the uml recipe does not fit this commit" in err[-1] and "use backend: vm" in err[-1], err
     assert "0001-um-x86_64-efficient-unaligned-access.patch does not apply" in err[-1]
+
+
+def test_sigterm_stops_a_build_and_its_make(tmp_path):
+    """A real make that would run for a minute, under a real `bpf-harness run`: SIGTERM ends both (issue: an orphaned
+    make kept building after the harness was killed), with exit 3."""
+    import signal
+    import sys
+    import time
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    commit(repo, "scripts/kconfig/merge_config.sh", "#!/bin/sh\nexit 0\n", "merge_config")
+    (repo / "scripts/kconfig/merge_config.sh").chmod(0o755)
+    sh(repo, "add", "scripts/kconfig/merge_config.sh")
+    sh(repo, "commit", "-q", "-m", "exec bit")
+    commit(repo, "Makefile", "olddefconfig:\n\t@echo configuring; sleep 60\n", "slow")
+    m = tmp_path / "m.yaml"
+    m.write_text(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n    arches: [x86_64]\n"
+                 f"    kernels:\n      - {{id: t, git: {{tree: {repo}, commit: main}}}}\n")
+    cli = Path(sys.executable).parent / "bpf-harness"
+    p = subprocess.Popen([str(cli), "run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--cache", str(tmp_path / "c")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def makes() -> list[str]:
+        return subprocess.run(["pgrep", "-f", f"O={tmp_path}"], capture_output=True, text=True).stdout.split()
+
+    for _ in range(300):
+        if makes() or p.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert makes(), p.stderr.read() if p.poll() is not None else "make never started"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 3 and "interrupted" in err, err
+    time.sleep(0.5)
+    assert not makes()
