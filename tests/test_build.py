@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -309,3 +310,95 @@ def test_sigterm_stops_a_build_and_its_make(tmp_path):
     assert p.returncode == 3 and "interrupted" in err, err
     time.sleep(0.5)
     assert not makes()
+
+
+RECORDED = json.loads((DATA / "bisect-6.12.113-uml-reject_subprog_with_rcu_read_lock.json").read_text())
+
+
+class Replay(bisect.Bisector):
+    """Each commit of a small tree answers with what the same position of the real fixture range gave in UML cells
+    (recorded from tests/integration/test_build.py): the search, classification and rendering are the real ones."""
+
+    def __init__(self, tree: Path, answers: dict[str, dict]):
+        super().__init__(matrix.parse("corpora: {exc: {source: 6.12.117}}\nbranches: {b: {corpus: exc, kernels: "
+                                      "[6.12.117]}}\n", tree.parent / "m.yaml"), tree, "exc", [PROG], "uml",
+                         "x86_64", tree.parent / "b.db", None, lambda s: None)
+        self.answers, self.asked = answers, []
+
+    def verify(self, commit):
+        self.asked.append(commit)
+        if self.answers[commit] is None:
+            self.failed[commit] = "make failed (log: x.log)"
+            return None
+        self.results[commit] = {PROG: self.answers[commit]}
+        return self.results[commit]
+
+
+PROG = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
+
+
+def _range(tmp_path: Path) -> tuple[Path, list[str]]:
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    sh(repo, "init", "-q", "-b", "main")
+    ids = [commit(repo, "kernel/bpf/btf.c", "0\n", "base")]
+    for i, subject in enumerate(["bpf: Mark bpf_refcount field as unique", "bpf: Fix exception exit lock checking "
+                                 "for subprogs\n\n[ Upstream commit 6c2128505f61b504c79a20b89596feba61388112 ]\n"
+                                 "Fixes: f18b03fabaa9 (\"bpf: Implement BPF exceptions\")",
+                                 "net: a driver", "bpf: Mark signal tracepoint siginfo arguments as scalar"]):
+        path = "drivers/net/x.c" if subject.startswith("net:") else f"kernel/bpf/f{i}.c"
+        ids.append(commit(repo, path, f"{i}\n", subject))
+    return repo, ids
+
+
+def _answers(ids: list[str]) -> dict[str, dict]:
+    by_subject = {v["subject"]: v for v in RECORDED.values()}
+    parent = by_subject["bpf: Mark bpf_refcount field as unique"]
+    fixed = by_subject["bpf: Fix exception exit lock checking for subprogs"]
+    return {ids[0]: by_subject["linux-source-6.12 6.12.113-1~deb12u1"], ids[1]: parent, ids[2]: fixed, ids[3]: fixed,
+            ids[4]: by_subject["bpf: Mark signal tracepoint siginfo arguments as scalar"]}
+
+
+def test_bisect_on_recorded_uml_results_names_the_commit_and_warns(tmp_path):
+    repo, ids = _range(tmp_path)
+    b = Replay(repo, _answers(ids))
+    o = bisect.run(repo, ids[0], "main", b, git.BPF_PATHS, False)
+    assert o.verdict == "found" and o.culprit == ids[2] and o.parent == ids[1]
+    assert (o.candidates, o.total) == (3, 4)  # the driver commit is no candidate
+    assert ids[3] not in b.asked
+    (f,) = o.findings
+    assert f.change.value == "error-changed"
+    assert o.warnings and "UML does not verify exceptions_fail/reject_subprog_with_rcu_read_lock on GOOD as a VM " \
+                          "would (no-JIT kfunc call" in o.warnings[0]
+    text = bisect.render_text(o, [PROG], repo, "bpf-harness run -m r.yaml")
+    assert f"first changed commit: {ids[2]}" in text and "Fixes: f18b03fabaa9" in text
+    assert "parent " + ids[1][:12] + ": failure, 12 insns: calling kernel functions are not allowed" in text
+    assert "+bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in text
+    js = bisect.to_json(o, [PROG], "cmd")
+    assert js["culprit"] == ids[2] and js["findings"][0]["culprit"]["insns"] == 8 and js["warnings"]
+    assert [s["outcome"] for s in js["steps"]] == ["good", "bad", "good", "bad"]
+    y = bisect.reproducer_matrix(o, repo, "uml", "x86_64", "exc", {"source": "6.12.117"}, ("bookworm-security",))
+    (tmp_path / "r.yaml").write_text(y)
+    m = matrix.load(tmp_path / "r.yaml")
+    assert [k.source.commit for k in m.kernels()] == [ids[1], ids[2]]
+
+
+def test_bisect_skips_a_commit_that_does_not_build_and_says_when_nothing_changed(tmp_path):
+    repo, ids = _range(tmp_path)
+    a = _answers(ids)
+    a[ids[2]] = None  # the culprit does not build: the first changed commit is one of it and its successor
+    o = bisect.run(repo, ids[0], "main", Replay(repo, a), git.BPF_PATHS, False)
+    assert o.verdict == "ambiguous" and o.suspects == (ids[2], ids[4])
+    assert "ambiguous: builds that failed hide the first changed commit" in bisect.render_text(o, [PROG], repo, "")
+    same = {c: a[ids[0]] for c in ids}
+    o = bisect.run(repo, ids[0], "main", Replay(repo, same), git.BPF_PATHS, False)
+    assert o.verdict == "unchanged" and "no change: " in bisect.render_text(o, [PROG], repo, "")
+    # a change only in a commit outside the paths is not blamed on a BPF commit
+    outside = dict(same)
+    outside[ids[4]] = a[ids[4]]
+    sh(repo, "commit", "-q", "--allow-empty", "-m", "later")
+    head = sh(repo, "rev-parse", "HEAD").strip()
+    outside[head] = a[ids[4]]
+    outside[ids[4]] = a[ids[0]]
+    o = bisect.run(repo, ids[0], "main", Replay(repo, outside), git.BPF_PATHS, False)
+    assert o.verdict == "outside-paths" and o.culprit == head
