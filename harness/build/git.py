@@ -190,10 +190,3 @@ def checkout(clone: Path, commit: str) -> None:
     """Point ``clone``'s work tree at ``commit``: files that did not change keep their mtime, so
     ``make`` rebuilds only what the commit touched."""
     git(clone, "checkout", "--quiet", "--force", "--detach", commit, timeout=1800)
-
-
-def describe(tree: Path, commit: str) -> str:
-    """``v6.12.115-3-gabc`` when tags allow, else the short id."""
-    res = git(tree, "describe", "--tags", "--always", commit, check=False)
-    return res.output.strip() if res.returncode == 0 and res.output.strip() else commit[:12]
-

@@ -12,7 +12,7 @@ from harness.build import debsrc, git, kbuild, recipe
 from harness.errors import UserError
 from harness.kernels import Kernel
 from harness.kernels.apt import Apt
-from harness.matrix import Branch, GitKernel, GitRange, KernelSpec, Matrix, SourceKernel
+from harness.matrix import GitKernel, GitRange, KernelSpec, Matrix, SourceKernel
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,3 @@ def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Ker
     built = kbuild.build(tree, commit, r, kid=spec.id, cache_root=cache_root, jobs=jobs,
                          progress=logging.getLogger("harness.build").info)
     return built.kernel
-
-
-def branch_commits(branch: Branch) -> dict[str, str]:
-    """kernel id -> commit subject, for the kernels of a branch that came from a range (pure)."""
-    return {k.id: k.source.subject for k in branch.kernels if isinstance(k.source, GitKernel) and k.source.subject}
