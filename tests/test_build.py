@@ -235,9 +235,9 @@ def test_bisect_program_must_be_object_slash_program(tree, tmp_path, capsys):
     assert "write OBJECT/PROGRAM" in capsys.readouterr().err
 
 
-def not_a_kernel(tmp_path: Path) -> tuple[Path, str]:
-    """A git tree with a Makefile that refuses at olddefconfig (make really runs) and a merge_config.sh that does
-    nothing."""
+def not_a_kernel(tmp_path: Path, recipe: str = "@echo 'no kernel here: Kconfig missing' >&2; exit 2") -> tuple[Path, str]:
+    """A git tree whose Makefile runs ``recipe`` at olddefconfig (make really runs; by default it refuses) and a
+    merge_config.sh that does nothing."""
     repo = tmp_path / "linux"
     repo.mkdir()
     sh(repo, "init", "-q", "-b", "main")
@@ -245,7 +245,7 @@ def not_a_kernel(tmp_path: Path) -> tuple[Path, str]:
     (repo / "scripts/kconfig/merge_config.sh").chmod(0o755)
     sh(repo, "add", "scripts/kconfig/merge_config.sh")
     sh(repo, "commit", "-q", "-m", "exec bit")
-    c = commit(repo, "Makefile", "olddefconfig:\n\t@echo 'no kernel here: Kconfig missing' >&2; exit 2\n", "not a kernel")
+    c = commit(repo, "Makefile", f"olddefconfig:\n\t{recipe}\n", "not a kernel")
     return repo, c
 
 
@@ -283,14 +283,7 @@ def test_sigterm_stops_a_build_and_its_make(tmp_path):
     import signal
     import sys
     import time
-    repo = tmp_path / "linux"
-    repo.mkdir()
-    sh(repo, "init", "-q", "-b", "main")
-    commit(repo, "scripts/kconfig/merge_config.sh", "#!/bin/sh\nexit 0\n", "merge_config")
-    (repo / "scripts/kconfig/merge_config.sh").chmod(0o755)
-    sh(repo, "add", "scripts/kconfig/merge_config.sh")
-    sh(repo, "commit", "-q", "-m", "exec bit")
-    commit(repo, "Makefile", "olddefconfig:\n\t@echo configuring; sleep 60\n", "slow")
+    repo, _ = not_a_kernel(tmp_path, "@echo configuring; sleep 60")
     m = tmp_path / "m.yaml"
     m.write_text(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n    arches: [x86_64]\n"
                  f"    kernels:\n      - {{id: t, git: {{tree: {repo}, commit: main}}}}\n")
