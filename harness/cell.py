@@ -13,11 +13,12 @@ import dataclasses
 import json
 import logging
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from harness import cache, msgcheck, proc, uml, userspace, vm
+from harness import cache, expect, msgcheck, proc, uml, userspace, vm
 from harness.arch import get_arch
 from harness.corpus import Corpus, CorpusObject
 from harness.errors import HarnessError
@@ -106,6 +107,20 @@ def message_checks(job: CellJob) -> tuple[dict[str, dict[str, dict]], list[tuple
 Key = tuple[str, str]
 
 
+def expected_rejections(job: CellJob) -> dict[str, list[str]]:
+    """Per object, the programs whose selftest expects the verifier to reject them on this arch.  With
+    ``failure_tails: unexpected`` their rejection gets no second pass for its log tail: the main pass has
+    the error line, and the tail of a rejection the test asks for tells a maintainer nothing."""
+    if job.vm.failure_tails == "all":
+        return {}
+    out: dict[str, list[str]] = {}
+    for o, progs in selected(job):
+        for prog, exp in o.expectations:
+            if prog in progs and expect.outcome(exp, "failure", "verifier", job.kernel.arch) is expect.Outcome.AS_EXPECTED:
+                out.setdefault(o.name, []).append(prog)
+    return out
+
+
 @dataclasses.dataclass
 class Seen:
     """What the host has received of a cell so far, across boots (a resumed boot skips it)."""
@@ -129,10 +144,11 @@ class Seen:
                 out.append(first)
         return out
 
-    def needs_second_pass(self, key: Key, level: int, checked: bool) -> bool:
+    def needs_second_pass(self, key: Key, level: int, checked: bool, tail_wanted: bool = True) -> bool:
         """A program with a result whose log tail or message check has not arrived yet."""
         verdict, ran = self.results[key]
-        tail = bool(level) and verdict == "failure" and ran and key not in self.tails and key not in self.msgs
+        tail = (bool(level) and tail_wanted and verdict == "failure" and ran and key not in self.tails
+                and key not in self.msgs)
         msg = checked and verdict in ("success", "failure") and key not in self.msgs
         return tail or msg
 
@@ -143,11 +159,13 @@ def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: fl
     checks, _ = message_checks(job)
     objects = selected(job)
     level = job.vm.failure_log_level if job.confirms is None else 0
+    no_tail = expected_rejections(job) if level else {}
     plan_objects = []
     for o, progs in objects:
         have = [p for p in progs if seen is not None and (o.name, p) in seen.results]
         done = {p: list(seen.results[(o.name, p)]) for p in have  # type: ignore[union-attr]
-                if seen.needs_second_pass((o.name, p), level, p in checks.get(o.name, {}))}  # type: ignore[union-attr]
+                if seen.needs_second_pass((o.name, p), level, p in checks.get(o.name, {}),  # type: ignore[union-attr]
+                                          p not in no_tail.get(o.name, ()))}
         if len(have) < len(progs) or done:
             plan_objects.append((o, progs, done, have))
     workers = 1 if job.backend == "uml" else job.vm.cpus  # UML is uniprocessor
@@ -169,6 +187,7 @@ def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: fl
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
                      **({"checks": checks[o.name]} if o.name in checks else {}),
+                     **({"no_tail": no_tail[o.name]} if o.name in no_tail else {}),
                      **({"done": done} if done else {}), **({"skip": skip} if skip else {})}
                     for o, progs, done, skip in plan_objects],
     }
@@ -240,6 +259,8 @@ def decide(started: bool, done: bool, timed_out: str | None, findings: list[cons
         return CellStatus.TIMEOUT, "cell timeout: guest killed, results so far kept"
     if timed_out == "hung":
         return CellStatus.HUNG, f"guest hung ({hung}): killed, results so far kept"
+    if timed_out == "interrupted":
+        return CellStatus.INTERRUPTED, "the run was interrupted (Ctrl-C or SIGTERM): guest killed, results so far kept"
     if done:
         return CellStatus.COMPLETE, "ok" if not findings else f"{len(findings)} kernel splat(s) on the console"
     if panics:
@@ -254,8 +275,11 @@ def decide(started: bool, done: bool, timed_out: str | None, findings: list[cons
     return CellStatus.GUEST_DIED, "guest exited without finishing (no done.json)"
 
 
-def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
+def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.Event | None = None) -> CellOutcome:
+    """Run one cell to its end.  Setting ``cancel`` (the run was interrupted) kills the guest at once; the
+    cell is recorded as interrupted with what it verified so far."""
     progress = progress or (lambda *a: None)
+    cancel = cancel or threading.Event()
     store = Store(job.db)
     cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
     if job.confirms is not None:
@@ -283,13 +307,16 @@ def run_cell(job: CellJob, progress: Progress | None = None) -> CellOutcome:
         boots += 1
         before = len(seen.results)
         try:
-            status, detail, findings = _boot(job, accel, store, cell_id, cell_dir, progress, total, seen, deadline)
+            status, detail, findings = _boot(job, accel, store, cell_id, cell_dir, progress, total, seen, deadline,
+                                              cancel)
         except HarnessError as e:
             status, detail, findings = CellStatus.INFRA, str(e), []
         except Exception as e:  # a bug or an OS error must not lose the cell's record
             status, detail, findings = CellStatus.INFRA, f"{type(e).__name__}: {e}", []
         if findings:
             store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
+        if status is CellStatus.INTERRUPTED:
+            break
         if status is CellStatus.HUNG and hangs < job.vm.hang_retries and time.monotonic() < deadline - 10:
             hangs += 1
             for key in seen.in_flight():
@@ -369,7 +396,8 @@ def _command(job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) 
 
 
 def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
-          progress: Progress, total: int, seen: Seen, deadline: float) -> tuple[CellStatus, str, list[console.Finding]]:
+          progress: Progress, total: int, seen: Seen, deadline: float,
+          cancel: threading.Event) -> tuple[CellStatus, str, list[console.Finding]]:
     """One boot of the cell's guest; results are stored as they arrive and noted in ``seen``.
 
     The guest is hung when it produces no record for ``hang_after`` seconds, or for
@@ -448,6 +476,9 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             else:
                 progress(job.key, done_n, total, "")
             if p.poll() is not None:
+                break
+            if cancel.is_set():
+                timed_out = "interrupted"
                 break
             if not started and now > boot_timeout:
                 timed_out = "boot"

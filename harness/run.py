@@ -6,12 +6,16 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import logging
+import sys
+import threading
 from pathlib import Path
+from typing import Iterable, Iterator
 
 from harness import cache, userspace, vm
 from harness.arch import get_arch, host_arch
 from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
+from harness.errors import HarnessError
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
 from harness.matrix import Accel, Cell, DebianKernel, KernelSpec, Matrix, SourceKernel, UmlKernel
@@ -94,7 +98,6 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                              argv or [])
     out_dir = db.parent / "runs" / f"run-{run_id}"
     prep = Preparer(matrix, cache_root)
-    jobs_list: list[CellJob] = []
     skipped: list[str] = []
     accel: dict[str, vm.AccelChoice] = {}
     versions: dict[str, dict] = {}
@@ -120,20 +123,24 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     try:
         for name in sorted({c.arch for c in cells if c.kernel.backend == "vm"}):  # before any download
             vm.require_tools(get_arch(name), host_root=get_arch(name) is host_arch())
-        for cell in cells:
-            kernel = prep.kernel(cell.kernel, cell.arch)
-            corpus = prep.corpus(cell)
-            store.add_corpus(corpus)
-            new_job = job(cell, kernel, corpus, programs=programs)
-            if corpus.failed:
-                log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
-            done = store.complete_cell(kernel.key, cell.arch, corpus.id, cell.kernel.backend)
-            if done is not None and not force:
-                skipped.append(cell.key)
-                progress.message(f"[{cell.key}] already complete for corpus {corpus.id} (cell {done}); --force reruns it")
-                continue
-            jobs_list.append(new_job)
-        outcomes = _run_jobs(jobs_list, jobs, progress, out_dir)
+        def ready() -> Iterator[CellJob]:
+            """Each cell's job once its kernel and corpus are ready (downloads and builds happen here)."""
+            for cell in cells:
+                kernel = prep.kernel(cell.kernel, cell.arch)
+                corpus = prep.corpus(cell)
+                store.add_corpus(corpus)
+                new_job = job(cell, kernel, corpus, programs=programs)
+                if corpus.failed:
+                    log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
+                done = store.complete_cell(kernel.key, cell.arch, corpus.id, cell.kernel.backend)
+                if done is not None and not force:
+                    skipped.append(cell.key)
+                    progress.message(f"[{cell.key}] already complete for corpus {corpus.id} (cell {done}); "
+                                     "--force reruns it")
+                    continue
+                yield new_job
+
+        outcomes = _run_jobs(ready(), jobs, progress, out_dir)
         confirmations: list[CellOutcome] = []
         if matrix.vm.confirm:
             todo = []
@@ -155,13 +162,40 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
         store.close()
 
 
-def _run_jobs(todo: list[CellJob], jobs: int, progress: Progress, out_dir: Path) -> list[CellOutcome]:
+def _run_jobs(todo: Iterable[CellJob], jobs: int, progress: Progress, out_dir: Path) -> list[CellOutcome]:
+    """Run cells ``jobs`` at a time while ``todo`` prepares the next ones: the first cell boots as soon as its
+    own kernel and corpus are there, and the other downloads and builds overlap the cells already running.
+
+    A preparation that fails stops the preparing; the cells already started finish (their results are
+    worth keeping) before the error is raised.  Ctrl-C or SIGTERM kills every running guest at once, and
+    cells not yet started never start."""
+    cancel = threading.Event()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell")
+    futures: list[concurrent.futures.Future[CellOutcome]] = []
+    try:
+        try:
+            for job in todo:
+                futures.append(pool.submit(run_cell, job, progress, cancel))
+        except HarnessError:
+            concurrent.futures.wait(futures)
+            raise
+    except BaseException:
+        if not isinstance(sys.exc_info()[1], HarnessError):
+            cancel.set()
+        raise
+    finally:
+        try:
+            pool.shutdown(wait=True, cancel_futures=cancel.is_set())
+        except BaseException:  # Ctrl-C again while the pool drains: kill the guests now
+            cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     outcomes: list[CellOutcome] = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for outcome in pool.map(lambda j: run_cell(j, progress), todo):
-            outcomes.append(outcome)
-            if not outcome.status.ok:
-                progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} (console: {out_dir})")
+    for f in futures:
+        outcome = f.result()
+        outcomes.append(outcome)
+        if not outcome.status.ok:
+            progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} (console: {out_dir})")
     return outcomes
 
 

@@ -345,3 +345,105 @@ def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path):
         assert len(rows(tmp_path, o.cell_id)) == 96
     consoles = sorted(p.parent.name for p in (tmp_path / "out").glob("*/console.log"))
     assert consoles == ["6.12.115_x86_64", "6.12.117_x86_64"]
+
+
+def _wait_for(path: Path, seconds: float = 30) -> bool:
+    import time
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if path.exists():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_next_cell_is_prepared_while_the_first_runs(fake_vng, tmp_path):
+    """Issue 12 (cold-run budget): downloads and builds for later cells overlap the cells already running.
+    The generator stands for the preparer: it may only yield the second job once the first guest runs."""
+    import dataclasses
+    import io
+    from harness.progress import Progress
+    from harness.run import _run_jobs
+    fake_vng("complete", "console-6.12.117-ok.txt")
+    a = job(tmp_path)
+    b = dataclasses.replace(a, kernel=dataclasses.replace(a.kernel, id="6.12.115", package_version="6.12.115-2~deb12u1"))
+    overlapped = []
+
+    def ready():
+        yield a
+        overlapped.append(_wait_for(tmp_path / "out" / "6.12.117_x86_64" / "console.log"))
+        yield b
+
+    outs = _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+    assert overlapped == [True]
+    assert [o.status for o in outs] == [CellStatus.COMPLETE] * 2
+
+
+def test_a_failed_preparation_lets_started_cells_finish(fake_vng, tmp_path):
+    import io
+    from harness.progress import Progress
+    from harness.run import _run_jobs
+    fake_vng("complete", "console-6.12.117-ok.txt")
+    a = job(tmp_path)
+
+    def ready():
+        yield a
+        raise InfraError("apt-get download linux-image-6.1.0-57-arm64-unsigned failed")
+
+    with pytest.raises(InfraError, match="arm64-unsigned"):
+        _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+    got = sqlite3.connect(tmp_path / "r.db").execute("SELECT status FROM cells").fetchall()
+    assert got == [("complete",)]
+    assert len(rows(tmp_path, 1)) == 96
+
+
+def test_interrupt_kills_running_guests_and_keeps_their_results(fake_vng, tmp_path):
+    """Ctrl-C (and SIGTERM, which the CLI turns into it) must not wait for a running cell to end."""
+    import io
+    import time
+    from harness.progress import Progress
+    from harness.run import _run_jobs
+    fake_vng("hang", "console-6.12.117-ok.txt")
+    a = job(tmp_path)
+
+    def ready():
+        yield a
+        assert _wait_for(tmp_path / "out" / "6.12.117_x86_64" / "console.log")
+        raise KeyboardInterrupt
+
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+    assert time.monotonic() - t0 < 20  # the fake guest would hang for an hour
+    status, detail, pgid = sqlite3.connect(tmp_path / "r.db").execute(
+        "SELECT status, detail, pgid FROM cells").fetchone()
+    assert status == "interrupted" and "Ctrl-C" in detail
+    import os
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+
+
+def test_the_plan_names_the_rejections_the_tests_expect(tmp_path):
+    """failure_tails: unexpected (the default) -- real 7.3 tags: every __failure program of verifier_and is listed
+    under no_tail, no __success one is; a resumed boot does not wait for their tails either."""
+    import dataclasses
+    import json
+    from conftest import data
+    from harness.expect import parse_tags
+    tags = json.loads(data("decl-tags-6.1-6.12-7.3.json").read_text())["tags"]["7.3"]["verifier_and"]
+    exps = tuple((p, parse_tags(t)) for p, t in sorted(tags.items()))
+    j = job(tmp_path)
+    obj = CorpusObject("verifier_and", Path("/nonexistent/verifier_and.bpf.o"), "0" * 64, tuple(p for p, _ in exps), exps)
+    j = dataclasses.replace(j, corpus=dataclasses.replace(j.corpus, objects=(obj,)))
+    failing = sorted(p for p, e in exps if e.expect == "failure")
+    assert failing and len(failing) < len(exps)
+    plan = cell.plan_for(j, tmp_path)
+    assert sorted(plan["objects"][0]["no_tail"]) == failing
+    j = dataclasses.replace(j, vm=dataclasses.replace(j.vm, check_messages=False))  # tails only
+    seen = cell.Seen()
+    seen.results[("verifier_and", failing[0])] = ("failure", True)
+    resumed = cell.plan_for(j, tmp_path, seen)["objects"][0]
+    assert failing[0] in resumed["skip"] and failing[0] not in resumed.get("done", {})
+    every = dataclasses.replace(j, vm=dataclasses.replace(j.vm, failure_tails="all"))
+    assert "no_tail" not in cell.plan_for(every, tmp_path)["objects"][0]
+    assert failing[0] in cell.plan_for(every, tmp_path, seen)["objects"][0]["done"]
