@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Install what bpf-harness needs on a Debian 12 host, as root: Debian packages (qemu, clang-19,
-# the selftests' build dependencies) and a venv at .venv with the harness, virtme-ng and pytest.
+# the selftests' build dependencies) and a venv at .venv with the harness and virtme-ng.
+# With --tests (ci/test.sh), also what only the tests need: chromium (the HTML report's rendering test,
+# ~80 MB of the ~200 MB a fresh machine downloads) and pytest/ruff.
 # Idempotent: packages already installed and an existing venv are reused.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tests=
+case "${1:-}" in
+  --tests) tests=1 ;;
+  "") ;;
+  *) echo "ci/setup.sh: unknown argument $1 (usage: ci/setup.sh [--tests])" >&2; exit 2 ;;
+esac
 
 packages=(
   qemu-system-x86 qemu-utils                   # the VMs (TCG everywhere, KVM where usable)
@@ -16,8 +24,10 @@ packages=(
   xz-utils zstd coreutils                      # kernel images; stdbuf for line-buffered veristat
   debian-archive-keyring ca-certificates       # apt verifies what it downloads
   python3 python3-venv sqlite3
-  chromium                                     # the HTML report's rendering test (headless)
 )
+if [ -n "$tests" ]; then
+  packages+=(chromium)                         # the HTML report's rendering test (headless)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,5 +44,5 @@ python=${PYTHON:-python3}
 if [ ! -x "$top/.venv/bin/python" ]; then
   "$python" -m venv "$top/.venv"
 fi
-"$top/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$top[test]"
+"$top/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$top${tests:+[test]}"
 echo "ci/setup.sh: ready: $("$top/.venv/bin/bpf-harness" --version), $("$top/.venv/bin/vng" --version)"

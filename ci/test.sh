@@ -5,7 +5,7 @@
 # machine.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bash "$top/ci/setup.sh"
+bash "$top/ci/setup.sh" --tests
 cd "$top"
 .venv/bin/ruff check harness tests ci
 exec .venv/bin/python -m pytest -n 2 --dist loadfile --cov=harness --cov-report=term --cov-fail-under=85 "$@" tests

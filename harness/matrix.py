@@ -155,6 +155,9 @@ class VmSettings:
     """Seconds for a whole cell; what is verified by then is kept."""
     failure_log_level: int = 1
     """Verifier log level of the second pass over rejected programs (0: no second pass)."""
+    failure_tails: str = "unexpected"
+    """Which rejected programs get that second pass: ``unexpected`` (all but the rejections the selftest
+    itself expects, whose error line the main pass already has) or ``all``."""
     boot_retries: int = 1
     """Boots again when the guest dies before verifying anything (an infrastructure failure)."""
     hang_timeout: int | None = None
@@ -570,6 +573,11 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     for key in ("check_messages", "confirm"):
         if key in m:
             kw[key] = w.boolean(m[key][1], f"vm: {key}")
+    if "failure_tails" in m:
+        tails = w.scalar(m["failure_tails"][1], "vm: failure_tails")
+        if tails not in ("unexpected", "all"):
+            raise w.fail(m["failure_tails"][1], f"vm: failure_tails must be unexpected or all, not {tails!r}")
+        kw["failure_tails"] = tails
     if "memory" in m:
         mem = w.scalar(m["memory"][1], "vm: memory")
         if not re.fullmatch(r"[1-9][0-9]*[MG]", mem):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_validate_ok_and_bad(tmp_path, capsys):
     assert main(["validate", str(ROOT / "configs" / "default.yaml")]) == 0
-    assert "ok: 2 branch(es), 4 kernel(s), 8 cell(s)" in capsys.readouterr().out
+    assert "ok: 2 branch(es), 4 kernel(s), 6 cell(s)" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("branches:\n  a:\n    kernels: [6.1.1]\n    arches: [x86_64, sparc]\n")
     assert main(["validate", str(bad)]) == 2

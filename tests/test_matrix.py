@@ -38,7 +38,9 @@ def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
     assert by_branch["6.12.y"] == ["6.12.115", "6.12.117"]
     assert by_branch["6.1.y"] == ["6.1.190", "6.1.192"]
     assert {c.arch for c in m.cells()} == {"x86_64", "arm64"}
-    assert {c.corpus.name for c in m.cells() if c.arch == "arm64"} == {"6.12-arm64", "6.1-arm64"}
+    # 6.1.y's arm64 cells are the nightly's: the default must fit 20 minutes from a fresh machine
+    assert {(c.branch, c.corpus.name) for c in m.cells() if c.arch == "arm64"} == {("6.12.y", "6.12-arm64")}
+    assert m.vm.failure_tails == "unexpected"
 
 
 def test_minimal_matrix_defaults():
@@ -147,6 +149,8 @@ def test_wrong_type():
         "m.yaml:1: vm: memory must look like 2G or 1536M, not 'lots'"
     assert err("vm: {accel: hvf}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
         "m.yaml:1: vm: accel must be one of auto, kvm, tcg, not 'hvf'"
+    assert err("vm: {failure_tails: some}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:1: vm: failure_tails must be unexpected or all, not 'some'"
 
 
 def test_unknown_arch():

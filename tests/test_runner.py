@@ -112,6 +112,28 @@ def test_second_pass_is_one_veristat_per_log_level(tmp_path, monkeypatch):
     assert len(listed) == len(failed)
 
 
+
+def test_expected_rejections_get_no_second_pass(tmp_path, monkeypatch):
+    """failure_tails: unexpected -- the plan lists the rejections the selftest asks for under no_tail; only
+    the other rejected programs are verified again for their log tail."""
+    objs = plan_objects(GUEST)
+    failed = [(r["object"], r["program"]) for r in veristat.parse(read_lines(GUEST))
+              if r["verdict"] == "failure" and any(ln.startswith("processed ") for ln in r["log"])]
+    assert len(failed) >= 2
+    expected = set(failed[1:])
+    for o in objs:
+        o["no_tail"] = [p for p in o["programs"] if (o["name"], p) in expected]
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs, level=1)
+    assert {(r["object"], r["program"]) for r in recs if r["kind"] == "tail"} == {failed[0]}
+    listed = Path(calls[1][calls[1].index("-f") + 1][1:]).read_text().splitlines()
+    assert listed == [f"{failed[0][0]}.bpf.o/{failed[0][1]}"]
+    for o in objs:
+        o["no_tail"] = [p for p in o["programs"]]
+    (tmp_path / "results.jsonl").unlink()
+    (tmp_path / "calls.jsonl").unlink()
+    recs, calls = run(tmp_path, monkeypatch, GUEST, objs, level=1)
+    assert len(calls) == 1 and not [r for r in recs if r["kind"] == "tail"]
+
 def _check(patterns, options=("-r",), level=1, empty=True) -> dict:
     return {"patterns": list(patterns), "log_level": level, "options": list(options), "empty_if_verified": empty}
 
