@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -11,15 +12,16 @@ import threading
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from harness import cache, userspace, vm
+from harness import cache, proc, userspace, vm
 from harness.arch import get_arch, host_arch
 from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
 from harness.errors import HarnessError
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
-from harness.matrix import Accel, Cell, DebianKernel, KernelSpec, Matrix, SourceKernel, UmlKernel
+from harness.matrix import Accel, Cell, DebianKernel, Host, KernelSpec, Matrix, SourceKernel, UmlKernel
 from harness.progress import Progress
+from harness.remote.slots import Slots
 from harness.store import CellStatus, Store
 
 log = logging.getLogger(__name__)
@@ -125,11 +127,13 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
             vm.require_tools(get_arch(name), host_root=get_arch(name) is host_arch())
         def ready() -> Iterator[CellJob]:
             """Each cell's job once its kernel and corpus are ready (downloads and builds happen here)."""
-            for cell in cells:
-                kernel = prep.kernel(cell.kernel, cell.arch)
-                corpus = prep.corpus(cell)
+            for i, cell in enumerate(cells):
+                # after the first cell, preparing overlaps running cells: at the lowest CPU priority
+                with proc.background() if i else contextlib.nullcontext():
+                    kernel = prep.kernel(cell.kernel, cell.arch)
+                    corpus = prep.corpus(cell)
+                    new_job = job(cell, kernel, corpus, programs=programs)  # an arm64 root is unpacked here
                 store.add_corpus(corpus)
-                new_job = job(cell, kernel, corpus, programs=programs)
                 if corpus.failed:
                     log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
                 done = store.complete_cell(kernel.key, cell.arch, corpus.id, cell.kernel.backend)
@@ -140,7 +144,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                     continue
                 yield new_job
 
-        outcomes = _run_jobs(ready(), jobs, progress, out_dir)
+        outcomes = _run_jobs(ready(), jobs, progress, out_dir, matrix.hosts)
         confirmations: list[CellOutcome] = []
         if matrix.vm.confirm:
             todo = []
@@ -153,7 +157,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                     continue
                 progress.message(f"[{cell.key}] re-verifying {len(progs)} regressed program(s) to confirm them")
                 todo.append(job(cell, kernel, corpus, programs=frozenset(progs), confirms=side["id"]))
-            confirmations = _run_jobs(todo, jobs, progress, out_dir)
+            confirmations = _run_jobs(todo, jobs, progress, out_dir, matrix.hosts)
         summary = RunSummary(run_id, tuple(outcomes), tuple(skipped), tuple(confirmations))
         status = "complete" if summary.ok else "infra-error"
         return summary
@@ -162,20 +166,25 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
         store.close()
 
 
-def _run_jobs(todo: Iterable[CellJob], jobs: int, progress: Progress, out_dir: Path) -> list[CellOutcome]:
+def _run_jobs(todo: Iterable[CellJob], jobs: int, progress: Progress, out_dir: Path,
+              hosts: tuple[Host, ...] = ()) -> list[CellOutcome]:
     """Run cells ``jobs`` at a time while ``todo`` prepares the next ones: the first cell boots as soon as its
     own kernel and corpus are there, and the other downloads and builds overlap the cells already running.
 
     A preparation that fails stops the preparing; the cells already started finish (their results are
     worth keeping) before the error is raised.  Ctrl-C or SIGTERM kills every running guest at once, and
-    cells not yet started never start."""
+    cells not yet started never start.
+
+    With ``hosts``, a cell runs in the best free slot for its arch, here or on a host over SSH (see
+    :mod:`harness.remote.slots`); a cell that lost its host's connection runs again in another slot."""
     cancel = threading.Event()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="cell")
+    slots = Slots(jobs, hosts, progress.message)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=slots.total, thread_name_prefix="cell")
     futures: list[concurrent.futures.Future[CellOutcome]] = []
     try:
         try:
             for job in todo:
-                futures.append(pool.submit(run_cell, job, progress, cancel))
+                futures.append(pool.submit(_in_a_slot, job, slots, progress, cancel))
         except HarnessError:
             concurrent.futures.wait(futures)
             raise
@@ -197,6 +206,31 @@ def _run_jobs(todo: Iterable[CellJob], jobs: int, progress: Progress, out_dir: P
         if not outcome.status.ok:
             progress.message(f"[{outcome.key}] {outcome.status.value}: {outcome.detail} (console: {out_dir})")
     return outcomes
+
+
+def _in_a_slot(job: CellJob, slots: Slots, progress: Progress, cancel: threading.Event) -> CellOutcome:
+    while True:
+        slot = slots.acquire(job.kernel.arch, job.backend, cancel)
+        try:
+            run = job
+            if slot.host is not None:
+                info = slots.host_info(slot.host, job.kernel.arch)
+                if info is None:
+                    continue  # left out: another slot
+                run = dataclasses.replace(job, host=slot.host, accel=info.accel, versions=info.versions, root=None)
+            outcome = run_cell(run, progress, cancel)
+            if slot.host is not None and outcome.status is CellStatus.INFRA and _lost(outcome.detail):
+                slots.drop(slot.host, outcome.detail)
+                progress.message(f"[{job.key}] runs again elsewhere: {outcome.detail}")
+                continue
+            return outcome
+        finally:
+            slots.release(slot)
+
+
+def _lost(detail: str) -> bool:
+    """A host that went away (unreachable, connection dropped), not a cell that failed there."""
+    return "connection to host" in detail or "unreachable" in detail or ": SSH failed" in detail
 
 
 def to_confirm(store: Store, matrix: Matrix) -> list[tuple[dict, set[tuple[str, str]]]]:

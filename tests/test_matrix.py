@@ -138,7 +138,7 @@ def test_unknown_key_is_rejected_with_its_line():
 
 def test_misspelt_top_level_key():
     assert err("branchs:\n  x: {kernels: [6.1.1]}\n") == \
-        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian, thresholds"
+        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian, thresholds, hosts"
 
 
 def test_wrong_type():
@@ -231,3 +231,22 @@ def test_a_branch_may_name_its_own_reference():
                                                           "mt-mainline": None}
     with pytest.raises(ConfigError, match=r"^m.yaml:5: branch mt-6.12: reference 'nope' is not another branch"):
         matrix.parse(text.replace("reference: mt-mainline", "reference: nope"), "m.yaml")
+
+
+def test_hosts_are_strict_and_pin_their_keys():
+    m = matrix.parse("hosts:\n  lab:\n    ssh: ci@kvm-box.example:2222\n    known_hosts: /etc/bpf/known_hosts\n"
+                     "    arches: [x86_64]\n    jobs: 3\n    accel: kvm\n"
+                     "branches: {a: {kernels: [6.1.1]}}\n", "m.yaml")
+    (h,) = m.hosts
+    assert (h.name, h.user, h.address, h.port, h.arches, h.jobs, h.accel.value, str(h.known_hosts), h.key) == (
+        "lab", "ci", "kvm-box.example", 2222, ("x86_64",), 3, "kvm", "/etc/bpf/known_hosts", None)
+    assert matrix.parse("hosts:\n  a: {ssh: 'root@[::1]', known_hosts: k, arches: [arm64]}\n"
+                        "branches: {a: {kernels: [6.1.1]}}\n").hosts[0].where == "root@::1:22"
+    assert err("hosts:\n  lab: {ssh: kvm-box, known_hosts: k, arches: [x86_64]}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:2: host lab: ssh must be user@host or user@host:port, not 'kvm-box'"
+    assert err("hosts:\n  lab: {ssh: a@b:99999, known_hosts: k, arches: [x86_64]}\nbranches: {a: {kernels: [6.1.1]}}\n") == \
+        "m.yaml:2: host lab: ssh must be user@host or user@host:port, not 'a@b:99999'"
+    assert err("hosts:\n  lab: {ssh: a@b, arches: [x86_64]}\nbranches: {a: {kernels: [6.1.1]}}\n").startswith(
+        "m.yaml:2: host lab: missing required key 'known_hosts'")
+    assert err("hosts:\n  lab: {ssh: a@b, known_hosts: k, arches: [x86_64], password: hunter2}\n"
+               "branches: {a: {kernels: [6.1.1]}}\n").startswith("m.yaml:2: host lab: unknown key 'password'")

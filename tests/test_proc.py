@@ -45,3 +45,19 @@ def test_start_tees_through_a_pipe_even_if_the_child_reopens_stdout(tmp_path):
     lines = log.read_text().splitlines()
     assert lines[0].startswith("# reproduce: sh -c ") and lines[1] == "# h"
     assert lines[2:] == ["first", "reopened"]
+
+
+def test_background_runs_commands_at_the_lowest_priority_in_this_thread_only():
+    import threading
+    from harness.errors import ToolMissingError
+    base = int(proc.run(["nice"]).output)
+    seen = []
+    with proc.background():
+        assert int(proc.run(["nice"]).output) == 19
+        t = threading.Thread(target=lambda: seen.append(int(proc.run(["nice"]).output)))
+        t.start()
+        t.join()
+        with pytest.raises(ToolMissingError, match="no-such-tool-xyz not found"):
+            proc.run(["no-such-tool-xyz"])
+    assert seen == [base]  # a cell's thread keeps its priority
+    assert int(proc.run(["nice"]).output) == base
