@@ -2,7 +2,7 @@
 # Install what bpf-harness needs on a Debian 12 host, as root: Debian packages (qemu, clang-19,
 # the selftests' build dependencies) and a venv at .venv with the harness and virtme-ng.
 # With --tests (ci/test.sh), also what only the tests need: chromium (the HTML report's rendering test,
-# ~80 MB of the ~200 MB a fresh machine downloads) and pytest/ruff.
+# ~80 MB of the ~200 MB a fresh machine downloads), openssh-server and pytest/ruff.
 # Idempotent: packages already installed and an existing venv are reused.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +26,8 @@ packages=(
   python3 python3-venv sqlite3
 )
 if [ -n "$tests" ]; then
-  packages+=(chromium)                         # the HTML report's rendering test (headless)
+  packages+=(chromium                          # the HTML report's rendering test (headless)
+             openssh-server)                   # a real sshd as the remote host of tests/integration/test_remote.py
 fi
 missing=()
 for p in "${packages[@]}"; do

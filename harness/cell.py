@@ -23,7 +23,7 @@ from harness.arch import get_arch
 from harness.corpus import Corpus, CorpusObject
 from harness.errors import HarnessError
 from harness.kernels import Kernel
-from harness.matrix import VmSettings
+from harness.matrix import Host, VmSettings
 from harness.parse import console
 from harness.parse.verifier_log import classify, has_stats
 from harness.store import CellStatus, ResultRow, Store, Verdict
@@ -54,6 +54,8 @@ class CellJob:
     """The cell whose results this job re-verifies; it is then stored as a ``confirm`` cell."""
     root: Path | None = None
     """The guest's own root filesystem (a foreign arch); None: the guest sees the host's."""
+    host: Host | None = None
+    """The matrix host the cell runs on over SSH; None: this machine."""
 
     @property
     def key(self) -> str:
@@ -294,7 +296,7 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
         vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
         programs_total=total, console_log=str(console_path), image=str(job.kernel.image),
-        veristat=str(job.corpus.veristat))
+        veristat=str(job.corpus.veristat), host=f"{job.host.name} ({job.host.where})" if job.host else None)
     log.info("%s: booting %s (%s: %s)", job.key, job.kernel.release, job.accel.accel.value, job.accel.reason)
     t0 = time.monotonic()
     deadline = t0 + job.vm.cell_timeout
@@ -312,6 +314,7 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
         except HarnessError as e:
             status, detail, findings = CellStatus.INFRA, str(e), []
         except Exception as e:  # a bug or an OS error must not lose the cell's record
+            log.warning("%s: %s: %s", job.key, type(e).__name__, e, exc_info=True)
             status, detail, findings = CellStatus.INFRA, f"{type(e).__name__}: {e}", []
         if findings:
             store.add_findings(cell_id, [(f.kind.value, f.line, f.lineno) for f in findings])
@@ -411,10 +414,12 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     rwdir.mkdir(parents=True)
     plan_path = rwdir / "plan.json"
     t0 = time.monotonic()
-    plan_path.write_text(json.dumps(plan_for(job, rwdir, seen, max(10.0, deadline - t0))))
-    argv = _command(job, accel, rwdir, plan_path)
+    plan = plan_for(job, rwdir, seen, max(10.0, deadline - t0))
+    plan_path.write_text(json.dumps(plan))
     console_path = cell_dir / "console.log"
-    store.update_cell(cell_id, reproducer=proc.reproducer(argv))
+    if job.host is None:
+        argv = _command(job, accel, rwdir, plan_path)
+        store.update_cell(cell_id, reproducer=proc.reproducer(argv))
     logs_n = 0
     started = False
     timed_out: str | None = None
@@ -452,8 +457,20 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     progress(job.key, len(seen.results), total, "booting")
     header = f"# accel: {accel.accel.value} ({accel.reason})\n"
     boot_timeout = min(job.vm.boot_timeout, vm.KVM_PROBE_S) if accel.auto else job.vm.boot_timeout
-    p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
-    store.update_cell(cell_id, pgid=p.pid)
+    conn = None
+    if job.host is None:
+        p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
+        store.update_cell(cell_id, pgid=p.pid)
+    else:  # the same guest on a remote host; its console and rwdir files are mirrored into ours
+        from harness import remote
+        conn = remote.Connection(job.host)
+        try:
+            p = tee = remote.launch(conn, remote.Stage(conn), job, accel, plan, rwdir, console_path, header,
+                                    cell_dir.name)
+        except BaseException:
+            conn.close()
+            raise
+        store.update_cell(cell_id, reproducer=p.reproducer)
     try:
         while True:
             ingest()
@@ -496,9 +513,15 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                     break
             time.sleep(POLL_S)
     finally:
-        proc.stop(p)
+        if conn is None:
+            proc.stop(p)
+        else:
+            p.stop()
+            conn.close()
         tee.join(timeout=30)
     ingest()
+    if getattr(p, "lost", None):
+        return CellStatus.INFRA, p.lost, console.scan(console_path.read_text(errors="replace").splitlines())
     started = started or (rwdir / "started.json").exists()
     with open(console_path, encoding="utf-8", errors="replace") as f:
         text = f.read().splitlines()

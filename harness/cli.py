@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, default=None, help="results store (default: bpf-harness-out/results.db)")
     r.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH",
                    help="only these cells (repeatable; KERNEL alone means all its arches)")
-    r.add_argument("--jobs", "-j", type=int, default=1, help="cells to run in parallel (default 1)")
+    r.add_argument("--jobs", "-j", type=int, default=1, help="cells to run in parallel here (default 1); the matrix's hosts: add their own")
     r.add_argument("--force", action="store_true", help="re-run cells already complete for the same kernel and corpus")
     r.add_argument("--cache", type=Path, default=None, help="download/build cache (default: $XDG_CACHE_HOME/bpf-harness)")
     r.add_argument("--report", type=Path, default=None, metavar="DIR",
@@ -125,8 +125,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.kernels import acquire
     from harness.run import infra_failures, run_matrix
     m = acquire.check_supported(matrix_mod.load(args.matrix))
-    if args.jobs < 1:
-        raise matrix_mod.ConfigError("--jobs must be at least 1")
+    if args.jobs < (0 if m.hosts else 1):
+        raise matrix_mod.ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
     db = _db(args)
     summary = run_matrix(m, db=db, only=tuple(args.cell), jobs=args.jobs, force=args.force,
                          cache_root=args.cache, argv=list(argv))

@@ -225,6 +225,30 @@ class Cell:
 
 
 @dataclasses.dataclass(frozen=True)
+class Host:
+    """A remote machine that runs cells over SSH (``hosts:``): only python3, qemu and vng there."""
+    name: str
+    user: str
+    address: str
+    port: int
+    arches: tuple[str, ...]
+    """What it runs: its own arch, the guest using its root as the local host's guests do."""
+    known_hosts: Path
+    """The pinned host keys: an unknown or changed key is refused, never learned."""
+    key: Path | None = None
+    """Private key file; without it the SSH agent (and ~/.ssh's default keys)."""
+    jobs: int = 1
+    accel: Accel = Accel.AUTO
+    vng: str = "vng"
+    cache: str = ".cache/bpf-harness-remote"
+    """Where uploads are kept on the host (relative: to the user's home), by content hash."""
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.address}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Matrix:
     path: Path
     branches: tuple[Branch, ...]
@@ -234,6 +258,7 @@ class Matrix:
     vm: VmSettings
     debian: DebianSettings
     thresholds: Thresholds = Thresholds()
+    hosts: tuple[Host, ...] = ()
 
     def kernels(self) -> list[KernelSpec]:
         return [k for b in self.branches for k in b.kernels]
@@ -331,7 +356,8 @@ def _kind(node: yaml.Node) -> str:
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
-TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds")
+TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds", "hosts")
+HOST_KEYS = ("ssh", "key", "known_hosts", "arches", "jobs", "accel", "vng", "cache")
 BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend")
 KERNEL_KINDS = ("debian", "local", "git", "uml", "source")
@@ -440,7 +466,41 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
         if reference not in braw:
             raise w.fail(rnode, f"reference {reference!r} is not a branch; branches: {', '.join(braw)}")
     thresholds = _thresholds(w, top["thresholds"][1]) if "thresholds" in top else Thresholds()
-    return Matrix(path, tuple(branches), corpora, reference, vm, debian, thresholds)
+    hosts = _hosts(w, top["hosts"][1]) if "hosts" in top else ()
+    return Matrix(path, tuple(branches), corpora, reference, vm, debian, thresholds, hosts)
+
+
+_SSH = re.compile(r"^(?P<user>[a-z_][a-z0-9_.-]*)@(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?$")
+
+
+def _hosts(w: _Walker, node: yaml.Node) -> tuple[Host, ...]:
+    out = []
+    for name, (knode, vnode) in w.mapping(node, "hosts", ()).items():
+        if not _NAME.match(name):
+            raise w.fail(knode, f"host name {name!r} must be letters, digits, . _ + -")
+        what = f"host {name}"
+        m = w.mapping(vnode, what, HOST_KEYS, required=("ssh", "arches", "known_hosts"))
+        ssh = w.scalar(m["ssh"][1], f"{what}: ssh")
+        got = _SSH.match(ssh)
+        if not got or not 0 < int(got["port"] or 22) < 65536:
+            raise w.fail(m["ssh"][1], f"{what}: ssh must be user@host or user@host:port, not {ssh!r}")
+        kw: dict[str, object] = {}
+        for key in ("key", "known_hosts"):
+            if key in m:
+                kw[key] = Path(w.scalar(m[key][1], f"{what}: {key}")).expanduser()
+        if "jobs" in m:
+            kw["jobs"] = w.integer(m["jobs"][1], f"{what}: jobs", 1, 64)
+        if "accel" in m:
+            a = w.scalar(m["accel"][1], f"{what}: accel")
+            if a not in ("auto", "kvm", "tcg"):
+                raise w.fail(m["accel"][1], f"{what}: accel must be one of auto, kvm, tcg, not {a!r}")
+            kw["accel"] = Accel(a)
+        for key in ("vng", "cache"):
+            if key in m:
+                kw[key] = w.scalar(m[key][1], f"{what}: {key}")
+        arches = tuple(_arches(w, m["arches"][1], f"{what}: arches"))
+        out.append(Host(name, got["user"], got["host"].strip("[]"), int(got["port"] or 22), arches, **kw))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 def _thresholds(w: _Walker, node: yaml.Node) -> Thresholds:

@@ -16,7 +16,8 @@ def _fmt_s(v: float | None) -> str:
 
 def cell_row(cell, counts: dict[str, int], unexpected: int) -> tuple[str, ...]:
     total = sum(counts.values())
-    return (f"{cell['kernel_id']}/{cell['arch']}", cell["status"], cell["accel"] or "-", _fmt_s(cell["boot_s"]),
+    where = f" @{cell['host'].split(' ')[0]}" if cell["host"] else ""  # a remote host's name
+    return (f"{cell['kernel_id']}/{cell['arch']}", cell["status"], (cell["accel"] or "-") + where, _fmt_s(cell["boot_s"]),
             _fmt_s(cell["seconds"]), str(total), str(counts.get("success", 0)),
             str(counts.get("failure:verifier", 0)), str(counts.get("failure:load", 0)),
             str(counts.get("timeout", 0)), str(counts.get("crash", 0)), str(counts.get("not-run", 0)), str(unexpected))

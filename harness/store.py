@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -35,6 +35,9 @@ MIGRATIONS = {
         "ALTER TABLE expectations ADD COLUMN not_messages TEXT",
         "ALTER TABLE expectations ADD COLUMN unchecked TEXT",
         "ALTER TABLE expectations ADD COLUMN skip TEXT",
+    ],
+    6: [  # cells on remote hosts: where each ran
+        "ALTER TABLE cells ADD COLUMN host TEXT",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -62,7 +65,7 @@ CREATE TABLE IF NOT EXISTS cells(
     corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
     started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
     console_log TEXT, reproducer TEXT, pgid INTEGER, image TEXT, veristat TEXT,
-    purpose TEXT NOT NULL DEFAULT 'run', confirms INTEGER REFERENCES cells(id));
+    purpose TEXT NOT NULL DEFAULT 'run', confirms INTEGER REFERENCES cells(id), host TEXT);
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);

@@ -59,18 +59,19 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     db = sqlite3.connect(tmp_path / "r.db")  # what a schema-4 store looked like
     for table, col in (("results", "msg_check"), ("results", "msg_detail"), ("results", "msg_log_level"),
                        ("cells", "confirms"), ("cells", "purpose"), ("expectations", "not_messages"),
-                       ("expectations", "unchecked"), ("expectations", "skip")):
+                       ("expectations", "unchecked"), ("expectations", "skip"), ("cells", "host")):
         db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     db.execute("UPDATE meta SET value='4' WHERE key='schema'")
     db.commit()
     db.close()
     s = Store(tmp_path / "r.db")
-    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "6"
+    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "7"
     row = next(s.results(cid))
     assert (row["insns"], row["msg_check"]) == (7, None)
     assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"
     cols = {r[1] for r in s.db.execute("PRAGMA table_info(expectations)")}
     assert {"not_messages", "unchecked", "skip"} <= cols  # schema 5 -> 6 too
+    assert s.latest_cell("6.12.117", "x86_64")["host"] is None  # and 6 -> 7: where a cell ran
 
 
 def test_kill_9_loses_nothing_already_committed(tmp_path):
