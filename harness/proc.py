@@ -65,10 +65,10 @@ def background() -> Iterator[None]:
         _mode.nice = before
 
 
-def _niced(argv: tuple[str, ...]) -> tuple[str, ...]:
+def _niced(argv: tuple[str, ...], env: Mapping[str, str]) -> tuple[str, ...]:
     if not getattr(_mode, "nice", False):
         return argv
-    if not shutil.which(argv[0]):  # the same error as without nice, not nice's exit 127
+    if not shutil.which(argv[0], path=env.get("PATH")):  # the same error as without nice, not nice's exit 127
         raise ToolMissingError(f"{argv[0]} not found; run ci/setup.sh to install it")
     return ("nice", "-n", "19", *argv)
 
@@ -166,8 +166,9 @@ def run(argv: Sequence[str], *, cwd: Path | str | None = None,
         logf.write(f"$ {repro}\n")
         logf.flush()
     try:
+        environ = _environ(env, inherit_env)
         proc = subprocess.Popen(
-            _niced(argv), cwd=cwd, env=_environ(env, inherit_env),
+            _niced(argv, environ), cwd=cwd, env=environ,
             stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             text=True, errors="replace",

@@ -1,5 +1,6 @@
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,5 +60,11 @@ def test_background_runs_commands_at_the_lowest_priority_in_this_thread_only():
         t.join()
         with pytest.raises(ToolMissingError, match="no-such-tool-xyz not found"):
             proc.run(["no-such-tool-xyz"])
+        # a tool found only on the command's own PATH (clang-19 is in /usr/lib/llvm-19/bin): seen in a cold run
+        assert int(proc.run(["nice"], env={"PATH": f"/usr/bin:{os.environ['PATH']}"}).output) == 19
+        bindir = Path(__import__("tempfile").mkdtemp())
+        (bindir / "only-here").write_text("#!/bin/sh\nnice\n")
+        (bindir / "only-here").chmod(0o755)
+        assert int(proc.run(["only-here"], env={"PATH": f"{bindir}:{os.environ['PATH']}"}).output) == 19
     assert seen == [base]  # a cell's thread keeps its priority
     assert int(proc.run(["nice"]).output) == base
