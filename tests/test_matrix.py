@@ -38,7 +38,7 @@ def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
     assert by_branch["6.12.y"] == ["6.12.115", "6.12.117"]
     assert by_branch["6.1.y"] == ["6.1.190", "6.1.192"]
     assert {c.arch for c in m.cells()} == {"x86_64", "arm64"}
-    # 6.1.y's arm64 cells are the nightly's: the default must fit 20 minutes from a fresh machine
+    # 6.1.y's arm64 cells are the nightly's: the default aims at 20 minutes from a fresh machine
     assert {(c.branch, c.corpus.name) for c in m.cells() if c.arch == "arm64"} == {("6.12.y", "6.12-arm64")}
     assert m.vm.failure_tails == "unexpected"
 
