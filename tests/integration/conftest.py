@@ -32,6 +32,7 @@ vm:
   program_timeout: 10
   boot_timeout: 180
   cell_timeout: 900
+  failure_tails: all   # this test checks the log tail of a rejection its selftest expects
 """
 
 
