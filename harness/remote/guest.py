@@ -214,13 +214,13 @@ class RemoteGuest:
             if self._exit is None:
                 self.conn.run(["sh", "-c", 'kill -KILL -- "-$(cat "$0")" 2>/dev/null; true', self.pidfile], timeout=20)
             self._stopped.set()
-            self.thread.join(timeout=30)
+            self.thread.join(timeout=30)  # the last of its output, before its directory goes
             if not self.lost:
                 self.conn.run(["rm", "-rf", self.remote_rw.rsplit("/", 1)[0]], timeout=60)
         except Exception as e:  # the host is gone: nothing left to kill or remove there
             log.warning("host %s: could not stop the guest: %s", self.conn.host.name, e)
         finally:
-            self._stopped.set()
+            self._stopped.set()  # a no-op unless the host failed above
             self.thread.join(timeout=30)
             self.chan.close()
 

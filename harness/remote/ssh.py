@@ -14,7 +14,6 @@ import socket
 import tarfile
 import threading
 from pathlib import Path
-from typing import Callable
 
 import paramiko
 
@@ -184,8 +183,3 @@ class _Counter:
 
 def home(conn: Connection) -> str:
     return conn.check(["sh", "-c", 'printf %s "$HOME"'], "reading $HOME")
-
-
-def with_connection(host: Host, fn: Callable[[Connection], object]) -> object:
-    with Connection(host) as c:
-        return fn(c)
