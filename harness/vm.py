@@ -41,6 +41,20 @@ class AccelChoice:
         return AccelChoice(Accel.TCG, f"KVM looked usable but {why}; using TCG", auto=False)
 
 
+def cpu_has_kvm(arch: Arch, cpuinfo: str) -> tuple[bool, str]:
+    """The CPU half of :func:`kvm_usable` (pure): the virtualization flag in ``/proc/cpuinfo``."""
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags.update(line.split(":", 1)[1].split())
+    if not arch.kvm_cpu_flags:
+        return False, f"KVM is not used for {arch.name} guests on this host"
+    have = flags.intersection(arch.kvm_cpu_flags)
+    if not have:
+        return False, f"no {'/'.join(arch.kvm_cpu_flags)} cpu flag"
+    return True, f"cpu has {'/'.join(sorted(have))}"
+
+
 def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[bool, str]:
     """Whether a stock kernel can run under KVM here.
 
@@ -48,14 +62,9 @@ def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[
     but cannot run stock kernels, and shows no vmx/svm flag.  So: the device
     opens, answers the API version ioctl, and the CPU has the virtualization flag.
     """
-    flags = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags") and ":" in line:
-            flags.update(line.split(":", 1)[1].split())
-    if arch.kvm_cpu_flags and not flags.intersection(arch.kvm_cpu_flags):
-        return False, f"no {'/'.join(arch.kvm_cpu_flags)} cpu flag"
-    if not arch.kvm_cpu_flags:
-        return False, f"KVM is not used for {arch.name} guests on this host"
+    ok, why = cpu_has_kvm(arch, cpuinfo)
+    if not ok:
+        return False, why
     try:
         fd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
     except OSError as e:
@@ -68,7 +77,7 @@ def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[
         os.close(fd)
     if version != KVM_API_VERSION:
         return False, f"{dev}: unexpected KVM API version {version}"
-    return True, f"{dev} usable, cpu has {'/'.join(sorted(flags.intersection(arch.kvm_cpu_flags)))}"
+    return True, f"{dev} usable, {why}"
 
 
 def choose_accel(setting: Accel, arch: Arch, host_arch: str | None = None) -> AccelChoice:

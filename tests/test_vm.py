@@ -81,3 +81,11 @@ def test_a_read_only_mount_that_would_hide_the_rwdir_is_refused(tmp_path):
     vm.check_mounts(rw, (tmp_path / "cache" / "corpus",))
     with pytest.raises(InfraError, match="lies inside .*checkout, which the guest gets read-only"):
         vm.check_mounts(rw, (checkout,))
+
+
+def test_cpu_has_kvm_is_the_flag_half_a_remote_host_is_judged_by():
+    """A remote host's /dev/kvm cannot be opened from here: its CPU flags are read the same way as ours."""
+    from harness.arch import ARM64, X86_64
+    assert vm.cpu_has_kvm(X86_64, "flags\t\t: fpu vme vmx sse2\n") == (True, "cpu has vmx")
+    assert vm.cpu_has_kvm(X86_64, "flags\t\t: fpu vme sse2\n") == (False, "no vmx/svm cpu flag")
+    assert vm.cpu_has_kvm(ARM64, "Features\t: fp asimd\n")[0] is False

@@ -60,17 +60,18 @@ def choose_accel(conn: Connection, arch: Arch) -> vm.AccelChoice:
     setting = conn.host.accel
     if setting is Accel.TCG:
         return vm.AccelChoice(Accel.TCG, f"tcg requested for host {conn.host.name}")
-    rc, cpuinfo, _ = conn.run(["cat", "/proc/cpuinfo"])
-    ok, why = vm.kvm_usable(arch, cpuinfo, Path("/dev/null")) if arch.kvm_cpu_flags else (False, "no KVM")
-    if ok or not arch.kvm_cpu_flags:
+    _, cpuinfo, _ = conn.run(["cat", "/proc/cpuinfo"])
+    ok, why = vm.cpu_has_kvm(arch, cpuinfo)  # the flag check kvm_usable makes here; the device is over there
+    if ok:
         rc, _, _ = conn.run(["test", "-w", "/dev/kvm"])
-        ok, why = (rc == 0, f"{why} on {conn.host.name}" if rc == 0 else f"/dev/kvm not writable on {conn.host.name}")
+        ok, why = (rc == 0, f"/dev/kvm writable, {why}" if rc == 0 else "/dev/kvm not writable")
+    why = f"{why} on host {conn.host.name}"
     if setting is Accel.KVM:
         if not ok:
             raise UserError(f"host {conn.host.name}: accel kvm requested but KVM is not usable there ({why})")
         return vm.AccelChoice(Accel.KVM, why)
     return (vm.AccelChoice(Accel.KVM, why, auto=True) if ok
-            else vm.AccelChoice(Accel.TCG, f"KVM not usable on host {conn.host.name} ({why}), using TCG"))
+            else vm.AccelChoice(Accel.TCG, f"KVM not usable ({why}), using TCG"))
 
 
 def _digest(parts: list[str]) -> str:
