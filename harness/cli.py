@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--db", type=Path, default=None, help="results store (default: bpf-harness-out/results.db)")
     r.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH",
                    help="only these cells (repeatable; KERNEL alone means all its arches)")
-    r.add_argument("--jobs", "-j", type=int, default=1, help="cells to run in parallel here (default 1); the matrix's hosts: add their own")
+    r.add_argument("--jobs", "-j", type=int, default=None,
+                   help="cells to run in parallel here (default: as many guests as this machine's cores and "
+                        "memory fit, given vm: cpus and memory); the matrix's hosts: add their own")
     r.add_argument("--force", action="store_true", help="re-run cells already complete for the same kernel and corpus")
     r.add_argument("--cache", type=Path, default=None, help="download/build cache (default: $XDG_CACHE_HOME/bpf-harness)")
     r.add_argument("--report", type=Path, default=None, metavar="DIR",
@@ -94,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
                         format="bpf-harness: %(message)s")
+    # paramiko narrates every connection at INFO ("Connected (version 2.0, ...)"); the harness says
+    # what matters about a host itself, and paramiko's warnings and errors still come through
+    logging.getLogger("paramiko").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _db(args: argparse.Namespace) -> Path:
@@ -123,12 +128,17 @@ def fails(pairs: list, fail_on: str) -> bool:
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.kernels import acquire
-    from harness.run import infra_failures, run_matrix
+    from harness.run import default_jobs, infra_failures, run_matrix
     m = acquire.check_supported(matrix_mod.load(args.matrix))
-    if args.jobs < (0 if m.hosts else 1):
+    if args.jobs is not None and args.jobs < (0 if m.hosts else 1):
         raise matrix_mod.ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
     db = _db(args)
-    summary = run_matrix(m, db=db, only=tuple(args.cell), jobs=args.jobs, force=args.force,
+    jobs = default_jobs(m) if args.jobs is None else args.jobs
+    if args.jobs is None:
+        logging.getLogger("harness.run").info(
+            "%d guest(s) at a time here (vm: cpus %d, memory %s on %d core(s); --jobs N to choose)",
+            jobs, m.vm.cpus, m.vm.memory, len(os.sched_getaffinity(0)))
+    summary = run_matrix(m, db=db, only=tuple(args.cell), jobs=jobs, force=args.force,
                          cache_root=args.cache, argv=list(argv))
     bad = infra_failures(summary)
     ran = len(summary.outcomes)

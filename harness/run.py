@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -246,6 +247,29 @@ def to_confirm(store: Store, matrix: Matrix) -> list[tuple[dict, set[tuple[str, 
                 if (f.object, f.program) not in store.confirmations(side["id"]):
                     todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
     return list(todo.values())
+
+
+def fit_jobs(cores: int, mem_available: int, cpus: int, memory: str) -> int:
+    """How many guests of ``cpus`` vCPUs and ``memory`` this machine runs at once (pure): one vCPU per
+    core (a TCG vCPU is a busy host thread) and the guests' memory within what is available; at least 1."""
+    per_guest = int(memory[:-1]) << (30 if memory.endswith("G") else 20)
+    return max(1, min(cores // max(1, cpus), mem_available // per_guest))
+
+
+def default_jobs(matrix: Matrix) -> int:
+    """``--jobs`` when not given: the guests the matrix's ``vm:`` settings fit on this machine."""
+    return fit_jobs(len(os.sched_getaffinity(0)), mem_available(), matrix.vm.cpus, matrix.vm.memory)
+
+
+def mem_available(meminfo: Path = Path("/proc/meminfo")) -> int:
+    """Bytes of memory available for new processes (``MemAvailable``), 0 when unknown."""
+    try:
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def infra_failures(summary: RunSummary) -> list[CellOutcome]:

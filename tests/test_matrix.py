@@ -41,6 +41,7 @@ def test_default_matrix_is_two_adjacent_releases_of_6_12_and_6_1():
     # 6.1.y's arm64 cells are the nightly's: the default aims at 20 minutes from a fresh machine
     assert {(c.branch, c.corpus.name) for c in m.cells() if c.arch == "arm64"} == {("6.12.y", "6.12-arm64")}
     assert m.vm.failure_tails == "unexpected"
+    assert m.vm.cpus == 1  # one guest per core (run --jobs defaults to what fits), measured faster than 2 vCPUs
 
 
 def test_minimal_matrix_defaults():
