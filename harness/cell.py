@@ -52,6 +52,9 @@ class CellJob:
     """Only these (object, program) pairs (a confirmation re-run); None: the whole corpus."""
     confirms: int | None = None
     """The cell whose results this job re-verifies; it is then stored as a ``confirm`` cell."""
+    log_level: int | None = None
+    """A logs re-run of ``confirms`` (``bpf-harness logdiff``): its programs verified at this verifier log
+    level, each one's whole log kept; stored as a ``logs`` cell."""
     root: Path | None = None
     """The guest's own root filesystem (a foreign arch); None: the guest sees the host's."""
     host: Host | None = None
@@ -185,6 +188,7 @@ def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: fl
         "fsync": job.backend != "uml",  # hostfs writes are the host's own
         "private_tmp": True,  # a guest's own tmpfs for scratch files and the staged vmlinux BTF
         "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
+        **({"main_log_level": job.log_level} if job.log_level else {}),
         "deadline_s": (deadline_s if deadline_s is not None else job.vm.cell_timeout) + 30,
         "kconfig": str(job.kernel.config) if job.kernel.config else None,
         "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
@@ -284,12 +288,13 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
     cancel = cancel or threading.Event()
     store = Store(job.db)
     cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
+    purpose = "run" if job.confirms is None else "confirm" if job.log_level is None else "logs"
     if job.confirms is not None:
-        cell_dir = cell_dir.with_name(cell_dir.name + f"_confirm-{job.confirms}")
+        cell_dir = cell_dir.with_name(cell_dir.name + f"_{purpose}-{job.confirms}")
     console_path = cell_dir / "console.log"
     total = sum(len(progs) for _, progs in selected(job))
     cell_id = store.start_cell(
-        purpose="run" if job.confirms is None else "confirm", confirms=job.confirms, run_id=job.run_id,
+        purpose=purpose, confirms=job.confirms, log_level=job.log_level, run_id=job.run_id,
         branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
         release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
         package_version=job.kernel.package_version, arch=job.kernel.arch, backend=job.backend,

@@ -65,6 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--insns-abs", type=int, default=None, help="complexity threshold in insns (default 1000)")
     d.add_argument("--limit", type=int, default=50, help="findings listed per class (default 50)")
 
+    ld = sub.add_parser("logdiff", help="two kernels' verifier logs of programs side by side, from where they part")
+    ld.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
+    ld.add_argument("new", metavar="NEW")
+    ld.add_argument("programs", metavar="OBJECT/PROGRAM", nargs="+")
+    ld.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
+                    help="the matrix that ran the cells (to verify the programs again for logs the store lacks)")
+    ld.add_argument("--db", type=Path, default=None)
+    ld.add_argument("--level", type=int, choices=(1, 2), default=2,
+                    help="verifier log level (default 2: every instruction's state, accepted programs too)")
+    ld.add_argument("--cache", type=Path, default=None)
+    ld.add_argument("--no-fetch", action="store_true", help="use only logs already in the store")
+    ld.add_argument("--context", type=int, default=4, help="instructions shown each side of the divergence")
+    ld.add_argument("--html", type=Path, default=None, help="also write the diffs as one offline HTML file")
+
     b = sub.add_parser("bisect", help="first commit of GOOD..BAD where named programs' results changed")
     b.add_argument("good", metavar="GOOD")
     b.add_argument("bad", metavar="BAD")
@@ -217,6 +231,39 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return ExitCode.OK if p.tested == "complete" else ExitCode.INFRA
     finally:
         store.close()
+
+
+def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
+    from harness import triage
+    programs = []
+    for spec in args.programs:
+        obj, sep, prog = spec.partition("/")
+        if not sep or not obj or not prog or "/" in prog:
+            raise matrix_mod.ConfigError(f"{spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
+        programs.append((obj.removesuffix(".bpf.o"), prog))
+    db = _db(args)
+    if not db.exists():
+        raise matrix_mod.ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
+
+    def fetch(sides, level):
+        from harness.kernels import acquire
+        from harness.run import default_jobs, run_matrix
+        m = acquire.check_supported(matrix_mod.load(args.matrix))
+        return run_matrix(m, db=db, jobs=default_jobs(m), cache_root=args.cache, argv=argv, logs=sides,
+                          log_level=level).outcomes
+
+    diffs = triage.log_diffs(db, args.base, args.new, programs, args.level, None if args.no_fetch else fetch)
+    for d in diffs:
+        print(f"== {d.key[0]}/{d.key[1]}: {d.diff.a_name} {d.verdicts[0]}, {d.diff.b_name} {d.verdicts[1]} "
+              f"(level-{args.level} logs)")
+        print(triage.render_text(d.diff, context=args.context))
+        print()
+    if args.html is not None:
+        from harness.report.html import logdiff_page
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(logdiff_page(diffs))
+        print(f"written: {args.html}")
+    return ExitCode.OK
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -377,6 +424,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_fidelity(args)
         if args.cmd == "bisect":
             return cmd_bisect(args)
+        if args.cmd == "logdiff":
+            return cmd_logdiff(args, ["bpf-harness", *argv])
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)

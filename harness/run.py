@@ -17,7 +17,7 @@ from harness import cache, proc, userspace, vm
 from harness.arch import get_arch, host_arch
 from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UserError
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
 from harness.matrix import Accel, Cell, DebianKernel, Host, KernelSpec, Matrix, SourceKernel, UmlKernel
@@ -88,12 +88,14 @@ def matrix_sha256(path: Path) -> str:
 
 def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: int = 1, force: bool = False,
                cache_root: Path | None = None, progress: Progress | None = None,
-               argv: list[str] | None = None, programs: frozenset[tuple[str, str]] | None = None) -> RunSummary:
+               argv: list[str] | None = None, programs: frozenset[tuple[str, str]] | None = None,
+               logs: list[tuple[dict, set[tuple[str, str]]]] | None = None, log_level: int = 2) -> RunSummary:
     """Run the matrix's cells (``only``: some of them; ``programs``: only these (object, program) pairs, as
-    bisect does) into the store at ``db``."""
+    bisect does) into the store at ``db``.  With ``logs`` ((stored cell, programs), ...), run nothing else
+    but those programs again on those cells' kernels at ``log_level``, for their whole logs."""
     cache_root = cache_root or cache.root()
     progress = progress or Progress()
-    cells = matrix.cells(only)
+    cells = matrix.cells(only) if logs is None else []
     store = Store(db)
     for key in store.reap_interrupted():
         progress.message(f"[{key}] was interrupted by a harness that died; its VM is stopped and it runs again")
@@ -145,20 +147,33 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                     continue
                 yield new_job
 
-        outcomes = _run_jobs(ready(), jobs, progress, out_dir, matrix.hosts)
-        confirmations: list[CellOutcome] = []
-        if matrix.vm.confirm:
+        def reruns(sides: list[tuple[dict, set[tuple[str, str]]]], what: str, not_done: str,
+                   **kw) -> list[CellOutcome]:
+            """Some programs of stored cells again, in fresh guests of the same kernels and corpora."""
             todo = []
-            for side, progs in to_confirm(store, matrix):
-                cell = next(c for c in matrix.cells() if c.kernel.id == side["kernel_id"] and c.arch == side["arch"])
+            for side, progs in sides:
+                cell = next((c for c in matrix.cells() if c.kernel.id == side["kernel_id"] and c.arch == side["arch"]),
+                            None)
+                if cell is None:
+                    raise UserError(f"{matrix.path} has no cell {side['kernel_id']}/{side['arch']}: give the matrix "
+                                    f"that ran it (-m)")
                 kernel, corpus = prep.kernel(cell.kernel, cell.arch), prep.corpus(cell)
                 if corpus.id != side["corpus_id"]:
-                    progress.message(f"[{cell.key}] regressions not confirmed: its cell verified corpus "
-                                     f"{side['corpus_id']}, the matrix now builds {corpus.id}")
+                    progress.message(f"[{cell.key}] {not_done}: its cell verified corpus {side['corpus_id']}, the "
+                                     f"matrix now builds {corpus.id}")
                     continue
-                progress.message(f"[{cell.key}] re-verifying {len(progs)} regressed program(s) to confirm them")
-                todo.append(job(cell, kernel, corpus, programs=frozenset(progs), confirms=side["id"]))
-            confirmations = _run_jobs(todo, jobs, progress, out_dir, matrix.hosts)
+                progress.message(f"[{cell.key}] re-verifying {len(progs)} program(s) {what}")
+                todo.append(job(cell, kernel, corpus, programs=frozenset(progs), confirms=side["id"], **kw))
+            return _run_jobs(todo, jobs, progress, out_dir, matrix.hosts)
+
+        outcomes = _run_jobs(ready(), jobs, progress, out_dir, matrix.hosts)
+        confirmations: list[CellOutcome] = []
+        if logs is not None:
+            outcomes = reruns(logs, f"for their whole logs at level {log_level}", "no logs fetched",
+                              log_level=log_level)
+        elif matrix.vm.confirm:
+            confirmations = reruns(to_confirm(store, matrix), "to confirm their regressions",
+                                   "regressions not confirmed")
         summary = RunSummary(run_id, tuple(outcomes), tuple(skipped), tuple(confirmations))
         status = "complete" if summary.ok else "infra-error"
         return summary

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -38,6 +38,9 @@ MIGRATIONS = {
     ],
     6: [  # cells on remote hosts: where each ran
         "ALTER TABLE cells ADD COLUMN host TEXT",
+    ],
+    7: [  # logs cells: programs re-verified for their whole log at this verifier log level
+        "ALTER TABLE cells ADD COLUMN log_level INTEGER",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -65,7 +68,8 @@ CREATE TABLE IF NOT EXISTS cells(
     corpus_id TEXT NOT NULL REFERENCES corpora(id), clang TEXT, status TEXT NOT NULL, detail TEXT,
     started REAL NOT NULL, finished REAL, boot_s REAL, seconds REAL, programs_total INTEGER,
     console_log TEXT, reproducer TEXT, pgid INTEGER, image TEXT, veristat TEXT,
-    purpose TEXT NOT NULL DEFAULT 'run', confirms INTEGER REFERENCES cells(id), host TEXT);
+    purpose TEXT NOT NULL DEFAULT 'run', confirms INTEGER REFERENCES cells(id), host TEXT,
+    log_level INTEGER);
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);
@@ -178,6 +182,12 @@ class Store:
                 current += 1
             self.db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(current),))
 
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         self.db.close()
 
@@ -287,6 +297,15 @@ class Store:
             "SELECT r.*, c.status AS cell_status FROM results r JOIN cells c ON c.id = r.cell_id "
             "WHERE c.confirms=? AND c.purpose='confirm' ORDER BY c.id", (cell_id,)).fetchall()
         return {(r["object"], r["program"]): dict(r) for r in rows}
+
+    def logs(self, cell_id: int, level: int) -> dict[tuple[str, str], str]:
+        """Whole verifier logs of a cell's programs from its ``logs`` re-runs at ``level`` or more (newest
+        complete re-run wins per program)."""
+        rows = self.db.execute(
+            "SELECT r.object, r.program, r.log FROM results r JOIN cells c ON c.id = r.cell_id "
+            "WHERE c.confirms=? AND c.purpose='logs' AND c.log_level>=? AND c.status=? AND r.verdict!='not-run' "
+            "ORDER BY c.id", (cell_id, level, CellStatus.COMPLETE.value)).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
 
     def done_programs(self, cell_id: int) -> set[tuple[str, str]]:
         return {(r[0], r[1]) for r in self.db.execute("SELECT object, program FROM results WHERE cell_id=?", (cell_id,))}

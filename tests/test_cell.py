@@ -446,3 +446,15 @@ def test_the_plan_names_the_rejections_the_tests_expect(tmp_path):
     every = dataclasses.replace(j, vm=dataclasses.replace(j.vm, failure_tails="all"))
     assert "no_tail" not in cell.plan_for(every, tmp_path)["objects"][0]
     assert failing[0] in cell.plan_for(every, tmp_path, seen)["objects"][0]["done"]
+
+
+def test_a_logs_job_plans_its_level_and_nothing_else(tmp_path):
+    """bpf-harness logdiff: a logs re-run verifies its programs at its level with whole logs; no tails, no
+    message checks (its logs are the point)."""
+    import dataclasses
+    j = dataclasses.replace(job(tmp_path), confirms=7, log_level=2,
+                            programs=frozenset({("verifier_and", "p")}))
+    plan = cell.plan_for(j, tmp_path)
+    assert plan["main_log_level"] == 2 and plan["failure_log_level"] == 0
+    assert [o.get("checks") for o in plan["objects"]] == [None] * len(plan["objects"])
+    assert "main_log_level" not in cell.plan_for(job(tmp_path), tmp_path)

@@ -148,8 +148,8 @@ def test_html_renders_in_headless_chromium(store, tmp_path):
     assert 'data-ready="3"' in dom  # the sorting script ran over the 3 sortable tables
     # the reversed pair's finding row: its class cell says regression, on the program that regressed
     import re
-    rows = re.findall(r'<tr class="regression"><td data-v="0">regression</td><td><code>([^<]*)</code>', dom)
-    assert rows == ["test_global_func16/global_func16"], rows
+    rows = re.findall(r'<tr id="([^"]*)" class="regression"[^>]*><td data-v="0">regression</td><td><code>([^<]*)</code>', dom)
+    assert rows == [("6.1.192..6.1.190/x86_64/test_global_func16/global_func16", "test_global_func16/global_func16")], rows
     assert "invalid indirect read from stack R1 off -40+0 size 40" in dom
     assert "No verified program moved past the complexity thresholds." in dom  # none in this pair
 

@@ -30,14 +30,15 @@ def plan_objects(recording: str, unopenable: dict[str, list[str]] | None = None)
             for n in dict.fromkeys(o for o in order if o)]
 
 
-def run(tmp_path: Path, monkeypatch, recording: str, objs: list[dict], level: int = 0,
+def run(tmp_path: Path, monkeypatch, recording: str, objs: list[dict], level: int = 0, main_log_level: int = 0,
         **env: str) -> tuple[list[dict], list[list[str]]]:
     calls = tmp_path / "calls.jsonl"
     monkeypatch.setenv("FAKE_VERISTAT_RECORDING", str(data(recording)))
     monkeypatch.setenv("FAKE_VERISTAT_CALLS", str(calls))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 1, "failure_log_level": level}
+    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 1, "failure_log_level": level,
+            **({"main_log_level": main_log_level} if main_log_level else {})}
     out = Writer(tmp_path / "results.jsonl")
     Worker(plan, out, tmp_path, 0).verify_objects(objs)
     recs = [json.loads(ln) for ln in (tmp_path / "results.jsonl").read_text().splitlines()]
@@ -111,6 +112,21 @@ def test_second_pass_is_one_veristat_per_log_level(tmp_path, monkeypatch):
     listed = Path(calls[1][calls[1].index("-f") + 1][1:]).read_text().splitlines()
     assert len(listed) == len(failed)
 
+
+
+def test_a_logs_rerun_verifies_at_its_level_and_keeps_whole_logs(tmp_path, monkeypatch):
+    """bpf-harness logdiff's re-run: one veristat at log level 2 (stats asked for too: -l 6), each record with
+    its whole log, and no second pass."""
+    lines = read_lines("veristat-v-l2-r-6.12.117-spill_fill.txt")
+    (obj,) = plan_objects("veristat-v-l2-r-6.12.117-spill_fill.txt")
+    recs, calls = run(tmp_path, monkeypatch, "veristat-v-l2-r-6.12.117-spill_fill.txt", [obj], level=1,
+                      main_log_level=2)
+    assert len(calls) == 1 and calls[0][calls[0].index("-l") + 1] == "6"
+    (r,) = results(recs).values()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("PROCESSING ")) + 1
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("processed "))
+    assert r["log"] == lines[start:end + 1]  # every line of the verifier's log, not its last ones
+    assert len(r["log"]) > 150 and not [x for x in recs if x["kind"] == "tail"]
 
 
 def test_expected_rejections_get_no_second_pass(tmp_path, monkeypatch):

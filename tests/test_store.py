@@ -59,19 +59,21 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     db = sqlite3.connect(tmp_path / "r.db")  # what a schema-4 store looked like
     for table, col in (("results", "msg_check"), ("results", "msg_detail"), ("results", "msg_log_level"),
                        ("cells", "confirms"), ("cells", "purpose"), ("expectations", "not_messages"),
-                       ("expectations", "unchecked"), ("expectations", "skip"), ("cells", "host")):
+                       ("expectations", "unchecked"), ("expectations", "skip"), ("cells", "host"),
+                       ("cells", "log_level")):
         db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
     db.execute("UPDATE meta SET value='4' WHERE key='schema'")
     db.commit()
     db.close()
     s = Store(tmp_path / "r.db")
-    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "7"
+    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "8"
     row = next(s.results(cid))
     assert (row["insns"], row["msg_check"]) == (7, None)
     assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"
     cols = {r[1] for r in s.db.execute("PRAGMA table_info(expectations)")}
     assert {"not_messages", "unchecked", "skip"} <= cols  # schema 5 -> 6 too
     assert s.latest_cell("6.12.117", "x86_64")["host"] is None  # and 6 -> 7: where a cell ran
+    assert s.latest_cell("6.12.117", "x86_64")["log_level"] is None  # and 7 -> 8: logs cells' level
 
 
 def test_kill_9_loses_nothing_already_committed(tmp_path):
@@ -114,3 +116,24 @@ def test_interrupted_cells_are_reaped(tmp_path):
     live = new_cell(s, s.start_run("m", "", []))  # owned by this live process: left alone
     assert s.reap_interrupted() == []
     assert s.db.execute("SELECT status FROM cells WHERE id=?", (live,)).fetchone()[0] == "running"
+
+
+def test_logs_come_from_complete_logs_cells_at_the_level_asked_or_more(tmp_path):
+    s = Store(tmp_path / "r.db")
+    run = s.start_run("m", "", [])
+    cid = new_cell(s, run)
+    s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+
+    def logs_cell(level, status, log):
+        lid = s.start_cell(run_id=run, branch="b", kernel_id="6.12.117", kernel_key="6.12.117@1", arch="x86_64",
+                           backend="vm", corpus_id="c1", purpose="logs", confirms=cid, log_level=level)
+        s.add_result(lid, ResultRow("o", "a", Verdict.SUCCESS, log=tuple(log.splitlines())))
+        s.finish_cell(lid, status, "")
+
+    assert s.logs(cid, 1) == {}
+    logs_cell(1, CellStatus.COMPLETE, "0: (b7) r0 = 0")
+    logs_cell(2, CellStatus.INFRA, "cut short")
+    assert s.logs(cid, 1) == {("o", "a"): "0: (b7) r0 = 0"} and s.logs(cid, 2) == {}
+    logs_cell(2, CellStatus.COMPLETE, "0: (b7) r0 = 0 ; R0_w=0\n1: (95) exit")
+    assert s.logs(cid, 2) == {("o", "a"): "0: (b7) r0 = 0 ; R0_w=0\n1: (95) exit"}
+    assert s.latest_cell("6.12.117", "x86_64")["id"] == cid  # logs cells are not the kernel's cell

@@ -36,6 +36,8 @@ from harness.guest.match import first_missing, first_present
 from harness.parse.veristat import Stream
 
 TAIL_LINES = 40
+LOG_LINES = (15000, 5000)
+"""A logs re-run (``main_log_level``) keeps this many first and last lines of a program's log."""
 
 # veristat -v mallocs its log buffer (16 MB unless --log-size) and never clears it.  When libbpf fails
 # before the kernel writes a log, veristat prints the buffer anyway: a reused heap chunk holds garbage
@@ -206,6 +208,8 @@ class Worker:
                     failed_in_verifier.append((o["name"], p))
         mode = "batch" if len(objs) > 1 else "object"
         t_last = t_pass = time.monotonic()
+        # a logs re-run verifies at a higher log level (stats still asked for) and keeps whole logs
+        full = int(self.plan.get("main_log_level", 0))
 
         def emit(rec: dict) -> None:
             nonlocal t_last
@@ -215,6 +219,10 @@ class Worker:
             del pending[key]
             now = time.monotonic()
             rec.update(kind="result", status="done", wall_s=round(now - t_last, 3), worker=self.index)
+            if full and len(rec["log"]) > sum(LOG_LINES):
+                head, tail = LOG_LINES
+                rec["log"] = [*rec["log"][:head], f"[bpf-harness: {len(rec['log']) - head - tail} lines left out]",
+                              *rec["log"][-tail:]]
             t_last = now
             verdicts[key] = rec["verdict"]
             if rec["verdict"] == "failure" and _verifier_ran(rec["log"]):
@@ -232,7 +240,8 @@ class Worker:
             t_start = time.monotonic()
             # the host tells the program in flight from this if the guest hangs
             self.out.write({"kind": "batch", "worker": self.index, "keys": keys})
-            status, stream = run_veristat(self._argv(objs, keys, 4), self.plan["program_timeout"], emit)
+            status, stream = run_veristat(self._argv(objs, keys, 4 | full), self.plan["program_timeout"], emit,
+                                          full_logs=bool(full))
             left = [k for k in keys if k in pending]
             if not left:
                 continue

@@ -29,7 +29,7 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
         out.write_text(writers.markdown(pairs, reproduce))
     elif fmt == "html":
         from harness.report import html
-        out.write_text(html.render(pairs, reproduce, store.result_map))
+        out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store)))
     elif fmt == "json":
         out.write_text(json.dumps(writers.to_json(pairs, reproduce), indent=1, sort_keys=True) + "\n")
     elif fmt == "junit":
@@ -48,6 +48,25 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     else:
         raise ValueError(fmt)
     return pairs
+
+
+def _logdiffs(store: Store):
+    """The log diff of a finding when the store has whole logs of it from both cells (``bpf-harness logdiff``)."""
+    from harness.triage import diff_logs
+    logs: dict[int, dict] = {}
+
+    def of(cell_id: int) -> dict:
+        if cell_id not in logs:
+            logs[cell_id] = store.logs(cell_id, 1)
+        return logs[cell_id]
+
+    def logdiff(p, f):
+        key = (f.object, f.program)
+        a, b = of(p.base["id"]).get(key), of(p.new["id"]).get(key)
+        if a is None or b is None:
+            return None
+        return diff_logs(a, b, f"{p.base['kernel_id']}/{p.base['arch']}", f"{p.new['kernel_id']}/{p.new['arch']}")
+    return logdiff
 
 
 def write_all(store: Store, matrix: Matrix, directory: Path) -> list:

@@ -7,8 +7,9 @@ import html
 from typing import Callable
 
 from harness.diff import ORDER, Change
-from harness.report.model import Pair
+from harness.report.model import Pair, work_first
 from harness.report.writers import _cost, _log_excerpt, failing_side
+from harness.triage.logdiff import render_html as render_logdiff
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
@@ -20,6 +21,13 @@ th{background:#f3f3f3;cursor:pointer;user-select:none}th.sorted-asc:after{conten
 td.success{color:#17692f}td.failure{color:#a4161a;font-weight:600}td.timeout,td.crash,td.not-run{color:#7a5c00}
 code,pre{font:12px/1.35 ui-monospace,monospace}pre{background:#f7f7f7;padding:6px;margin:4px 0;white-space:pre-wrap}
 .flag{color:#a4161a;font-weight:600}tr.untested td{background:#fde2e1}.muted{color:#777}
+table.logdiff td{font:12px/1.35 ui-monospace,monospace;max-width:40em;word-break:break-all}
+table.logdiff tr.diverge td{background:#fff0b3;border-top:2px solid #a4161a;border-bottom:2px solid #a4161a}
+table.logdiff td.absent{color:#777;font-style:italic}.note{color:#a4161a}.before{color:#777}
+#filters{position:sticky;top:0;background:#fff;padding:6px 0;border-bottom:1px solid #ccc;z-index:1}
+#filters input,#filters select{font:inherit;margin-right:.6em}tr.target td{outline:2px solid #1a5fb4}
+[id]{scroll-margin-top:5em}
+.desc{color:#555;font-size:.9em}
 """
 
 JS = """
@@ -36,6 +44,37 @@ document.querySelectorAll('table.sortable').forEach(function(t){
         return asc?c:-c});
       rows.forEach(function(r){body.appendChild(r)});
     })})});
+function val(id){var el=document.getElementById(id);return el?el.value:'';}
+function applyFilters(){
+  var q=val('f-text').toLowerCase(),cls=val('f-class'),obj=val('f-object'),out=val('f-outcome'),shown=0,all=0;
+  document.querySelectorAll('table.findings').forEach(function(t){
+    var n=0;
+    Array.from(t.tBodies[0].rows).forEach(function(r){
+      var ok=(!cls||r.dataset.class===cls)&&(!obj||r.dataset.object===obj)&&(!out||r.dataset.outcome===out)
+             &&(!q||r.dataset.text.indexOf(q)>=0);
+      r.hidden=!ok;if(ok){n++;}
+    });
+    var c=document.getElementById('count-'+t.dataset.pair);if(c){c.textContent=n;}
+    shown+=n;all+=t.tBodies[0].rows.length;
+  });
+  var s=document.getElementById('f-shown');if(s){s.textContent=shown+' of '+all+' findings shown';}
+}
+function follow(){
+  var id=decodeURIComponent(location.hash.slice(1));if(!id){return;}
+  var row=id.endsWith('/diverge')?document.getElementById(id.slice(0,-8)):document.getElementById(id);
+  if(!row){return;}
+  ['f-text','f-class','f-object','f-outcome'].forEach(function(f){var el=document.getElementById(f);if(el){el.value='';}});
+  applyFilters();
+  document.querySelectorAll('tr.target').forEach(function(r){r.classList.remove('target');});
+  row.classList.add('target');
+  var d=row.querySelector('details.logdiff');
+  if(id.endsWith('/diverge')&&d){d.open=true;var hit=document.getElementById(id);(hit||row).scrollIntoView({block:'center'});}
+  else{row.scrollIntoView({block:'center'});}
+}
+['f-text','f-class','f-object','f-outcome'].forEach(function(f){
+  var el=document.getElementById(f);if(el){el.addEventListener('input',applyFilters);}});
+window.addEventListener('hashchange',follow);
+applyFilters();follow();
 document.body.dataset.ready = document.querySelectorAll('table.sortable').length;
 """
 
@@ -106,10 +145,34 @@ def _matrix(pairs: list[Pair], verdicts: Callable[[int], dict]) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dict]) -> str:
+def _expects(f) -> str:
+    side = f.new or f.base or {}
+    return side.get("expect") or ""
+
+
+def _filters(pairs: list[Pair]) -> str:
+    classes = [c.value for c in ORDER if any(p.count(c) for p in pairs)]
+    objects = sorted({f.object for p in pairs for f in p.findings})
+    opts = lambda vals: "".join(f"<option value='{e(v)}'>{e(v)}</option>" for v in vals)  # noqa: E731
+    return ("<div id='filters'><input id='f-text' type='search' placeholder='search program, error, description' "
+            "size='40'><select id='f-class'><option value=''>every class</option>" + opts(classes) + "</select>"
+            "<select id='f-outcome'><option value=''>any outcome</option>"
+            + opts(("unexpected", "as-expected", "no-expectation")) + "</select>"
+            "<select id='f-object'><option value=''>every object</option>" + opts(objects) + "</select>"
+            "<span id='f-shown'></span></div>")
+
+
+def pair_slug(p: Pair) -> str:
+    """A pair's stable part of a deep link: ``6.12.115..6.12.117/x86_64``."""
+    return f"{p.base['kernel_id']}..{p.new['kernel_id']}/{p.new['arch']}"
+
+
+def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dict],
+           logdiff: Callable[[Pair, object], object | None] = lambda p, f: None) -> str:
+    """``logdiff(pair, finding)``: the two kernels' log diff of that program when the store has both logs."""
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
            "<title>BPF verifier triage report</title>", f"<style>{CSS}</style></head><body>",
-           "<h1>BPF verifier triage report</h1>"]
+           "<h1>BPF verifier triage report</h1>", _filters(pairs)]
     total = {c: sum(p.count(c) for p in pairs) for c in ORDER}
     out.append("<table class='summary'><thead><tr><th>pair</th><th>cells</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
                + "<th>unchanged</th><th>no verdict</th></tr></thead><tbody>")
@@ -124,8 +187,6 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
                    + f"<td>{p.unchanged}</td><td>{p.no_verdict}</td></tr>")
     out.append("<tr><th>all</th><th></th>" + "".join(f"<th>{total[c]}</th>" for c in ORDER)
                + "<th></th><th></th></tr></tbody></table>")
-    out.append("<h2>Largest insns moves</h2>" + _chart(pairs))
-    out.append("<h2>Kernel &times; program verdicts</h2>" + _matrix(pairs, verdicts))
     for i, p in enumerate(pairs):
         out.append(f"<h2 id='pair{i}'>{e(p.title)}</h2>")
         if p.warning:
@@ -154,22 +215,53 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             out.append("<p>No change.</p>" if p.tested == "complete" else "<p class='flag'>No change among the "
                        f"{p.compared} programs verified on both kernels.</p>")
             continue
-        out.append("<table class='sortable findings'><thead><tr><th>class</th><th>program</th><th>error (normalized)</th>"
+        out.append(f"<h3>Findings (<span id='count-{i}'>{len(p.findings)}</span> shown), what to act on first at "
+                   f"the top</h3>")
+        out.append(f"<table class='sortable findings' data-pair='{i}'><thead><tr><th>class</th><th>program</th>"
+                   "<th>expects</th><th>error (normalized)</th>"
                    f"<th>{e(p.base['kernel_id'])}</th><th>{e(p.new['kernel_id'])}</th><th>&Delta; insns</th>"
                    "<th>details</th></tr></thead><tbody>")
-        for f in p.findings:
+        for f in sorted(p.findings, key=work_first):
             d, dtext = _delta(f)
+            side = f.new or f.base or {}
+            outcome = side.get("outcome") or "no-expectation"
+            desc = next((x.get("description") for x in (f.new, f.base) if x and x.get("description")), "") or ""
+            text = " ".join((f.object, f.program, f.error_key or f.detail or "", desc, _expects(f))).lower()
             excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
             flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
             commit = (f"<div class='commit'>{e(p.commit['id'][:12])} {e(p.commit['subject'])}</div>"
                       if p.commit else "")
+            anchor = f"{pair_slug(p)}/{f.object}/{f.program}"
+            ld = logdiff(p, f)
+            diff_html = (f"<details class='logdiff'><summary>verifier log diff: first divergence at insn "
+                         f"{e(str(ld.divergence.idx))} ({e(ld.divergence.kind)})</summary>"
+                         f"{render_logdiff(ld, anchor + '/diverge')}</details>") if ld is not None else ""
             out.append(
-                f"<tr class='{f.change.value}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
-                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}{commit}</td><td>{e(f.error_key or f.detail)}</td>"
+                f"<tr id='{e(anchor)}' class='{f.change.value}' data-class='{f.change.value}' data-object='{e(f.object)}' "
+                f"data-outcome='{e(outcome)}' data-text='{e(text)}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
+                f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}{commit}"
+                + (f"<div class='desc'>{e(desc)}</div>" if desc else "")
+                + f"</td><td>{e(_expects(f))}</td><td>{e(f.error_key or f.detail)}</td>"
                 f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td><td data-v='{d if d is not None else ''}'>{dtext}</td>"
                 f"<td><details><summary>log and reproducer</summary>"
                 + (f"<pre>{e(chr(10).join(excerpt))}</pre>" if excerpt else "")
-                + f"<pre>{e(reproduce(failing_side(p, f), f.object, f.program))}</pre></details></td></tr>")
+                + f"<pre>{e(reproduce(failing_side(p, f), f.object, f.program))}</pre></details>{diff_html}</td></tr>")
         out.append("</tbody></table>")
+    # the whole picture after the work: cost moves, and every program's verdict on every kernel
+    out.append("<h2>Largest insns moves</h2>" + _chart(pairs))
+    out.append("<h2>Kernel &times; program verdicts</h2>" + _matrix(pairs, verdicts))
     out.append(f"<script>{JS}</script></body></html>")
+    return "\n".join(out) + "\n"
+
+
+def logdiff_page(diffs) -> str:
+    """``bpf-harness logdiff --html``: each program's two logs side by side around their first divergence."""
+    out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'><title>bpf-harness log diff</title>",
+           f"<style>{CSS}</style></head><body><h1>Verifier log diff</h1>"]
+    for d in diffs:
+        anchor = f"{d.key[0]}/{d.key[1]}"
+        out.append(f"<h2 id='{e(anchor)}'>{e(anchor)}: {e(d.diff.a_name)} {e(d.verdicts[0])}, "
+                   f"{e(d.diff.b_name)} {e(d.verdicts[1])}</h2>")
+        out.append(render_logdiff(d.diff, anchor + "/diverge"))
+    out.append("</body></html>")
     return "\n".join(out) + "\n"

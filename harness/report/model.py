@@ -117,6 +117,29 @@ def commit_of(cell: dict) -> dict | None:
     return None
 
 
+def work_first(f: Finding) -> tuple[int, int]:
+    """A finding's place in what a maintainer works through (pure): first a result the selftest's own
+    expectation calls unexpected on the newer kernel (and not on the older), then a confirmed regression,
+    then a test that expects a rejection the newer kernel now accepts; then the rest by class."""
+    from harness.diff import ORDER
+    return (next((i for i, (_, test) in enumerate(_FIRST) if test(f)), len(_FIRST)), ORDER.index(f.change))
+
+
+_FIRST = (
+    ("unexpected on the newer kernel", lambda f: bool(
+        f.new and f.new.get("outcome") == "unexpected" and not (f.base and f.base.get("outcome") == "unexpected"))),
+    ("confirmed regression", lambda f: f.change is Change.REGRESSION and bool(f.confirmed)),
+    ("expects a rejection, now accepted", lambda f: bool(
+        f.new and f.new.get("expect") == "failure" and f.new.get("verdict") == "success")),
+)
+
+
+def act_first(p: "Pair") -> list[tuple[Finding, str]]:
+    """The pair's findings to act on first, in that order, each with why."""
+    out = [(f, work_first(f)) for f in p.findings]
+    return [(f, _FIRST[rank][0]) for f, (rank, _) in sorted(out, key=lambda x: x[1]) if rank < len(_FIRST)]
+
+
 def _expects(f: Finding, what: str) -> bool:
     return any(side and side.get("expect") == what for side in (f.new, f.base))
 

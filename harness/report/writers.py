@@ -10,7 +10,7 @@ from typing import Iterable
 
 from harness.diff import ORDER, Change, Finding
 from harness.parse.verifier_log import SUBPROG_STATS, error_lines
-from harness.report.model import Pair
+from harness.report.model import Pair, act_first
 
 JSON_SCHEMA = 1
 VERISTAT_COLUMNS = ("file_name", "prog_name", "verdict", "duration", "total_insns", "total_states",
@@ -152,6 +152,10 @@ def email(pairs: list[Pair]) -> str:
                 lines.append(f"  at {p.commit_line}")
             for f in regs:
                 lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}")
+        first = [(f, why) for f, why in act_first(p) if f not in regs]
+        if first and p.tested != "not-tested":
+            lines.append("  Act on first:")
+            lines += [f"  - {f.object}/{f.program}: {why}" for f, why in first]
         others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
         lines.append(f"  ({head}: {p.unchanged} programs unchanged" + (f"; {others}" if others else "") +
                      (f"; {p.no_verdict} without a verdict on either kernel" if p.no_verdict else "") +
@@ -206,6 +210,12 @@ def markdown(pairs: list[Pair], reproduce) -> str:
         if p.coverage_note:
             out += [f"> {p.coverage_note}.", ""]
         out += _cross_version(p)
+        first = act_first(p)
+        if first:
+            out += [f"### Act on these first ({len(first)})", ""]
+            out += [f"- `{f.object}/{f.program}`: {why}; {p.base['kernel_id']}: {_cost(f.base)}; "
+                    f"{p.new['kernel_id']}: {_cost(f.new)}" for f, why in first]
+            out.append("")
         for c in ORDER:
             group = [f for f in p.findings if f.change is c]
             if not group:

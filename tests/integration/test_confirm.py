@@ -70,3 +70,22 @@ def test_real_regression_is_confirmed_on_both_kernels(tools, tmp_path):
     p = subprocess.run([str(cli), "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db)],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 1 and "0 cell(s) run, 2 already complete" in p.stdout and "re-run" not in p.stdout
+    # where the two kernels part: their level-2 logs, fetched by verifying that one program again in a fresh
+    # guest of each kernel, stored as logs cells; a second logdiff boots nothing
+    cmd = [str(cli), "logdiff", "6.1.190", "6.1.192", "test_global_func16/global_func16", "-m",
+           str(tmp_path / "m.yaml"), "--db", str(db), "--html", str(tmp_path / "ld.html")]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert ("first divergence (end): 6.1.190/x86_64 stops after 2: (85) call pc+5: Caller passes invalid args into "
+            "func#1; 6.1.192/x86_64 goes on at 3: (bc) w1 = w0") in p.stdout
+    logs = {r["kernel_id"]: r for r in c.execute(
+        "SELECT c.kernel_id, c.log_level, c.status, r.log FROM results r JOIN cells c ON c.id = r.cell_id "
+        "WHERE c.purpose='logs'")}
+    assert {k: (r["log_level"], r["status"]) for k, r in logs.items()} == {"6.1.190": (2, "complete"),
+                                                                          "6.1.192": (2, "complete")}
+    # checked against the logs themselves: 6.1.190's walk ends at the call, 6.1.192's goes on at insn 3
+    assert "2: (85) call pc+5\ninvalid indirect read from stack R1 off -40+0 size 40" in logs["6.1.190"]["log"]
+    assert "\n3: (bc) w1 = w0" in logs["6.1.192"]["log"] and "\n3: (bc)" not in logs["6.1.190"]["log"]
+    assert 'class="diverge" id="test_global_func16/global_func16/diverge" data-idx="3"' in (tmp_path / "ld.html").read_text()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert p.returncode == 0 and "booting" not in p.stderr + p.stdout
