@@ -182,6 +182,9 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"  {o.key}: {o.status.value} ({o.programs} programs, {o.seconds:.0f}s) {o.detail}")
     for o in summary.confirmations:
         print(f"  {o.key}: confirmation re-run {o.status.value} ({o.programs} programs, {o.seconds:.0f}s)")
+    for o in summary.logs:
+        print(f"  {o.key}: logs re-run for the report's log diffs {o.status.value} ({o.programs} programs, "
+              f"{o.seconds:.0f}s)" + ("" if o.status.ok else f" {o.detail}"))
     print(f"see: bpf-harness results --db {db}")
     if regressed:
         return ExitCode.REGRESSION  # a regression outranks an infrastructure failure elsewhere

@@ -173,6 +173,9 @@ class VmSettings:
     """Check every ``__msg`` at the test's own log level and flags (a re-verification of those programs)."""
     confirm: bool = True
     """Re-verify each regression on both kernels in fresh guests before reporting it (else ``flaky``)."""
+    log_diffs: int = 10
+    """Findings per pair (verdict flips, error and ``__msg`` changes, what to act on first) whose whole
+    level-2 logs are fetched from both kernels after the run, for the report's log diffs; 0: none."""
 
 
     @property
@@ -626,7 +629,7 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
               "cell_timeout": (10, 7 * 86400), "boot_timeout_arm64": (5, 3600),
               "program_timeout_arm64": (1, 36000), "cell_timeout_arm64": (10, 7 * 86400), "failure_log_level": (0, 2),
-              "boot_retries": (0, 5), "hang_timeout": (5, 36000), "hang_retries": (0, 10)}
+              "boot_retries": (0, 5), "hang_timeout": (5, 36000), "hang_retries": (0, 10), "log_diffs": (0, 1000)}
     for key, (lo, hi) in limits.items():
         if key in m:
             kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)

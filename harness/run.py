@@ -35,6 +35,9 @@ class RunSummary:
     skipped: tuple[str, ...]
     confirmations: tuple[CellOutcome, ...] = ()
     """Re-runs of regressed programs (``vm: confirm``)."""
+    logs: tuple[CellOutcome, ...] = ()
+    """Re-runs for the report's log diffs (``vm: log_diffs``): they change no verdict, so they are not
+    part of ``ok``; a finding whose logs could not be fetched has no log diff."""
 
     @property
     def ok(self) -> bool:
@@ -174,7 +177,11 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
         elif matrix.vm.confirm:
             confirmations = reruns(to_confirm(store, matrix), "to confirm their regressions",
                                    "regressions not confirmed")
-        summary = RunSummary(run_id, tuple(outcomes), tuple(skipped), tuple(confirmations))
+        fetched: list[CellOutcome] = []
+        if logs is None and programs is None and matrix.vm.log_diffs:  # not in bisect's targeted runs
+            fetched = reruns(to_fetch_logs(store, matrix, matrix.vm.log_diffs),
+                             "for their whole logs (the report's log diffs)", "no log diffs", log_level=2)
+        summary = RunSummary(run_id, tuple(outcomes), tuple(skipped), tuple(confirmations), tuple(fetched))
         status = "complete" if summary.ok else "infra-error"
         return summary
     finally:
@@ -260,6 +267,24 @@ def to_confirm(store: Store, matrix: Matrix) -> list[tuple[dict, set[tuple[str, 
                 continue
             for side in (p.base, p.new):
                 if (f.object, f.program) not in store.confirmations(side["id"]):
+                    todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
+    return list(todo.values())
+
+
+LOG_DIFF_CHANGES = ("regression", "flaky", "fixed", "error-changed", "msg-check")
+"""Findings where where two verifiers parted is the question: a verdict flip, an error or a message change."""
+
+
+def to_fetch_logs(store: Store, matrix: Matrix, per_pair: int) -> list[tuple[dict, set[tuple[str, str]]]]:
+    """(cell, programs) whose level-2 logs the report's log diffs still need: per pair, the first
+    ``per_pair`` findings of those classes in the order a maintainer works through them."""
+    from harness.report.model import pairs, work_first
+    todo: dict[int, tuple[dict, set[tuple[str, str]]]] = {}
+    for p in pairs(store, matrix):
+        wanted = sorted((f for f in p.findings if f.change.value in LOG_DIFF_CHANGES), key=work_first)[:per_pair]
+        for f in wanted:
+            for side in (p.base, p.new):
+                if (f.object, f.program) not in store.logs(side["id"], 2):
                     todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
     return list(todo.values())
 

@@ -106,3 +106,17 @@ def test_a_deep_link_opens_the_log_diff_at_the_first_divergence(page, browser):
     other = browser.eval("document.querySelectorAll('table.findings > tbody > tr')[1].id")
     browser.open(page.as_uri() + "#" + other)
     assert browser.eval("document.querySelector('tr.target').id") == other
+
+
+def test_after_a_run_the_logs_of_findings_to_diff_are_fetched_once(store):  # noqa: F811
+    """vm: log_diffs -- the 6.1.190 -> 6.1.192 fix is a verdict flip: its level-2 logs are wanted from both cells,
+    and no longer once the store has them."""
+    from harness import matrix
+    from harness.run import to_fetch_logs
+    from test_report import MATRIX
+    m = matrix.parse(MATRIX, "m.yaml")
+    want = to_fetch_logs(store, m, 10)
+    assert sorted((c["kernel_id"], sorted(ks)) for c, ks in want) == [("6.1.190", [PROGRAM]), ("6.1.192", [PROGRAM])]
+    assert to_fetch_logs(store, m, 0) == []
+    add_logs(store)
+    assert to_fetch_logs(store, m, 10) == []

@@ -51,6 +51,10 @@ def test_real_regression_is_confirmed_on_both_kernels(tools, tmp_path):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "1 verifier regression(s): test_global_func16/global_func16" in p.stdout
     assert p.stdout.count("confirmation re-run complete (1 programs") == 2, p.stdout
+    # vm: log_diffs: then its level-2 logs, from one more fresh guest of each kernel, for the report's log diff
+    assert p.stdout.count("logs re-run for the report's log diffs complete (1 programs") == 2, p.stdout
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "verifier log diff: first divergence at insn 3 (end)" in page
     c = sqlite3.connect(db)
     c.row_factory = sqlite3.Row
     confirms = c.execute("SELECT * FROM cells WHERE purpose='confirm' ORDER BY id").fetchall()
@@ -70,8 +74,7 @@ def test_real_regression_is_confirmed_on_both_kernels(tools, tmp_path):
     p = subprocess.run([str(cli), "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db)],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert p.returncode == 1 and "0 cell(s) run, 2 already complete" in p.stdout and "re-run" not in p.stdout
-    # where the two kernels part: their level-2 logs, fetched by verifying that one program again in a fresh
-    # guest of each kernel, stored as logs cells; a second logdiff boots nothing
+    # where the two kernels part: logdiff reads the level-2 logs the run stored as logs cells (boots nothing)
     cmd = [str(cli), "logdiff", "6.1.190", "6.1.192", "test_global_func16/global_func16", "-m",
            str(tmp_path / "m.yaml"), "--db", str(db), "--html", str(tmp_path / "ld.html")]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
