@@ -120,3 +120,18 @@ def test_after_a_run_the_logs_of_findings_to_diff_are_fetched_once(store):  # no
     assert to_fetch_logs(store, m, 0) == []
     add_logs(store)
     assert to_fetch_logs(store, m, 10) == []
+
+
+def test_a_rows_expected_messages_are_shown_and_searchable(store, classes, tmp_path, browser):  # noqa: F811
+    # the fixture's __msg flip (test_report.classes) checks this message; its expectation says so here
+    store.db.execute("INSERT INTO expectations(corpus_id, object, program, expect, messages, regexes, log_level, flags, "
+                     "arches, description, auxiliary) VALUES('c1', 'bpf_cubic', 'bpf_cubic_cong_avoid', 'success', "
+                     "'[\"invalid indirect read from stack\"]', '[]', 1, '[]', '[]', NULL, 0)")
+    from harness.matrix import Thresholds
+    again = model.pair(store, "6.1.y", "commit", classes[2].base, classes[2].new, Thresholds())  # read anew
+    page = tmp_path / "msg.html"
+    page.write_text(html.render([again], lambda c, o, p: "", store.result_map))
+    assert "<div class='desc'>__msg: <code>invalid indirect read from stack</code></div>" in page.read_text()
+    browser.open(page.as_uri())
+    browser.type("#f-text", "indirect read from stack")
+    assert visible_rows(browser) == ["6.1.192-again..6.1.190-again/x86_64/bpf_cubic/bpf_cubic_cong_avoid"]

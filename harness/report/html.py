@@ -150,6 +150,16 @@ def _expects(f) -> str:
     return side.get("expect") or ""
 
 
+def _messages(f) -> list[str]:
+    """The messages the selftest expects in the log (``__msg``), as its expectation stores them."""
+    import json
+    side = f.new or f.base or {}
+    try:
+        return [str(m) for m in json.loads(side.get("messages") or "[]")]
+    except (TypeError, ValueError):
+        return []
+
+
 def _filters(pairs: list[Pair]) -> str:
     classes = [c.value for c in ORDER if any(p.count(c) for p in pairs)]
     objects = sorted({f.object for p in pairs for f in p.findings})
@@ -226,7 +236,8 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             side = f.new or f.base or {}
             outcome = side.get("outcome") or "no-expectation"
             desc = next((x.get("description") for x in (f.new, f.base) if x and x.get("description")), "") or ""
-            text = " ".join((f.object, f.program, f.error_key or f.detail or "", desc, _expects(f))).lower()
+            text = " ".join((f.object, f.program, f.error_key or f.detail or "", desc, _expects(f),
+                             *_messages(f))).lower()
             excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)
             flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
             commit = (f"<div class='commit'>{e(p.commit['id'][:12])} {e(p.commit['subject'])}</div>"
@@ -241,7 +252,9 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
                 f"data-outcome='{e(outcome)}' data-text='{e(text)}'><td data-v='{ORDER.index(f.change)}'>{f.change.value}</td>"
                 f"<td><code>{e(f.object)}/{e(f.program)}</code>{flag}{commit}"
                 + (f"<div class='desc'>{e(desc)}</div>" if desc else "")
-                + f"</td><td>{e(_expects(f))}</td><td>{e(f.error_key or f.detail)}</td>"
+                + f"</td><td>{e(_expects(f))}"
+                + "".join(f"<div class='desc'>__msg: <code>{e(m)}</code></div>" for m in _messages(f)[:3])
+                + f"</td><td>{e(f.error_key or f.detail)}</td>"
                 f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td><td data-v='{d if d is not None else ''}'>{dtext}</td>"
                 f"<td><details><summary>log and reproducer</summary>"
                 + (f"<pre>{e(chr(10).join(excerpt))}</pre>" if excerpt else "")
