@@ -492,7 +492,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                 seen.last_record = mono
                 store.update_cell(cell_id, boot_s=round(now, 2))
                 progress(job.key, done_n, total, f"booted in {now:.1f}s")
-            elif done_n >= total and total:
+            elif done_n >= total and total and job.confirms is None:
                 # every verdict is in; the runner re-verifies rejected programs for their logs
                 progress(job.key, done_n, total, f"second pass: {logs_n} logs")
             else:

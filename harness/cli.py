@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--cache", type=Path, default=None, help="download/build cache (default: $XDG_CACHE_HOME/bpf-harness)")
     r.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write every report format to DIR after the run")
+    r.add_argument("--shard", metavar="I/N", default=None,
+                   help="run shard I of N: whole lanes (a branch on an arch) dealt round-robin; merge the stores after")
     r.add_argument("--fail-on", choices=("regression", "unexpected", "never"), default="regression",
                    help="exit 1 on verifier regressions (default), also on newly unexpected results, or never")
 
@@ -64,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--insns-pct", type=float, default=None, help="complexity threshold in percent (default 10)")
     d.add_argument("--insns-abs", type=int, default=None, help="complexity threshold in insns (default 1000)")
     d.add_argument("--limit", type=int, default=50, help="findings listed per class (default 50)")
+
+    mg = sub.add_parser("merge", help="stores of several jobs (e.g. --shard runs) into one; idempotent")
+    mg.add_argument("out", metavar="OUT", type=Path)
+    mg.add_argument("inputs", metavar="IN", type=Path, nargs="+")
 
     ld = sub.add_parser("logdiff", help="two kernels' verifier logs of programs side by side, from where they part")
     ld.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
@@ -147,12 +153,21 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.jobs is not None and args.jobs < (0 if m.hosts else 1):
         raise matrix_mod.ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
     db = _db(args)
+    only = tuple(args.cell)
+    if args.shard is not None:
+        from harness.nightly import parse_shard, shard
+        i, n = parse_shard(args.shard)
+        mine = shard(m.cells(only), i, n)
+        logging.getLogger("harness.run").info("shard %d/%d: %s", i, n, ", ".join(c.key for c in mine) or "no cells")
+        if not mine:
+            return ExitCode.OK
+        only = tuple(c.key for c in mine)
     jobs = default_jobs(m) if args.jobs is None else args.jobs
     if args.jobs is None:
         logging.getLogger("harness.run").info(
             "%d guest(s) at a time here (vm: cpus %d, memory %s on %d core(s); --jobs N to choose)",
             jobs, m.vm.cpus, m.vm.memory, len(os.sched_getaffinity(0)))
-    summary = run_matrix(m, db=db, only=tuple(args.cell), jobs=jobs, force=args.force,
+    summary = run_matrix(m, db=db, only=only, jobs=jobs, force=args.force,
                          cache_root=args.cache, argv=list(argv))
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
@@ -234,6 +249,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return ExitCode.OK if p.tested == "complete" else ExitCode.INFRA
     finally:
         store.close()
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.nightly import merge
+    for r in merge(args.out, list(args.inputs)):
+        print(f"{r.source}: {r.cells} cell(s) merged into {args.out}, {r.present} already there")
+    return ExitCode.OK
 
 
 def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
@@ -427,6 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_fidelity(args)
         if args.cmd == "bisect":
             return cmd_bisect(args)
+        if args.cmd == "merge":
+            return cmd_merge(args)
         if args.cmd == "logdiff":
             return cmd_logdiff(args, ["bpf-harness", *argv])
     except HarnessError as e:
