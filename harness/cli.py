@@ -267,8 +267,7 @@ def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
             raise matrix_mod.ConfigError(f"{spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
         programs.append((obj.removesuffix(".bpf.o"), prog))
     db = _db(args)
-    if not db.exists():
-        raise matrix_mod.ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
+    _open_store(args).close()  # a results store, or one line naming what is wrong
 
     def fetch(sides, level):
         from harness.kernels import acquire

@@ -150,6 +150,11 @@ def _expects(f) -> str:
     return side.get("expect") or ""
 
 
+def _description(f) -> str:
+    """The selftest's ``__description`` of a finding's program, from either side."""
+    return next((s.get("description") for s in (f.new, f.base) if s and s.get("description")), "") or ""
+
+
 def _messages(f) -> list[str]:
     """The messages the selftest expects in the log (``__msg``), as its expectation stores them."""
     import json
@@ -217,8 +222,7 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
                 out.append(f"<h3>{e(title)} ({len(group)})</h3><table class='sortable {cls}'><thead><tr>"
                            f"<th>program</th><th>description</th><th>{e(b)}</th><th>{e(n)}</th></tr></thead><tbody>")
                 for f in group:
-                    desc = next((s.get("description") for s in (f.new, f.base) if s and s.get("description")), "")
-                    out.append(f"<tr><td><code>{e(f.object)}/{e(f.program)}</code></td><td>{e(desc or '')}</td>"
+                    out.append(f"<tr><td><code>{e(f.object)}/{e(f.program)}</code></td><td>{e(_description(f))}</td>"
                                f"<td>{e(_cost(f.base))}</td><td>{e(_cost(f.new))}</td></tr>")
                 out.append("</tbody></table>")
         if not p.findings:
@@ -235,7 +239,7 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             d, dtext = _delta(f)
             side = f.new or f.base or {}
             outcome = side.get("outcome") or "no-expectation"
-            desc = next((x.get("description") for x in (f.new, f.base) if x and x.get("description")), "") or ""
+            desc = _description(f)
             text = " ".join((f.object, f.program, f.error_key or f.detail or "", desc, _expects(f),
                              *_messages(f))).lower()
             excerpt = _log_excerpt(f.new if f.new and f.new.get("verdict") == "failure" else f.base)

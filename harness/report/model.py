@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness import fidelity
 from harness.corpus import SELFTESTS
-from harness.diff import Change, Finding, diff, no_verdict
+from harness.diff import ORDER, Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
 from harness.store import Store
 
@@ -121,7 +121,6 @@ def work_first(f: Finding) -> tuple[int, int]:
     """A finding's place in what a maintainer works through (pure): first a result the selftest's own
     expectation calls unexpected on the newer kernel (and not on the older), then a confirmed regression,
     then a test that expects a rejection the newer kernel now accepts; then the rest by class."""
-    from harness.diff import ORDER
     return (next((i for i, (_, test) in enumerate(_FIRST) if test(f)), len(_FIRST)), ORDER.index(f.change))
 
 
