@@ -55,7 +55,7 @@ def merge(out: Path, inputs: list[Path]) -> list[MergeResult]:
 
 
 def _merge_one(db: sqlite3.Connection, src: Path) -> MergeResult:
-    db.row_factory = sqlite3.Row
+    """One attached input into the output (rows are ``sqlite3.Row``: the Store's connection)."""
     running = db.execute("SELECT kernel_id, arch FROM src.cells WHERE status=?", (CellStatus.RUNNING.value,)).fetchone()
     if running:
         raise UserError(f"{src}: cell {running[0]}/{running[1]} is still running (or its run died): merge stores of "
@@ -88,21 +88,20 @@ def _merge_one(db: sqlite3.Connection, src: Path) -> MergeResult:
             runs[r["id"]] = same[0]
     cells: dict[int, int] = {}
     copied = present = 0
-    src_cols = _columns(db, "cells", "src")
+    cols = [k for k in _columns(db, "cells", "src") if k != "id"]
+    rcols = [k for k in _columns(db, "results", "src") if k != "cell_id"]
+    where = " AND ".join(f"{k}=?" for k in _CELL_KEY)
     for c in db.execute("SELECT * FROM src.cells ORDER BY id").fetchall():
-        where = " AND ".join(f"{k}=?" for k in _CELL_KEY)
         same = db.execute(f"SELECT id FROM cells WHERE {where}", [c[k] for k in _CELL_KEY]).fetchone()
         if same is not None:
             cells[c["id"]] = same[0]
             present += 1
             continue
-        cols = [k for k in src_cols if k != "id"]
         values = [runs[c[k]] if k == "run_id" else (cells.get(c[k]) if k == "confirms" and c[k] is not None else c[k])
                   for k in cols]
         cur = db.execute(f"INSERT INTO cells({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})", values)
         new = int(cur.lastrowid)
         cells[c["id"]] = new
-        rcols = [k for k in _columns(db, "results", "src") if k != "cell_id"]
         db.execute(f"INSERT INTO results(cell_id, {', '.join(rcols)}) SELECT ?, {', '.join(rcols)} FROM src.results "
                    f"WHERE cell_id=?", (new, c["id"]))
         db.execute("INSERT INTO findings SELECT ?, kind, line, lineno FROM src.findings WHERE cell_id=?", (new, c["id"]))
