@@ -1,4 +1,4 @@
-"""Command line: ``bpf-harness run|validate|results|report|diff|fidelity|bisect``.  The only place that exits.
+"""Command line: ``bpf-harness run|validate|results|report|diff|fidelity|bisect|backports|maps|...``.  The only place that exits.
 
 Exit codes: 0 clean, 1 regressions found, 2 usage/config error, 3 infrastructure error.
 """
@@ -104,6 +104,41 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--db", type=Path, default=None, help="results store; bisect keeps its own next to it")
     b.add_argument("--cache", type=Path, default=None)
     b.add_argument("--format", choices=("text", "json"), default="text")
+
+    bp = sub.add_parser("backports", help="mainline BPF fixes and their selftests missing from a stable branch")
+    bp.add_argument("--branch", required=True, help="the stable branch, MAJOR.MINOR.y (6.12.y)")
+    bp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
+                    help="matrix whose corpora and kernels --confirm builds from (default: %(default)s)")
+    bp.add_argument("--db", type=Path, default=None, help="store with the branch's and the reference's cells")
+    bp.add_argument("--at", default=None, metavar="X.Y.Z",
+                    help="judge the branch as of this release (default: its newest kernel in the store)")
+    bp.add_argument("--mainline", type=Path, default=None, help="a mainline git tree (commit evidence)")
+    bp.add_argument("--since", default=None, help="mainline revision to read from (e.g. v6.12)")
+    bp.add_argument("--head", default="HEAD", help="mainline revision to read to (default HEAD)")
+    bp.add_argument("--base", default=None, help="the branch point in the trees (default vMAJOR.MINOR): a Fixes: "
+                    "target reachable from it is in the branch")
+    bp.add_argument("--stable", type=Path, default=None, help="a stable git tree (what the branch contains)")
+    bp.add_argument("--stable-rev", default=None, help="the branch's revision in --stable (default HEAD)")
+    bp.add_argument("--changelog", default=None, metavar="FILE|X.Y.Z",
+                    help="what the branch contains, by subject, offline: a Debian changelog.Debian.gz, or a release "
+                         "whose linux-source package's changelog to use")
+    bp.add_argument("--queue", type=Path, default=None, help="a public-inbox git of the stable list (queued fixes)")
+    bp.add_argument("--maps", type=Path, action="append", default=None,
+                    help="selftest map YAML (repeatable; default: selftest_maps/*.yaml)")
+    bp.add_argument("--confirm", action="store_true",
+                    help="build the branch's newest release with each candidate that has paired tests, verify before/after")
+    bp.add_argument("--backend", choices=("uml", "vm"), default="uml", help="--confirm backend (default uml)")
+    bp.add_argument("--corpus", default=None, help="--confirm corpus of the matrix (default: the behaviour cells')")
+    bp.add_argument("--cache", type=Path, default=None)
+    bp.add_argument("--format", choices=("md", "json", "html"), default="md")
+    bp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
+    bp.add_argument("--fail-on", choices=("missing", "never"), default="never",
+                    help="exit 1 when a candidate is missing (default never)")
+
+    mp = sub.add_parser("maps", help="selftest program <-> commit map of a git range, as reviewed YAML")
+    mp.add_argument("--tree", type=Path, required=True)
+    mp.add_argument("--range", required=True, metavar="A..B")
+    mp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
     s = sub.add_parser("results", help="verdict counts per cell and failures with their error line")
     s.add_argument("--db", type=Path, default=None)
@@ -400,6 +435,84 @@ def _bisect_backend(args: argparse.Namespace, programs: list) -> str:
     return "vm"
 
 
+def cmd_maps(args: argparse.Namespace) -> int:
+    from harness.backports import maps
+    text = f"# {maps.HEADER}\n" + maps.dump(maps.generate(args.tree, args.range))
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return ExitCode.OK
+
+
+def cmd_backports(args: argparse.Namespace) -> int:
+    from harness import backports
+    from harness.backports import maps, report
+    root = DEFAULT_MATRIX.parent.parent
+    maps_paths = args.maps if args.maps is not None else list(maps.default_paths(root))
+    for p in maps_paths:
+        if not p.is_file():
+            raise matrix_mod.ConfigError(f"backports --maps {p}: no such file")
+    db = _db(args)
+    changelog = None
+    if args.changelog:
+        changelog = Path(args.changelog)
+        if not changelog.exists() and all(x.isdigit() for x in args.changelog.split(".")):
+            from harness import cache
+            from harness.backports import changelog as cl
+            from harness.version import KernelVersion
+            changelog = cl.debian(KernelVersion.parse(args.changelog), matrix_mod.load(args.matrix),
+                                  args.cache or cache.root())
+    r = backports.check(branch=args.branch, db=db, maps_paths=maps_paths, mainline=args.mainline, since=args.since,
+                        head=args.head, base=args.base, stable=args.stable, stable_rev=args.stable_rev,
+                        changelog_path=changelog, queue=args.queue,
+                        notes_path=root / "selftest_maps" / "notes.yaml", at=args.at)
+    if args.confirm:
+        _confirm_candidates(args, r, db)
+    text = {"md": report.markdown, "json": report.dumps, "html": report.page}[args.format](r)
+    if args.output:
+        args.output.write_text(text)
+        print(f"{args.output}: {len(r.missing)} candidate(s) missing from {args.branch}"
+              + (f"; not checked: {len(r.gaps)} kind(s) of evidence" if r.gaps else ""))
+    else:
+        sys.stdout.write(text)
+    return ExitCode.REGRESSION if args.fail_on == "missing" and r.missing else ExitCode.OK
+
+
+def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
+    from harness.backports import confirm, evidence
+    from harness.matrix import DebianKernel
+    if args.mainline is None:
+        raise matrix_mod.ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
+    m = matrix_mod.load(args.matrix)
+    series = evidence.series_of(args.branch)
+    from harness.version import KernelVersion
+    versions = [k.source.version for k in m.kernels() if isinstance(k.source, DebianKernel)
+                and (k.source.version.major, k.source.version.minor) == series]
+    if args.at:
+        versions = [KernelVersion.parse(args.at)]
+    elif r.cells and (r.cells.newer or r.cells.own):
+        versions = [(r.cells.newer or r.cells.own).version]
+    if not versions:
+        raise matrix_mod.ConfigError(f"{args.matrix}: no Debian kernel of {args.branch} to apply fixes to (--at X.Y.Z)")
+    corpus = args.corpus or (r.cells.newer.corpus if r.cells and r.cells.newer else None) or m.branches[0].corpus
+    if corpus not in m.corpora:
+        raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r} for --confirm; corpora: "
+                                     f"{', '.join(m.corpora)}")
+    cache_root = args.cache
+    from harness import cache
+    patches = (cache_root or cache.root()) / "backports" / "patches"
+    say = logging.getLogger("harness.backports").info
+    for c in r.candidates:
+        if not c.id or not c.tests:
+            continue
+        tests = [tuple(t.split("/", 1)) for t in c.tests]
+        patch = confirm.format_patch(args.mainline, c.id, patches)
+        c.confirmation = confirm.confirm(m, max(versions), patch, tests, corpus, args.backend,
+                                         db.parent / f"backports-{args.branch}.db", cache_root, say)
+    r.candidates.sort(key=lambda c: c.rank)
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from harness.results import render
     store = _open_store(args)
@@ -450,6 +563,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_bisect(args)
         if args.cmd == "merge":
             return cmd_merge(args)
+        if args.cmd == "backports":
+            return cmd_backports(args)
+        if args.cmd == "maps":
+            return cmd_maps(args)
         if args.cmd == "logdiff":
             return cmd_logdiff(args, ["bpf-harness", *argv])
     except HarnessError as e:

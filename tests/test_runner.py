@@ -37,7 +37,9 @@ def run(tmp_path: Path, monkeypatch, recording: str, objs: list[dict], level: in
     monkeypatch.setenv("FAKE_VERISTAT_CALLS", str(calls))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 1, "failure_log_level": level,
+    # 4 s, not 1: the fake veristat is a Python script, and on a loaded 2-core machine (a kernel build, VM tests)
+    # one of its programs took over a second, which read as a second timeout
+    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 4, "failure_log_level": level,
             **({"main_log_level": main_log_level} if main_log_level else {})}
     out = Writer(tmp_path / "results.jsonl")
     Worker(plan, out, tmp_path, 0).verify_objects(objs)

@@ -108,6 +108,11 @@ def is_mail(text: str) -> bool:
     return head.startswith("From ") or bool(re.search(r"^Subject: ", head, re.M))
 
 
+class PatchDoesNotApply(UserError):
+    """A patch that ``git apply`` refuses: the input is wrong for this base (exit 2), and a backport
+    confirmation's ``does-not-apply`` verdict."""
+
+
 def commit_patches(repo: Path, base: str, patches: Sequence[Path], where: str,
                    message: str | None = None) -> str:
     """Apply ``patches`` in order on ``base`` with plumbing; returns the last commit id.
@@ -128,7 +133,8 @@ def commit_patches(repo: Path, base: str, patches: Sequence[Path], where: str,
             text = patch.read_text(errors="replace")
             res = git(repo, "apply", "--cached", "--whitespace=nowarn", patch.resolve(), env=env, check=False)
             if res.returncode != 0:
-                raise UserError(f"{where}: patch {patch} does not apply on {head[:12]}: {_apply_error(res.output)}")
+                raise PatchDoesNotApply(f"{where}: patch {patch} does not apply on {head[:12]}: "
+                                        f"{_apply_error(res.output)}")
             if message is not None and i < len(patches) - 1:
                 continue
             tree = git(repo, "write-tree", env=env).output.strip()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
 sys.path.insert(0, str(ROOT / "tests"))
 
 KERNEL = "6.12.117"
@@ -54,3 +55,28 @@ def tools():
     if missing:
         pytest.fail(f"integration tests need {', '.join(missing)}: run ci/setup.sh")
     return vng if vng.exists() else Path(shutil.which("vng"))
+
+
+@pytest.fixture(scope="module")
+def tree() -> Path:
+    """The fixture tree: the harness's own git import of Debian's 6.12.113 source, with the fixture's commits on a
+    branch ``fixture`` (the same commits on every machine: fixed identity and dates).  A ``{source: 6.12.113}``
+    kernel is built from that repository too, so every build of this module shares one incremental build
+    directory, kept in the cache across runs."""
+    from harness import cache
+    from harness.arch import get_arch
+    from harness.build import debsrc, git
+    from harness.kernels.apt import Apt
+    from harness.matrix import DebianSettings
+    from harness.version import KernelVersion
+    root = cache.root()
+    apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
+    apt.update()
+    t, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
+    with cache.locked(t.with_name(t.name + ".lock")):
+        head = base
+        for name in (FIXTURE / "series").read_text().split():
+            head = git.commit_patches(t, head, [FIXTURE / name], "fixture")
+        git.git(t, "update-ref", "refs/heads/fixture", head)
+        git.git(t, "tag", "-f", "v6.12.113", base)
+    return t

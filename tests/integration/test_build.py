@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from integration.conftest import ROOT
+from integration.conftest import FIXTURE, ROOT
 
 pytestmark = [pytest.mark.integration]
 
-FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
 PROGRAM = "exceptions_fail/reject_subprog_with_rcu_read_lock"
 CULPRIT = "bpf: Fix exception exit lock checking for subprogs"
 CORPUS = """\
@@ -33,31 +32,6 @@ corpora:
     include: [exceptions_fail]
 """
 CLI = str(Path(sys.executable).parent / "bpf-harness")
-
-
-@pytest.fixture(scope="module")
-def tree() -> Path:
-    """The fixture tree: the harness's own git import of Debian's 6.12.113 source, with the fixture's commits on a
-    branch ``fixture`` (the same commits on every machine: fixed identity and dates).  A ``{source: 6.12.113}``
-    kernel is built from that repository too, so every build of this module shares one incremental build
-    directory, kept in the cache across runs."""
-    from harness import cache
-    from harness.arch import get_arch
-    from harness.build import debsrc, git
-    from harness.kernels.apt import Apt
-    from harness.matrix import DebianSettings
-    from harness.version import KernelVersion
-    root = cache.root()
-    apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
-    apt.update()
-    t, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
-    with cache.locked(t.with_name(t.name + ".lock")):
-        head = base
-        for name in (FIXTURE / "series").read_text().split():
-            head = git.commit_patches(t, head, [FIXTURE / name], "fixture")
-        git.git(t, "update-ref", "refs/heads/fixture", head)
-        git.git(t, "tag", "-f", "v6.12.113", base)
-    return t
 
 
 def run(*argv: str, timeout: int = 3000) -> subprocess.CompletedProcess:
@@ -113,7 +87,7 @@ def test_a_commit_range_gives_per_commit_diffs(tree, tmp_path, tools):
     # the commit also changed its sibling test's error (upstream updated both __msg lines)
     assert [(f["change"], f"{f['object']}/{f['program']}") for f in culprit["findings"]] == [
         ("error-changed", PROGRAM), ("error-changed", "exceptions_fail/reject_with_rcu_read_lock")]
-    assert "commit d9c083b36640 (backend: vm)" in culprit["findings"][0]["reproduce"]
+    assert "commit 32f2eeae24c0 (backend: vm)" in culprit["findings"][0]["reproduce"]
     assert culprit["findings"][0]["commit"]["subject"] == CULPRIT
     assert all(not x["findings"] for i, x in enumerate(pairs) if i != 1)
     md = (tmp_path / "rep" / "report.md").read_text()
