@@ -292,3 +292,31 @@ def test_queue_marks_a_fix_queued_not_missing(tmp_path):
     assert got == {"bpf: remove mem_uninit from skb/xdp mtu helpers":
                    "[PATCH 6.11 165/261] bpf: Remove MEM_UNINIT from skb/xdp MTU helpers"}
     assert queued_subjects(q, series_of("6.12.y")) == {}
+
+
+def test_patch_id_and_branch_point_placement_on_a_git_tree(tmp_path):
+    """A stable branch made from the tree: a cherry-pick with another subject is found by patch-id; a Fixes:
+    target that is an ancestor of the branch point is in the branch; one after it, never picked, is not."""
+    t = git_tree(tmp_path)
+
+    def g(*a):
+        return subprocess.run(["git", "-C", str(t), *a], check=True, capture_output=True, text=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                                   "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}).stdout.strip()
+
+    fix = g("rev-parse", "main~2")  # bpf: Remove MEM_UNINIT ... (touches net/core/filter.c)
+    g("checkout", "-q", "-b", "stable", "v6.11")
+    g("cherry-pick", fix)
+    g("commit", "-q", "--amend", "-m", "net: reworded backport of the MTU helper change")
+    log = commits.read_log(t, "v6.11..stable")
+    pids = commits.patch_ids(t, [c.id for c in log])
+    mainline = commits.parse_message(fix, "bpf: Remove MEM_UNINIT from skb/xdp MTU helpers", "")
+    own_pid = next(iter(commits.patch_ids(t, [fix])))
+    idx = commits.StableIndex(log, patch_ids=pids, base=g("rev-parse", "v6.11"))
+    assert idx.contains(mainline) is None  # no upstream line, another subject
+    assert idx.contains(mainline, own_pid) == commits.Match("patch-id", log[0].short)
+    where, how = idx.place(commits.FixRef(g("rev-parse", "v6.11")[:12], "base"), t)
+    assert where == "in-branch" and "ancestor of" in how
+    later = g("rev-parse", "main")  # the __caps_unpriv commit: after the branch point, not in the branch
+    assert idx.place(commits.FixRef(later[:12], None), t)[0] == "not-in-branch"
+    assert idx.place(commits.FixRef("f18b03fabaa9", "bpf: Implement BPF exceptions"), t)[0] == "unknown"
