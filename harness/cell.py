@@ -59,6 +59,9 @@ class CellJob:
     """The guest's own root filesystem (a foreign arch); None: the guest sees the host's."""
     host: Host | None = None
     """The matrix host the cell runs on over SSH; None: this machine."""
+    select: bool = False
+    """Only ``programs`` of a pytest ``-k``/``--lf`` selection: stored as a ``select`` cell, so a partial cell
+    never stands in for a complete one in reports or in a later run's "already complete"."""
 
     @property
     def key(self) -> str:
@@ -288,7 +291,8 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
     cancel = cancel or threading.Event()
     store = Store(job.db)
     cell_dir = job.out_dir / cache.safe_name(f"{job.kernel.id}_{job.kernel.arch}")
-    purpose = "run" if job.confirms is None else "confirm" if job.log_level is None else "logs"
+    purpose = ("select" if job.select else "run") if job.confirms is None else \
+        "confirm" if job.log_level is None else "logs"
     if job.confirms is not None:
         cell_dir = cell_dir.with_name(cell_dir.name + f"_{purpose}-{job.confirms}")
     console_path = cell_dir / "console.log"

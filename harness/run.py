@@ -92,10 +92,12 @@ def matrix_sha256(path: Path) -> str:
 def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: int = 1, force: bool = False,
                cache_root: Path | None = None, progress: Progress | None = None,
                argv: list[str] | None = None, programs: frozenset[tuple[str, str]] | None = None,
-               logs: list[tuple[dict, set[tuple[str, str]]]] | None = None, log_level: int = 2) -> RunSummary:
+               logs: list[tuple[dict, set[tuple[str, str]]]] | None = None, log_level: int = 2,
+               select: bool = False) -> RunSummary:
     """Run the matrix's cells (``only``: some of them; ``programs``: only these (object, program) pairs, as
     bisect does) into the store at ``db``.  With ``logs`` ((stored cell, programs), ...), run nothing else
-    but those programs again on those cells' kernels at ``log_level``, for their whole logs."""
+    but those programs again on those cells' kernels at ``log_level``, for their whole logs.  ``select``: the
+    ``programs`` are a pytest selection, stored as ``select`` cells (see :class:`harness.cell.CellJob`)."""
     cache_root = cache_root or cache.root()
     progress = progress or Progress()
     cells = matrix.cells(only) if logs is None else []
@@ -138,7 +140,7 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
                 with proc.background() if i else contextlib.nullcontext():
                     kernel = prep.kernel(cell.kernel, cell.arch)
                     corpus = prep.corpus(cell)
-                    new_job = job(cell, kernel, corpus, programs=programs)  # an arm64 root is unpacked here
+                    new_job = job(cell, kernel, corpus, programs=programs, select=select)  # arm64: root unpacked here
                 store.add_corpus(corpus)
                 if corpus.failed:
                     log.info("corpus %s: %d object(s) failed to build, skipped", corpus.name, len(corpus.failed))
