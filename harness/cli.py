@@ -46,10 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--db", type=Path, default=None)
     rp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
                     help="matrix that orders kernels into branches (default: %(default)s)")
-    rp.add_argument("--format", required=True, choices=("md", "html", "json", "junit", "csv", "email"))
+    rp.add_argument("--format", required=True, choices=("md", "html", "json", "junit", "csv", "email", "kcidb"))
     rp.add_argument("-o", "--output", type=Path, required=True,
                     help="file (csv: a directory with one file per cell, unless one --cell is given)")
     rp.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH", help="csv: only this cell")
+    rp.add_argument("--fail-on", choices=("regression", "unexpected", "never"), default="never",
+                    help="gate a merged store as run does: exit 1 on regressions (or also newly unexpected "
+                         "results), 3 when a cell of the matrix did not complete (default never: exit 0)")
 
     v = sub.add_parser("validate", help="check a matrix file without running it")
     v.add_argument("file", type=Path)
@@ -246,10 +249,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     m = build.expand(matrix_mod.load(args.matrix))
     store = _open_store(args)
     try:
-        report.write(store, m, args.format, args.output, tuple(args.cell))
+        pairs = report.write(store, m, args.format, args.output, tuple(args.cell))
+        missing = [] if args.fail_on == "never" else [
+            f"{c.key}: {row['status'] if row is not None else 'not run'}" for c in m.cells()
+            for row in [store.latest_cell(c.kernel.id, c.arch)] if row is None or row["status"] != "complete"]
     finally:
         store.close()
     print(f"{args.format} report: {args.output}")
+    if fails(pairs, args.fail_on):
+        return ExitCode.REGRESSION
+    if missing:
+        print(f"not complete: {', '.join(missing)}", file=sys.stderr)
+        return ExitCode.INFRA
     return ExitCode.OK
 
 

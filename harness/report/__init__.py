@@ -9,7 +9,7 @@ from harness.cache import safe_name
 from harness.matrix import Matrix
 from harness.store import Store
 
-FORMATS = ("md", "html", "json", "junit", "csv", "email")
+FORMATS = ("md", "html", "json", "junit", "csv", "email", "kcidb")
 
 
 def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = (),
@@ -36,6 +36,9 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
         out.write_text(writers.junit(pairs, store.result_map))
     elif fmt == "email":
         out.write_text(writers.email(pairs))
+    elif fmt == "kcidb":
+        from harness.report import kcidb
+        out.write_text(json.dumps(kcidb.from_store(store, matrix, pairs), indent=1, sort_keys=True) + "\n")
     elif fmt == "csv":
         chosen = [store.find_cell(c) for c in cells] if cells else store.latest_cells()
         if len(chosen) == 1 and cells:
@@ -71,7 +74,7 @@ def _logdiffs(store: Store):
 
 def write_all(store: Store, matrix: Matrix, directory: Path) -> list:
     names = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml",
-             "email": "email.txt", "csv": "csv"}
+             "email": "email.txt", "csv": "csv", "kcidb": "kcidb.json"}
     from harness.report import model
     pairs = model.pairs(store, matrix)
     for fmt in FORMATS:
