@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -41,6 +41,12 @@ MIGRATIONS = {
     ],
     7: [  # logs cells: programs re-verified for their whole log at this verifier log level
         "ALTER TABLE cells ADD COLUMN log_level INTEGER",
+    ],
+    8: [  # history: each night's findings per matrix (harness/nightly/history.py)
+        "CREATE TABLE IF NOT EXISTS nights(id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, snapshot TEXT NOT NULL, "
+        "at REAL NOT NULL, complete INTEGER NOT NULL, UNIQUE(matrix, snapshot))",
+        "CREATE TABLE IF NOT EXISTS night_findings(night_id INTEGER NOT NULL REFERENCES nights(id), key TEXT NOT NULL, "
+        "PRIMARY KEY(night_id, key))",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -73,6 +79,11 @@ CREATE TABLE IF NOT EXISTS cells(
 CREATE INDEX IF NOT EXISTS cells_key ON cells(kernel_key, arch, corpus_id, backend, status);
 CREATE TABLE IF NOT EXISTS findings(
     cell_id INTEGER NOT NULL REFERENCES cells(id), kind TEXT NOT NULL, line TEXT, lineno INTEGER);
+CREATE TABLE IF NOT EXISTS nights(
+    id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, snapshot TEXT NOT NULL, at REAL NOT NULL, complete INTEGER NOT NULL,
+    UNIQUE(matrix, snapshot));
+CREATE TABLE IF NOT EXISTS night_findings(
+    night_id INTEGER NOT NULL REFERENCES nights(id), key TEXT NOT NULL, PRIMARY KEY(night_id, key));
 CREATE TABLE IF NOT EXISTS results(
     cell_id INTEGER NOT NULL REFERENCES cells(id), object TEXT NOT NULL, program TEXT NOT NULL,
     verdict TEXT NOT NULL, failure_class TEXT, load_reason TEXT, error TEXT, log TEXT, libbpf TEXT,

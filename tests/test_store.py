@@ -66,7 +66,7 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     db.commit()
     db.close()
     s = Store(tmp_path / "r.db")
-    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "8"
+    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "9"
     row = next(s.results(cid))
     assert (row["insns"], row["msg_check"]) == (7, None)
     assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"

@@ -106,4 +106,12 @@ def _merge_one(db: sqlite3.Connection, src: Path) -> MergeResult:
                    f"WHERE cell_id=?", (new, c["id"]))
         db.execute("INSERT INTO findings SELECT ?, kind, line, lineno FROM src.findings WHERE cell_id=?", (new, c["id"]))
         copied += 1
+    src_tables = {r[0] for r in db.execute("SELECT name FROM src.sqlite_master WHERE type='table'")}
+    if {"nights", "night_findings"} <= src_tables:  # the history: earlier nights' findings, by portable snapshot
+        for n in db.execute("SELECT * FROM src.nights ORDER BY id").fetchall():
+            db.execute("INSERT OR IGNORE INTO nights(matrix, snapshot, at, complete) VALUES(?, ?, ?, ?)",
+                       (n["matrix"], n["snapshot"], n["at"], n["complete"]))
+            nid = db.execute("SELECT id FROM nights WHERE matrix=? AND snapshot=?", (n["matrix"], n["snapshot"])).fetchone()[0]
+            db.execute("INSERT OR IGNORE INTO night_findings SELECT ?, key FROM src.night_findings WHERE night_id=?",
+                       (nid, n["id"]))
     return MergeResult(src, copied, present)

@@ -17,25 +17,27 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs.
 
     ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff."""
+    from harness.nightly import history as hist
     from harness.report import model, writers
     if pairs is None:
         pairs = model.pairs(store, matrix)
+    history = hist.record(store, matrix, pairs) if fmt in ("md", "json", "email") else None
 
     def reproduce(cell, obj, prog):
         return model.reproducer(store, cell, obj, prog)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
-        out.write_text(writers.markdown(pairs, reproduce))
+        out.write_text(writers.markdown(pairs, reproduce, history))
     elif fmt == "html":
         from harness.report import html
         out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store)))
     elif fmt == "json":
-        out.write_text(json.dumps(writers.to_json(pairs, reproduce), indent=1, sort_keys=True) + "\n")
+        out.write_text(json.dumps(writers.to_json(pairs, reproduce, history=history), indent=1, sort_keys=True) + "\n")
     elif fmt == "junit":
         out.write_text(writers.junit(pairs, store.result_map))
     elif fmt == "email":
-        out.write_text(writers.email(pairs))
+        out.write_text(writers.email(pairs, history))
     elif fmt == "kcidb":
         from harness.report import kcidb
         out.write_text(json.dumps(kcidb.from_store(store, matrix, pairs), indent=1, sort_keys=True) + "\n")

@@ -38,9 +38,12 @@ def _cell(c: dict) -> dict:
                                   "status", "detail", "accel", "backend")}
 
 
-def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
-    """The whole diff; schema documented in README (``JSON_SCHEMA``)."""
-    return {
+def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=None) -> dict:
+    """The whole diff; schema documented in README (``JSON_SCHEMA``).  With ``history``
+    (:class:`harness.nightly.history.History`), each finding says ``new`` / ``since DATE`` and the document
+    lists what is gone since the last complete night."""
+    from harness.nightly.history import day, key
+    doc = {
         "schema": JSON_SCHEMA,
         "generated": int(time.time()) if generated is None else generated,
         "pairs": [{
@@ -56,9 +59,14 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None) -> dict:
                 "error_key": f.error_key, "newly_unexpected": f.newly_unexpected, "confirmed": f.confirmed,
                 "base": _side(f.base), "new": _side(f.new),
                 "reproduce": reproduce(failing_side(p, f), f.object, f.program),
+                **({"history": history.status(key(p, f))} if history is not None else {}),
             } for f in p.findings],
         } for p in pairs],
     }
+    if history is not None:
+        doc["history"] = {"previous_night": day(history.previous_at) if history.previous_at else None,
+                          "new": len(history.new) if history.previous_at else None, "gone": list(history.gone)}
+    return doc
 
 
 def veristat_csv(results: Iterable[dict]) -> str:
@@ -123,13 +131,21 @@ def _cost(row: dict | None) -> str:
     return s
 
 
-def email(pairs: list[Pair]) -> str:
+def email(pairs: list[Pair], history=None) -> str:
     """Plain text in the style of stable-rc test replies, ready to paste.
 
     A pair whose cells did not both complete leads with NOT TESTED / INCOMPLETE: an all-clear is only
     ever said of programs verified on both kernels.
     """
+    from harness.nightly.history import day, key
     lines = []
+    if history is not None and history.previous_at is not None:
+        new = [(p, f) for p in pairs for f in p.findings if key(p, f) in history.new]
+        lines.append(f"New since the last complete night ({day(history.previous_at)}): {len(new)}; "
+                     f"gone: {len(history.gone)}.")
+        lines += [f"  - {f.object}/{f.program} {f.change.value}: {p.base['kernel_id']} -> {p.new['kernel_id']} "
+                  f"({p.new['arch']})" for p, f in new]
+        lines.append("")
     for p in pairs:
         regs = p.regressions
         head = f"{p.branch} {p.base['kernel_id']} -> {p.new['kernel_id']} on {p.new['arch']}"
@@ -151,7 +167,8 @@ def email(pairs: list[Pair]) -> str:
             if p.commit_line:
                 lines.append(f"  at {p.commit_line}")
             for f in regs:
-                lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}")
+                since = f" [{history.status(key(p, f))}]" if history is not None else ""
+                lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}{since}")
         first = [(f, why) for f, why in act_first(p) if f not in regs]
         if first and p.tested != "not-tested":
             lines.append("  Act on first:")
@@ -194,8 +211,9 @@ def _cross_version(p: Pair) -> list[str]:
     return out
 
 
-def markdown(pairs: list[Pair], reproduce) -> str:
-    out = ["# BPF verifier triage report", ""]
+def markdown(pairs: list[Pair], reproduce, history=None) -> str:
+    from harness.nightly.history import key as finding_key, lead
+    out = ["# BPF verifier triage report", ""] + lead(history)
     for p in pairs:
         out += [f"## {p.title}" + (" — vs reference" if p.kind == "reference" else ""), ""]
         if p.warning:
@@ -236,6 +254,8 @@ def markdown(pairs: list[Pair], reproduce) -> str:
                     missing = [s["msg_detail"] for s in (f.new,) if s and s.get("msg_check") == "missing"]
                     if missing:
                         flag += f" — __msg: {missing[0]}"
+                    if history is not None:
+                        flag += f" — **{history.status(finding_key(p, f))}**"
                     at = f" [{p.commit['id'][:12]} {p.commit['subject']}]" if p.commit else ""
                     out.append(f"- `{f.object}/{f.program}`{at}: {p.base['kernel_id']}: {_cost(f.base)}; "
                                f"{p.new['kernel_id']}: {_cost(f.new)}{flag}")
