@@ -89,6 +89,20 @@ def record(store, matrix: Matrix, pairs) -> History:
     return History(night, float(prev[1]), frozenset(keys - before), since, tuple(sorted(before - keys)))
 
 
+def status_now(store, matrix_name: str, k: str) -> str:
+    """A finding's history before tonight is recorded (pytest marks items while they run): ``new`` when the last
+    complete night of the matrix did not have it, ``since DATE`` when it did, ``first night`` with none."""
+    prev = store.db.execute("SELECT id FROM nights WHERE matrix=? AND complete=1 ORDER BY id DESC LIMIT 1",
+                            (matrix_name,)).fetchone()
+    if prev is None:
+        return "first night"
+    if store.db.execute("SELECT 1 FROM night_findings WHERE night_id=? AND key=?", (prev[0], k)).fetchone() is None:
+        return "new"
+    first = store.db.execute("SELECT MIN(n.at) FROM nights n JOIN night_findings f ON f.night_id = n.id "
+                             "WHERE n.matrix=? AND f.key=?", (matrix_name, k)).fetchone()[0]
+    return f"since {day(first)}"
+
+
 def lead(h: History | None) -> list[str]:
     """The markdown/email opening: what is new since the last complete night, and what went (pure)."""
     if h is None:

@@ -208,7 +208,14 @@ class ProgramItem(pytest.Item):
             pytest.skip(f"inconclusive against {base['row']['kernel_id']}: {got[1]}")
         if change is diff_mod.Change.REGRESSION or newly:
             what = change.value if change is diff_mod.Change.REGRESSION else "newly unexpected"
-            self.user_properties += [("finding", what), ("base", base["row"]["kernel_id"])]
+            from harness.nightly import history
+            from harness.store import Store
+            k = "|".join((self.cell.branch, "commit", base["row"]["kernel_id"], self.cell.kernel.id, self.cell.arch,
+                          f"{self.obj}/{self.prog}", change.value if change else "unchanged"))
+            with Store(state.db) as store:
+                since = history.status_now(store, state.matrix_path.name, k)
+            self.user_properties += [("finding", what), ("base", base["row"]["kernel_id"]), ("history", since)]
+            what += f" ({since})"
             text = _finding_text(self, what, got[1] if got else "", bres, r, row)
             if issue is not None:
                 self.user_properties.append(("known_issue", issue.id))
@@ -307,6 +314,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         return
     state: _State = config._bpf
     tr = terminalreporter
+    if state.db.exists():
+        from harness.nightly import history
+        from harness.report.model import pairs as all_pairs
+        from harness.store import Store
+        with Store(state.db) as store:
+            h = history.record(store, state.matrix, all_pairs(store, state.matrix))
+        if h.previous_at is None:
+            tr.write_line("bpf-harness: first night of this matrix in this store (recorded for the next one)")
+        else:
+            tr.write_line(f"bpf-harness: since the last complete night ({history.day(h.previous_at)}): "
+                          f"{len(h.new)} new finding(s), {len(h.gone)} gone, {len(h.since)} still present")
+            for k in sorted(h.new):
+                tr.write_line(f"  new: {history._words(k)}")
     stale = [k.id for k in state.known if k.id not in _matched and not k.expired(datetime.date.today())]
     if stale:
         tr.write_line(f"bpf-harness: stale known issue(s), matched nothing this run: {', '.join(stale)}")
