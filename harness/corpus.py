@@ -10,6 +10,7 @@ the shared pieces (libbpf, bpftool, veristat) is fatal.
 from __future__ import annotations
 
 import dataclasses
+import glob as globlib
 import hashlib
 import json
 import logging
@@ -242,6 +243,8 @@ class Builder:
 
     def build(self, spec: CorpusSpec) -> Corpus:
         self.dir.mkdir(parents=True, exist_ok=True)
+        if spec.objects:
+            return self.external(spec)
         with cache.locked(self.dir / ".lock"):
             self._extract()
             veristat = self._veristat()
@@ -272,6 +275,57 @@ class Builder:
         return Corpus(corpus_id(objects, vsha, self.clang), spec.name, self.arch.name,
                       self.source_package, self.source_version, self.clang, veristat, vsha,
                       tuple(objects), tuple(failed), self.dir, veristat_options(self.selftests / "veristat.c"))
+
+    def external(self, spec: CorpusSpec) -> Corpus:
+        """Out-of-tree objects (``objects:`` globs): ``.bpf.o`` files as they are, and the BPF objects embedded
+        in other files (libbpf skeletons in a program), copied into the cache by content; programs without test
+        tags must verify.  veristat comes from ``source``'s selftests."""
+        with cache.locked(self.dir / ".lock"):
+            self._extract()
+            veristat = self._veristat()
+        found: dict[str, bytes] = {}
+        files = sorted({Path(p) for g in spec.objects for p in (globlib.glob(g) if globlib.has_magic(g) else [g])})
+        missing = [g for g in spec.objects if not globlib.has_magic(g) and not Path(g).is_file()]
+        if missing:
+            raise UserError(f"corpus {spec.name}: objects: {missing[0]} does not exist")
+        for f in files:
+            if not f.is_file():
+                continue
+            data = f.read_bytes()
+            stem = f.name.removesuffix(".o").removesuffix(".bpf")
+            try:
+                elf.BpfElf(data)
+                found[stem] = data
+                continue
+            except elf.ElfError:
+                pass
+            for i, blob in enumerate(elf.embedded_objects(data)):
+                found[f"{f.name}-skel{i}" if i else f"{f.name}-skel"] = blob
+        names = [n for n in sorted(found) if spec.selects(n)]
+        if not names:
+            raise UserError(f"corpus {spec.name}: objects: no BPF object in {len(files)} file(s) matched "
+                            f"({', '.join(spec.objects)}); give .bpf.o files or programs with libbpf skeletons")
+        out_dir = self.dir / "external"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        objects = []
+        for n in names:
+            data = found[n]
+            sha = hashlib.sha256(data).hexdigest()
+            path = out_dir / sha[:16] / f"{n}.bpf.o"  # veristat names results by the file's own name
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                tmp.write_bytes(data)
+                tmp.replace(path)
+            progs = [p.name for p in elf.programs(data)]
+            tagged = expectations_of(data, progs)
+            exp = tuple((p, Expectation.from_json(tagged[p]) if p in tagged else Expectation("success"))
+                        for p in progs)
+            objects.append(CorpusObject(n, path, sha, tuple(progs), exp))
+        vsha = cache.sha256_file(veristat)
+        return Corpus(corpus_id(objects, vsha, self.clang), spec.name, self.arch.name, self.source_package,
+                      self.source_version, self.clang, veristat, vsha, tuple(objects), (), self.dir,
+                      veristat_options(self.selftests / "veristat.c"))
 
     def _build_objects(self, names: list[str], manifest: dict) -> None:
         t0 = time.monotonic()

@@ -114,3 +114,44 @@ class BpfElf:
 
 def programs(data: bytes) -> list[Program]:
     return BpfElf(data).programs()
+
+
+SHT_NOBITS = 8
+
+
+def embedded_objects(data: bytes) -> list[bytes]:
+    """BPF ELF objects embedded in another file, as libbpf skeletons embed theirs in a program (pure): every
+    ``\\x7fELF`` whose header says 64-bit little-endian BPF, cut at the end of its last section or section
+    header table, and kept only when it parses with its programs."""
+    out, at = [], data.find(b"\x7fELF", 1 if data[:4] == b"\x7fELF" else 0)
+    while at != -1:
+        end = _object_end(data, at)
+        if end is not None:
+            blob = data[at:end]
+            try:
+                if BpfElf(blob).programs():
+                    out.append(blob)
+                    at = data.find(b"\x7fELF", end)
+                    continue
+            except ElfError:
+                pass
+        at = data.find(b"\x7fELF", at + 4)
+    return out
+
+
+def _object_end(data: bytes, at: int) -> int | None:
+    if at + 64 > len(data) or data[at + 4] != 2 or data[at + 5] != 1:
+        return None
+    (machine,) = struct.unpack_from("<H", data, at + 18)
+    if machine != EM_BPF:
+        return None
+    (shoff,) = struct.unpack_from("<Q", data, at + 40)
+    shentsize, shnum = struct.unpack_from("<HH", data, at + 58)
+    end = shoff + shnum * shentsize
+    if shentsize != 64 or not shnum or at + end > len(data):
+        return None
+    for i in range(shnum):
+        _n, typ, _f, _a, off, size = struct.unpack_from("<IIQQQQ", data, at + shoff + i * 64)
+        if typ != SHT_NOBITS:
+            end = max(end, off + size)
+    return at + end if at + end <= len(data) else None

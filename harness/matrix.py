@@ -117,6 +117,9 @@ class CorpusSpec:
     include: tuple[str, ...] = ("*",)
     """Globs over object names (``verifier_*``; no ``.bpf.o``)."""
     exclude: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    """Out-of-tree BPF objects instead of the selftests: absolute paths or globs of ``.bpf.o`` files and of
+    programs with libbpf skeletons embedded; ``source`` then only gives veristat."""
 
     def selects(self, object_name: str) -> bool:
         return (any(fnmatch.fnmatchcase(object_name, g) for g in self.include)
@@ -365,7 +368,7 @@ BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend")
 KERNEL_KINDS = ("debian", "local", "git", "uml", "source")
 BACKENDS = ("vm", "uml")
-CORPUS_KEYS = ("source", "include", "exclude")
+CORPUS_KEYS = ("source", "include", "exclude", "objects")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
 THRESHOLD_KEYS = tuple(f.name for f in dataclasses.fields(Thresholds))
@@ -620,6 +623,9 @@ def _corpus(w: _Walker, name: str, node: yaml.Node) -> CorpusSpec:
             globs[key] = tuple(w.seq(m[key][1], f"corpus {name}: {key}",
                                      lambda n, key=key: w.scalar(n, f"corpus {name}: {key}"),
                                      allow_empty=key == "exclude"))
+    if "objects" in m:
+        globs["objects"] = tuple(str(_file(w, n, f"corpus {name}: objects"))
+                                 for n in w.seq(m["objects"][1], f"corpus {name}: objects", lambda n: n))
     return CorpusSpec(name, source, **globs)
 
 
