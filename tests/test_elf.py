@@ -42,3 +42,21 @@ def test_corrupt_objects_are_rejected(obj):
     host = Path("/bin/true").read_bytes()
     with pytest.raises(elf.ElfError, match="is not BPF"):
         elf.programs(host)
+
+
+def test_embedded_objects_are_found_as_skeletons_embed_them(obj, tmp_path):
+    """A program carrying the object as data (what a libbpf skeleton header compiles to), built with gcc here:
+    the object comes back byte for byte; a truncated copy, a lone magic and the host's own ELF do not count."""
+    src = tmp_path / "app.c"
+    body = ",".join(str(b) for b in obj)
+    src.write_text(f"#include <stdio.h>\nstatic const unsigned char elf_bytes[] = {{{body}}};\n"
+                   "static const unsigned char broken[] = {127, 69, 76, 70, 2, 1, 1, 0};\n"
+                   "int main(void) { printf(\"%zu %p %p\\n\", sizeof(elf_bytes), (void *)elf_bytes, (void *)broken); "
+                   "return 0; }\n")
+    import subprocess
+    subprocess.run(["gcc", "-O1", "-o", str(tmp_path / "app"), str(src)], check=True)
+    data = (tmp_path / "app").read_bytes()
+    assert elf.embedded_objects(data) == [obj]
+    assert elf.embedded_objects(data + obj[: len(obj) // 2]) == [obj]  # a cut-off copy is no object
+    assert elf.embedded_objects(obj) == []  # a plain object embeds nothing
+    assert elf.embedded_objects(Path("/bin/true").read_bytes()) == []
