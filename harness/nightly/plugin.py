@@ -191,7 +191,7 @@ class ProgramItem(pytest.Item):
         self.user_properties += [("cell", self.cell.key), ("kernel", self.cell.kernel.id),
                                  ("cell_status", row["status"] if row else "not run")]
         if row is None or r is None or r["verdict"] not in ("success", "failure"):
-            why = ("the cell did not run" if row is None else
+            why = (f"the cell did not run: {mine.get('error') or 'no cell in the store'}" if row is None else
                    f"cell {row['status']}: {row['detail'] or ''}".strip() if r is None or row["status"] != "complete"
                    else f"no verdict: {r['verdict']}")
             pytest.skip(f"inconclusive: {why}")
@@ -273,8 +273,13 @@ def _cell_results(item: pytest.Item, cell) -> dict:
     whole = not _deselected(item, cell)
     argv = ["pytest", "--bpf-matrix", str(state.matrix_path), f"session {state.session}", f"worker {state.worker}"]
     if not (done is not None and done["status"] == "complete"):
-        run_matrix(state.matrix, db=state.db, only=(cell.key,), jobs=1, cache_root=state.cache, argv=argv,
-                   programs=None if whole else frozenset(wanted), select=not whole)
+        from harness.errors import HarnessError
+        try:
+            run_matrix(state.matrix, db=state.db, only=(cell.key,), jobs=1, cache_root=state.cache, argv=argv,
+                       programs=None if whole else frozenset(wanted), select=not whole)
+        except HarnessError as e:  # a download, build or tool: every item of the cell says so, none runs it again
+            state.cells[cell.key] = {"row": None, "results": {}, "error": str(e)}
+            return state.cells[cell.key]
     with Store(state.db) as store:
         row = store.latest_cell(cell.kernel.id, cell.arch)
         if row is None or row["status"] != "complete" or not whole:
@@ -327,6 +332,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                           f"{len(h.new)} new finding(s), {len(h.gone)} gone, {len(h.since)} still present")
             for k in sorted(h.new):
                 tr.write_line(f"  new: {history._words(k)}")
+    if getattr(config, "_bpf_incomplete", None):
+        tr.write_line(f"bpf-harness: NOT TESTED: cell(s) not complete: {', '.join(config._bpf_incomplete)} "
+                      "(exit 3, as bpf-harness run; their items were skipped)")
     stale = [k.id for k in state.known if k.id not in _matched and not k.expired(datetime.date.today())]
     if stale:
         tr.write_line(f"bpf-harness: stale known issue(s), matched nothing this run: {', '.join(stale)}")
@@ -338,7 +346,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
             "SELECT c.kernel_id, c.arch, c.purpose, c.status, r.argv FROM cells c JOIN runs r ON r.id = c.run_id "
             "WHERE r.argv LIKE ? AND c.purpose IN ('run', 'select')", (f"%session {state.session}%",)).fetchall()
     if not rows:
-        tr.write_line("bpf-harness: no cell booted this session (every cell was already complete in the store)")
+        tr.write_line("bpf-harness: no cell booted this session" + (
+            "" if getattr(config, "_bpf_incomplete", None) else " (every cell was already complete in the store)"))
         return
     per: dict[str, list[str]] = {}
     for r in rows:
@@ -348,3 +357,26 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     tr.write_line(f"bpf-harness: {len(per)} cell(s) booted this session, "
                   + ("each once: " if not twice else f"{len(twice)} more than once: ")
                   + ", ".join(f"{k} on {','.join(v)}" for k, v in sorted(per.items())) + f" (store: {state.db})")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    """No all-clear that was not earned: when a cell of the matrix is not complete in the store (it did not
+    boot, hung, its kernel could not be had), a session whose items all passed or skipped exits 3, as
+    ``bpf-harness run`` does for an infrastructure failure."""
+    config = session.config
+    if not _active(config) or hasattr(config, "workerinput") or exitstatus != 0:
+        return
+    if config.getoption("collectonly", False) or getattr(config, "_bpf_deselected", None):
+        return
+    from harness.store import Store
+    state: _State = config._bpf
+    if not state.db.exists():
+        bad = [c.key for c in state.matrix.cells()]
+    else:
+        with Store(state.db) as store:
+            bad = [c.key for c in state.matrix.cells()
+                   if (row := store.latest_cell(c.kernel.id, c.arch)) is None or row["status"] != "complete"]
+    if bad:
+        config._bpf_incomplete = bad
+        session.exitstatus = 3

@@ -88,6 +88,14 @@ def test_lanes_on_workers_one_boot_per_cell_junit_and_readable_ids(tmp_path, too
     assert again.returncode == 0 and "no cell booted this session" in again.stdout
 
 
+def test_a_kernel_that_cannot_be_had_is_not_tested_and_exit_3(tmp_path, tools):
+    (tmp_path / "m.yaml").write_text(UML.replace("kernels: [{id: again-113, uml: 6.12.113}]", "kernels: [6.12.99]"))
+    p = pytest_run(tmp_path, "-q", "-rs")
+    assert p.returncode == 3, p.stdout[-2000:]
+    assert "NOT TESTED: cell(s) not complete: 6.12.99/x86_64" in p.stdout
+    assert "inconclusive: the cell did not run: kernel x86_64 6.12.99 is not in the Debian archive" in p.stdout
+
+
 def test_a_selection_runs_only_its_programs_and_is_stored_apart(tmp_path, tools):
     (tmp_path / "m.yaml").write_text(UML)
     p = pytest_run(tmp_path, "-q", "-k", "reject_with_lock and not again")
