@@ -76,6 +76,8 @@ def test_maps_pair_the_tests_with_the_fix(tree, setup):
         assert change["commit"] == fix and change["fixes"] == [fix] and change["change"] == "changed"
     assert data["commits"][fix]["upstream"] == "6c2128505f61b504c79a20b89596feba61388112"
     assert data["commits"][fix]["cves"] == ["CVE-2026-31526"]
+    # the committed map is what the command writes (the tree's commits are the same on every machine)
+    assert (setup / "maps.yaml").read_text() == (ROOT / "selftest_maps" / "fixture-6.12.113-bpf.yaml").read_text()
 
 
 def test_a_missing_fix_is_found_and_confirmed_by_a_real_build(tree, setup):
