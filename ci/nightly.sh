@@ -11,5 +11,5 @@ out=${BPF_HARNESS_OUT:-bpf-harness-out}
 .venv/bin/bpf-harness run --db "$out/results.db" --report "$out/report" "$@"
 rc=$?
 .venv/bin/bpf-harness results --db "$out/results.db" || true
-echo "ci/nightly.sh: reports in $out/report (report.md, report.html, report.json, junit.xml, email.txt, csv/); exit $rc"
+echo "ci/nightly.sh: reports in $out/report (report.md, report.html, report.json, junit.xml, email.txt, kcidb.json, csv/); exit $rc"
 exit $rc
