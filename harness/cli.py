@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     db = _db(args)
     only = tuple(args.cell)
     if args.shard is not None:
-        from harness.nightly import parse_shard, shard
+        from harness.nightly.shard import parse_shard, shard
         i, n = parse_shard(args.shard)
         mine = shard(m.cells(only), i, n)
         logging.getLogger("harness.run").info("shard %d/%d: %s", i, n, ", ".join(c.key for c in mine) or "no cells")
@@ -298,7 +298,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from harness.nightly import merge
+    from harness.nightly.merge import merge
     for r in merge(args.out, list(args.inputs)):
         print(f"{r.source}: {r.cells} cell(s) merged into {args.out}, {r.present} already there")
     return ExitCode.OK

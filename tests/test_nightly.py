@@ -9,7 +9,8 @@ from harness import matrix
 from harness.cell import row_of
 from harness.cli import main
 from harness.errors import UserError
-from harness.nightly import merge, parse_shard, shard
+from harness.nightly.merge import merge
+from harness.nightly.shard import parse_shard, shard
 from harness.report import model
 from harness.store import CellStatus, Store
 from conftest import add_corpus, recorded_results

@@ -1,7 +1,7 @@
-"""What a CI matrix of jobs needs around ``run``: a deterministic share of the cells per job (``shard``)
-and one store from the jobs' stores (``merge``), so several jobs produce one report."""
+"""The nightly job: a deterministic share of the cells per CI job (``shard.shard``), one store from the jobs'
+stores (``merge.merge``), the pytest plugin (``plugin``, loaded by pytest from the ``pytest11`` entry point),
+known issues (``known``) and history (``history``).
 
-from harness.nightly.merge import MergeResult, merge
-from harness.nightly.shard import parse_shard, shard
-
-__all__ = ["MergeResult", "merge", "parse_shard", "shard"]
+Nothing is imported here: pytest imports the plugin before coverage (or anything else) starts, and that import
+must not drag the store and the matrix in with it.  Import the submodules.
+"""

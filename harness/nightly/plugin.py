@@ -28,6 +28,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = ROOT / "selftest_maps" / "known_issues.yaml"
+_matched: set[str] = set()
+"""Known issues that made an item xfail this session (the controller sees the workers' reports)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.nightly import known
     path = Path(config.getoption("bpf_matrix"))
     config._bpf = state = _State()
+    _matched.clear()  # one session's known-issue matches (a pytester run may hold several sessions)
     state.matrix = acquire.check_supported(expand(matrix_mod.load(path)))
     state.matrix_path = path
     kpath = config.getoption("bpf_known_issues")
@@ -310,8 +313,6 @@ def pytest_runtest_logreport(report) -> None:
             if k == "known_issue":
                 _matched.add(v)
 
-
-_matched: set[str] = set()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

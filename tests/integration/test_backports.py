@@ -63,9 +63,16 @@ def setup(tree, tmp_path_factory, tools):
 
 
 def backports(tree, d, *extra):
-    return run("backports", "--branch", "6.12.y", "--db", str(d / "r.db"), "-m", str(d / "m.yaml"),
-               "--mainline", str(tree), "--since", "v6.12.113", "--head", "fixture", "--maps", str(d / "maps.yaml"),
-               "--format", "json", *extra)
+    """In this process (the checker's own code is what these tests measure), as the CLI runs it."""
+    import contextlib
+    import io
+    from harness import cli
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = cli.main(["backports", "--branch", "6.12.y", "--db", str(d / "r.db"), "-m", str(d / "m.yaml"),
+                       "--mainline", str(tree), "--since", "v6.12.113", "--head", "fixture", "--maps",
+                       str(d / "maps.yaml"), "--format", "json", *extra])
+    return subprocess.CompletedProcess(["backports"], rc, out.getvalue(), err.getvalue())
 
 
 def test_maps_pair_the_tests_with_the_fix(tree, setup):

@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.integration]
+pytest_plugins = ["pytester"]
+CACHE = __import__("harness.cache", fromlist=["root"]).root()
+"""The cache as it is before pytester points HOME at its own directory."""
 
 UML = """\
 debian:
@@ -136,3 +139,20 @@ def test_a_real_change_fails_reruns_with_lf_and_a_known_issue_makes_it_xfail(tmp
     k = pytest_run(tmp_path, "-q", "-rx", "--bpf-known-issues", str(tmp_path / "k.yaml"))
     assert k.returncode == 0 and "2 xfailed" in k.stdout and "cve-2026-31526-fix" in k.stdout, k.stdout[-2000:]
     assert [c[0] for c in cells(tmp_path / "r.db") if c[1] == "run"] == ["6.12.113", "6.12.115"]  # booted once
+
+
+def test_in_process_session_judges_selects_and_reports(pytester, monkeypatch, tools):
+    """The same plugin in this process (pytester): collection, the cells run, JUnit properties, the end of the
+    session (history, one boot per cell).  Selections and known issues: the subprocess tests above."""
+    monkeypatch.setenv("BPF_HARNESS_CACHE", str(CACHE))  # pytester moves HOME: keep the real cache
+    pytester.path.joinpath("m.yaml").write_text(UML)
+    db = pytester.path / "r.db"
+    r = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--bpf-matrix", "m.yaml", "--bpf-db", str(db),
+                                     "--junitxml", "j.xml", "-q")
+    assert r.ret == 0, r.stdout.str()[-2000:]
+    r.assert_outcomes(passed=69)
+    out = r.stdout.str()
+    assert "bpf-harness: first night of this matrix in this store" in out
+    assert "bpf-harness: 3 cell(s) booted this session, each once" in out
+    props = ET.parse(pytester.path / "j.xml").find(".//testcase/properties")
+    assert {p.get("name") for p in props} >= {"cell", "kernel", "verdict", "outcome", "insns"}
