@@ -96,6 +96,8 @@ class StableIndex:
             if c.upstream:
                 self.by_upstream[c.upstream] = c.short
             self.by_subject.setdefault(norm_subject(c.subject), c.short)
+        self.by_prefix = {uid[:12]: short for uid, short in self.by_upstream.items() if len(uid) >= 12}
+        """Upstream id (first 12 digits) -> stable commit: one lookup per mainline commit, not a scan."""
         self.changelog: dict[str, Entry] = {}
         for e in changelog:
             self.changelog.setdefault(norm_subject(e.subject), e)
@@ -106,9 +108,13 @@ class StableIndex:
         inherited from mainline: a mainline commit reachable from it is in the branch without a backport."""
 
     def contains(self, c: Commit, patch_id: str | None = None) -> Match | None:
-        for uid, short in self.by_upstream.items():
-            if uid.startswith(c.id[:12]) or c.id.startswith(uid):
-                return Match("upstream-id", short)
+        short = self.by_prefix.get(c.id[:12])
+        if short is None:  # ids abbreviated below 12 digits (either side) are rare: scan for those alone
+            short = next((s for uid, s in self.by_upstream.items()
+                          if (len(uid) < 12 and c.id.startswith(uid)) or (len(c.id) < 12 and uid.startswith(c.id))),
+                         None)
+        if short is not None:
+            return Match("upstream-id", short)
         if patch_id and patch_id in self.patch_ids:
             return Match("patch-id", self.patch_ids[patch_id])
         s = norm_subject(c.subject)
