@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Benchmark source-built kernels and bisection on the real fixture range (tests/data/fixture-6.12.113-bpf).
+"""Benchmark source-built kernels and bisection on the real fixture range (tests/data/fixture-6.12.115-range:
+the 32 BPF commits of the 6.12.114/115 stable updates over Debian's 6.12.113; ci/fixture_range.py).
 
 Prints, measured in this one run:
   - cold build (``--cold``: a fresh clone of the tree, so a fresh build directory; ccache off unless
     ``--ccache``), per recipe;
   - incremental rebuild: the tree's build directory at the base commit, then the commit that touches
     kernel/bpf/verifier.c ("bpf: Fix exception exit lock checking for subprogs"), per recipe;
-  - one bisection step (rebuild + boot + verify the named program) and a whole bisection over the range,
-    UML, each into a fresh store (builds come from the cache when present: say which).
+  - one bisection step (rebuild + boot + verify the named program) and a whole bisection over the 32
+    commits, UML, each into a fresh store; every kernel of the range but GOOD's is removed from the cache
+    first, so each step rebuilds (incrementally, in the tree's one build directory, ccache on).
 
 Targets (issue 13): an incremental UML step <= 90 s; a bisection over ~30 BPF commits <= 10 min with UML.
 
@@ -35,12 +37,13 @@ from harness.matrix import DebianSettings  # noqa: E402
 from harness.version import KernelVersion  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
+FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.115-range"
+REF = "fixture-range"
 PROGRAM = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
 
 
 def fixture_tree(root: Path) -> tuple[Path, str, list[str]]:
-    """The fixture's commits in the harness's git import of Debian's 6.12.113 (as tests/integration/test_build.py)."""
+    """The range's commits in the harness's git import of Debian's 6.12.113 (one commit per patch)."""
     apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
     apt.update()
     where, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
@@ -48,7 +51,7 @@ def fixture_tree(root: Path) -> tuple[Path, str, list[str]]:
     for name in (FIXTURE / "series").read_text().split():
         head = git.commit_patches(where, head, [FIXTURE / name], "fixture")
         commits.append(head)
-    git.git(where, "update-ref", "refs/heads/fixture", head)
+    git.git(where, "update-ref", f"refs/heads/{REF}", head)
     return where, base, commits
 
 
@@ -105,7 +108,7 @@ def main() -> int:
         rows.append((f"{r.name}: incremental rebuild, one commit touching kernel/bpf/verifier.c", s, ""))
     if not args.no_bisect:
         m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora:\n  exc: {source: 6.12.117, "
-                         "include: [exceptions_fail]}}\nbranches: {b: {corpus: exc, kernels: [6.12.117]}}\n", ROOT / "bench.yaml")
+                         "include: [exceptions_fail]}\nbranches: {b: {corpus: exc, kernels: [6.12.117]}}\n", ROOT / "bench.yaml")
         with tempfile.TemporaryDirectory(prefix="bench-bisect-") as tmp:
             b = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s.db", root, lambda s: None)
             t0 = time.monotonic()
@@ -113,6 +116,7 @@ def main() -> int:
             rows.append(("uml: one bisection step (kernel cached: boot + verify 1 program)", time.monotonic() - t0,
                          "the base kernel"))
             timed_step = commits[1]
+            timed_build(tree, base, recipe.get("uml", "x86_64"), root)  # the build directory one commit behind
             final = kbuild.final_dir(root, recipe.get("uml", "x86_64"), timed_step,
                                      kbuild.compiler_version(recipe.get("uml", "x86_64")))
             shutil.rmtree(final, ignore_errors=True)  # force the rebuild in the step
@@ -129,10 +133,16 @@ def main() -> int:
             b3 = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s3.db", root,
                                  lambda s: None)
             t0 = time.monotonic()
-            o = bisect.run(tree, base, "fixture", b3, git.BPF_PATHS, False)
+            o = bisect.run(tree, base, REF, b3, git.BPF_PATHS, False)
             rows.append((f"uml: whole bisection, {o.candidates} BPF commits, {len(o.steps)} steps -> "
                          f"{o.info.subject if o.info else o.verdict}", time.monotonic() - t0,
                          "each step rebuilt incrementally; GOOD's kernel cached"))
+            logs = kbuild.tree_dir(root, tree) / uml.name / "logs"
+            for st in o.steps:
+                log = logs / f"{st.commit[:16]}.log"
+                cc = log.read_text(errors="replace").count("\n  CC ") if log.exists() else 0
+                print(f"  step {st.commit[:12]} {st.outcome:<5} {st.seconds:6.1f} s  {cc:4d} files compiled  "
+                      f"{st.subject}" + (f"  ({st.note})" if st.note else ""))
     width = max(len(r[0]) for r in rows)
     for what, s, note in rows:
         print(f"{what:<{width}}  {s:7.1f} s" + (f"  ({note})" if note else ""))

@@ -197,6 +197,49 @@ def test_search_finds_the_first_bad_commit(first_bad, skip, want, tested_at_most
     assert len(tested) <= tested_at_most and len(set(tested)) == len(tested)
 
 
+# The header states of the 32-commit range (tests/data/fixture-6.12.115-range): include/linux/bpf.h changes
+# at commits 6, 13 and 17 (index 5, 12, 16), bpf_verifier.h at 25 (index 24), as bisect.header_states says on
+# that range; ci/bench_build.py: a new state recompiled 522 UML objects in 541-587 s, a state ccache had seen
+# in 28-35 s, a commit one .c file away from the build directory in 24-34 s (build, boot and verify).
+RANGE_STATES = [0] * 5 + [1] * 7 + [2] * 4 + [3] * 8 + [4] * 8
+
+
+@pytest.mark.parametrize("first_bad, new_states", [(1, 1), (3, 1), (12, 2), (20, 2), (31, 1)])
+def test_search_prefers_commits_whose_headers_were_built(first_bad, new_states):
+    cands = [f"c{i}" for i in range(32)]
+    built = {RANGE_STATES[0], RANGE_STATES[-1]}  # GOOD (before c0: the same headers as c0..c4) and BAD
+    tested: list[int] = []
+
+    def test(c: str) -> str:
+        i = int(c[1:])
+        tested.append(i)
+        built.add(RANGE_STATES[i])
+        return "bad" if i >= first_bad else "good"
+
+    before = set(built)
+    assert bisect.search(cands, test, lambda i: RANGE_STATES[i] in built) == (first_bad, [])
+    assert len(built - before) <= new_states  # header states built for the first time
+    assert len(tested) <= 7
+    # the plain search builds more new states where the change is near GOOD (the real culprit is c1)
+    plain: set[int] = set()
+    bisect.search(cands, lambda c: plain.add(RANGE_STATES[int(c[1:])]) or ("bad" if int(c[1:]) >= first_bad
+                                                                             else "good"))
+    assert len(plain - before) >= len(built - before)
+    if first_bad == 1:
+        assert len(plain - before) == 2
+
+
+def test_header_states_change_only_with_headers(tree):
+    repo, ids = tree
+    states = bisect.header_states(repo, ids[0], ids[3], ids[1:])
+    # ids[1] changes include/linux/bpf_verifier.h; the driver and syscall.c commits keep its state
+    assert states[ids[0]] != states[ids[1]] == states[ids[2]] == states[ids[3]]
+    assert bisect.header_states(repo, ids[1], ids[3], ids[2:]) == {c: "" for c in ids[1:]}
+    # a local header (two users, as kernel/bpf/mmap_unlock_work.h) is no state
+    local = commit(repo, "kernel/bpf/mmap_unlock_work.h", "/* guard */\n", "bpf: local header")
+    assert set(bisect.header_states(repo, ids[3], local, [local]).values()) == {""}
+
+
 def test_search_reports_ambiguity_when_every_candidate_is_skipped():
     assert bisect.search(["a", "b", "c"], lambda c: "skip") == (None, [0, 1, 2])
 
