@@ -19,7 +19,7 @@ packages=(
   clang-19 llvm-19 lld-19                      # BPF objects, as machine.md measured
   libelf-dev zlib1g-dev libzstd-dev libcap-dev # libbpf, bpftool, veristat
   make gcc libc6-dev bison flex pkg-config bc dwarves patch  # + UML kernels (ARCH=um, BTF via pahole)
-  git ccache libssl-dev gcc-aarch64-linux-gnu  # kernels built from git trees (ccache for rebuilds, arm64 cross)
+  git ccache libssl-dev gcc-aarch64-linux-gnu cpio  # kernels built from git trees (ccache for rebuilds, arm64 cross; cpio: config.aarch64 sets IKHEADERS)
   kmod busybox-static                          # depmod and the initramfs vng builds for a Debian kernel
   xz-utils zstd coreutils                      # kernel images; stdbuf for line-buffered veristat
   debian-archive-keyring ca-certificates       # apt verifies what it downloads

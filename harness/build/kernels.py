@@ -77,6 +77,8 @@ def check(matrix: Matrix) -> Matrix:
               if any(isinstance(k.source, (GitKernel, GitRange, SourceKernel)) and k.backend == "vm" for k in b.kernels)}
     if "arm64" in arches:
         proc.require("aarch64-linux-gnu-gcc", "apt-get install gcc-aarch64-linux-gnu (arm64 kernels are cross-built)")
+        proc.require("cpio", "apt-get install cpio (the selftests' config.aarch64 sets CONFIG_IKHEADERS, whose "
+                             "archive kbuild makes with cpio)")
     expanded = expand(matrix)
     for k in expanded.kernels():
         if isinstance(k.source, GitKernel):
