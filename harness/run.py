@@ -133,6 +133,10 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     try:
         for name in sorted({c.arch for c in cells if c.kernel.backend == "vm"}):  # before any download
             vm.require_tools(get_arch(name), host_root=get_arch(name) is host_arch())
+        patched = [c for c in cells if isinstance(c.kernel.source, SourceKernel) and c.kernel.source.patches]
+        if patched:  # before any build: a patch that does not apply is the answer
+            from harness.build import check_patches
+            check_patches([c.kernel for c in patched], prep.apt(patched[0].arch), cache_root)
         def ready() -> Iterator[CellJob]:
             """Each cell's job once its kernel and corpus are ready (downloads and builds happen here)."""
             for i, cell in enumerate(cells):

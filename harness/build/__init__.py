@@ -2,12 +2,12 @@
 ``linux-source`` release with patches; and ``bpf-harness bisect`` over a range.
 
 The public face: :func:`expand` (a matrix's commit ranges into one kernel per commit), :func:`fetch`
-(a built kernel's record, building it when the cache lacks it) and :func:`check` (what ``validate``
-can refuse before anything is built).
+(a built kernel's record, building it when the cache lacks it), :func:`check` (what ``validate``
+can refuse before anything is built) and :func:`check_patches` (what a run refuses before it builds).
 """
 
 from __future__ import annotations
 
-from harness.build.kernels import check, expand, fetch
+from harness.build.kernels import check, check_patches, expand, fetch
 
-__all__ = ["check", "expand", "fetch"]
+__all__ = ["check", "check_patches", "expand", "fetch"]

@@ -91,6 +91,29 @@ def check(matrix: Matrix) -> Matrix:
     return expanded
 
 
+def source_commit(spec: KernelSpec, apt: Apt, cache_root: Path) -> tuple[Path, str]:
+    """A ``{source: V, patches: [...]}`` kernel's git import of the Debian source and its commit with the
+    patches applied (the same commit on every call: fixed identities and dates); raises
+    :class:`harness.build.git.PatchDoesNotApply` naming the first patch that does not apply.  Cheap next to
+    a build: a run asks it of every patched kernel before it builds any (:func:`check_patches`)."""
+    src = spec.source
+    assert isinstance(src, SourceKernel)
+    tree, base, _ = debsrc.repo(src.version, apt, cache_root)
+    commit = git.commit_patches(tree, base, src.patches, f"{spec.where}: kernel {spec.id}") if src.patches else base
+    return tree, commit
+
+
+def check_patches(specs: list[KernelSpec], apt: Apt, cache_root: Path) -> None:
+    """Apply every patched source kernel's patches before anything is built: a patch that does not apply is
+    the run's answer in seconds, not after the other kernels' builds (a backport confirmation built the
+    unpatched kernel for minutes first)."""
+    seen = set()
+    for spec in specs:
+        if isinstance(spec.source, SourceKernel) and spec.source.patches and spec.id not in seen:
+            seen.add(spec.id)
+            source_commit(spec, apt, cache_root)
+
+
 def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Kernel:
     """The built kernel of ``spec`` for ``arch`` (and the spec's backend), from the cache or built now."""
     src = spec.source
@@ -101,8 +124,7 @@ def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Ker
         commit = git.resolve(tree, src.commit, where)
     elif isinstance(src, SourceKernel):
         assert apt is not None
-        tree, base, _ = debsrc.repo(src.version, apt, cache_root)
-        commit = git.commit_patches(tree, base, src.patches, where) if src.patches else base
+        tree, commit = source_commit(spec, apt, cache_root)
     else:
         raise AssertionError(f"not a built kernel: {spec}")
     jobs = os.cpu_count() or 2
