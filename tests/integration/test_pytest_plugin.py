@@ -7,6 +7,7 @@ xfail."""
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -16,12 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from integration.conftest import FIXTURE
+
 pytestmark = [pytest.mark.integration]
 pytest_plugins = ["pytester"]
 CACHE = __import__("harness.cache", fromlist=["root"]).root()
 """The cache as it is before pytester points HOME at its own directory."""
 
-UML = """\
+FIX = FIXTURE / "0002-bpf-Fix-exception-exit-lock-checking-for-subprogs.patch"
+# UML lanes on the one UML kernel the suite builds from cold (6.12.113) and that release with the fix of
+# CVE-2026-31526 applied (an incremental build of the same directory, shared with test_build.py)
+UML = f"""\
 debian:
   suites: [bookworm-security]
 corpora:
@@ -31,10 +37,10 @@ corpora:
 branches:
   a:
     corpus: exc
-    kernels: [{uml: 6.12.113}, {uml: 6.12.117}]
+    kernels: [{{uml: 6.12.113}}, {{id: fixed-uml, source: 6.12.113, patches: [{FIX}], backend: uml}}]
   b:
     corpus: exc
-    kernels: [{id: again-113, uml: 6.12.113}]
+    kernels: [{{id: again-113, uml: 6.12.113}}]
 arches: [x86_64]
 """
 VM = """\
@@ -78,7 +84,8 @@ def test_lanes_on_workers_one_boot_per_cell_junit_and_readable_ids(tmp_path, too
     assert m, p.stdout[-2000:]
     assert "6.12.113-uml/x86_64 on gw" in m.group(1) and {"gw0", "gw1"} <= set(re.findall(r"gw\d", m.group(1)))
     # a lane stays on one worker: its second kernel is judged against the first there
-    lane = re.findall(r"(6\.12\.11[37]-uml)/x86_64 on (gw\d)", m.group(1))
+    lane = re.findall(r"(6\.12\.113-uml|fixed-uml)/x86_64 on (gw\d)", m.group(1))
+    assert len(lane) == 2
     assert len({w for _, w in lane}) == 1
     cases = ET.parse(tmp_path / "j.xml").findall(".//testcase")
     assert len(cases) == 3 * 23
@@ -103,7 +110,7 @@ def test_a_selection_runs_only_its_programs_and_is_stored_apart(tmp_path, tools)
     (tmp_path / "m.yaml").write_text(UML)
     p = pytest_run(tmp_path, "-q", "-k", "reject_with_lock and not again")
     assert p.returncode == 0 and "2 passed, 67 deselected" in p.stdout, p.stdout[-2000:]
-    assert cells(tmp_path / "r.db") == [("6.12.113-uml", "select", "complete"), ("6.12.117-uml", "select", "complete")]
+    assert cells(tmp_path / "r.db") == [("6.12.113-uml", "select", "complete"), ("fixed-uml", "select", "complete")]
     with sqlite3.connect(tmp_path / "r.db") as c:
         assert c.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 2
 
@@ -130,6 +137,15 @@ def test_a_real_change_fails_reruns_with_lf_and_a_known_issue_makes_it_xfail(tmp
     assert failed == [f"6.12.115/x86_64::{x}" for x in PROGRAMS], p.stdout[-3000:]
     assert "newly unexpected (first night)" in p.stdout and "reproduce: " in p.stdout
     assert "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in p.stdout
+    # the CLI's gate on the same store gives the same verdicts (one judge: harness.judge)
+    cli = Path(sys.executable).parent / "bpf-harness"
+    g = subprocess.run([str(cli), "report", "-m", str(tmp_path / "m.yaml"), "--db", str(tmp_path / "r.db"), "--format",
+                        "json", "-o", str(tmp_path / "r.json"), "--fail-on", "unexpected"], capture_output=True, text=True)
+    assert g.returncode == 1, g.stdout + g.stderr
+    pairs = json.loads((tmp_path / "r.json").read_text())["pairs"]
+    gated = sorted(f"{q['new']['kernel_id']}/{q['new']['arch']}::{f['object']}/{f['program']}" for q in pairs
+                   for f in q["findings"] if f["change"] == "regression" or f["newly_unexpected"])
+    assert gated == failed
     lf = pytest_run(tmp_path, "-q", "--lf")
     assert lf.returncode == 1 and "2 failed" in lf.stdout and "42 deselected" in lf.stdout, lf.stdout[-2000:]
     (tmp_path / "k.yaml").write_text(
