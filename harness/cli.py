@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from harness import __version__, matrix as matrix_mod
+from harness import __version__, judge, matrix as matrix_mod
 from harness.errors import ExitCode, HarnessError
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="write every report format to DIR after the run")
     r.add_argument("--shard", metavar="I/N", default=None,
                    help="run shard I of N: whole lanes (a branch on an arch) dealt round-robin; merge the stores after")
-    r.add_argument("--fail-on", choices=("regression", "unexpected", "never"), default="regression",
+    r.add_argument("--fail-on", choices=judge.FAIL_ON, default="regression",
                    help="exit 1 on verifier regressions (default), also on newly unexpected results, or never")
 
     rp = sub.add_parser("report", help="write a report of the matrix's per-commit diffs")
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("-o", "--output", type=Path, required=True,
                     help="file (csv: a directory with one file per cell, unless one --cell is given)")
     rp.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH", help="csv: only this cell")
-    rp.add_argument("--fail-on", choices=("regression", "unexpected", "never"), default="never",
+    rp.add_argument("--fail-on", choices=judge.FAIL_ON, default="never",
                     help="gate a merged store as run does: exit 1 on regressions (or also newly unexpected "
                          "results), 3 when a cell of the matrix did not complete (default never: exit 0)")
 
@@ -173,17 +173,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def fails(pairs: list, fail_on: str) -> bool:
-    """Whether a run's findings make it exit 1 (pure): ``regression`` (default): any regression;
-    ``unexpected``: also any result expected on the base kernel and unexpected on the new one; ``never``."""
-    from harness.diff import Change
-    if fail_on == "never":
-        return False
-    findings = [f for p in pairs for f in p.findings]
-    return any(f.change is Change.REGRESSION for f in findings) or (
-        fail_on == "unexpected" and any(f.newly_unexpected for f in findings))
-
-
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.kernels import acquire
     from harness.run import default_jobs, infra_failures, run_matrix
@@ -228,7 +217,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if regressions:
             print(f"{len(regressions)} verifier regression(s): " +
                   ", ".join(f"{f.object}/{f.program}" for f in regressions[:10]))
-        regressed = fails(pairs, args.fail_on)
+        regressed = judge.fails(pairs, args.fail_on)
     print(f"run {summary.run_id}: {ran} cell(s) run, {len(summary.skipped)} already complete, "
           f"{len(bad)} infrastructure failure(s); store: {db}")
     for o in summary.outcomes:
@@ -250,13 +239,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         pairs = report.write(store, m, args.format, args.output, tuple(args.cell))
-        missing = [] if args.fail_on == "never" else [
-            f"{c.key}: {row['status'] if row is not None else 'not run'}" for c in m.cells()
-            for row in [store.latest_cell(c.kernel.id, c.arch)] if row is None or row["status"] != "complete"]
+        missing = [] if args.fail_on == "never" else judge.incomplete(m, store.latest_cell)
     finally:
         store.close()
     print(f"{args.format} report: {args.output}")
-    if fails(pairs, args.fail_on):
+    if judge.fails(pairs, args.fail_on):
         return ExitCode.REGRESSION
     if missing:
         print(f"not complete: {', '.join(missing)}", file=sys.stderr)

@@ -83,6 +83,8 @@ class _State:
     def __init__(self) -> None:
         self.cells: dict[str, dict] = {}
         """cell key -> {"row": stored cell, "results": result_map} once run (or read) in this process."""
+        self.pairs: dict[str, object] = {}
+        """cell key -> its judged pair (:func:`_pair`), None for a lane's first kernel."""
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -184,7 +186,6 @@ class ProgramItem(pytest.Item):
         return self.config._bpf.matrix_path, None, f"{self.cell.key}::{self.obj}/{self.prog}"
 
     def runtest(self) -> None:
-        from harness import diff as diff_mod
         from harness.nightly import known
         state: _State = self.config._bpf
         mine = _cell_results(self, self.cell)
@@ -200,26 +201,23 @@ class ProgramItem(pytest.Item):
             pytest.skip(f"inconclusive: {why}")
         self.user_properties += [("verdict", r["verdict"]), ("error", r.get("error") or ""),
                                  ("outcome", r.get("outcome") or "n/a"), ("insns", str(r.get("insns")))]
-        base = _base(self)
-        if base is None:
+        from harness import judge
+        from harness.diff import Change
+        p = _pair(self)
+        if p is None:
             return  # the lane's first kernel: the baseline
-        bres = base["results"].get((self.obj, self.prog))
-        got = diff_mod.classify(bres, r, state.matrix.thresholds)
-        change = got[0] if got else None
-        newly = bool(bres and bres.get("outcome") == "as-expected" and r.get("outcome") == "unexpected")
-        if change is diff_mod.Change.INCONCLUSIVE:
-            pytest.skip(f"inconclusive against {base['row']['kernel_id']}: {got[1]}")
-        if change is diff_mod.Change.REGRESSION or newly:
-            what = change.value if change is diff_mod.Change.REGRESSION else "newly unexpected"
+        f = next((f for f in p.findings if (f.object, f.program) == (self.obj, self.prog)), None)
+        if f is not None and f.change is Change.INCONCLUSIVE:
+            pytest.skip(f"inconclusive against {p.base['kernel_id']}: {f.detail}")
+        what = judge.failure(f, "unexpected")  # the plugin gates as `bpf-harness run --fail-on unexpected`
+        if what is not None:
             from harness.nightly import history
             from harness.store import Store
-            k = "|".join((self.cell.branch, "commit", base["row"]["kernel_id"], self.cell.kernel.id, self.cell.arch,
-                          f"{self.obj}/{self.prog}", change.value if change else "unchanged"))
             with Store(state.db) as store:
-                since = history.status_now(store, state.matrix_path.name, k)
-            self.user_properties += [("finding", what), ("base", base["row"]["kernel_id"]), ("history", since)]
+                since = history.status_now(store, state.matrix_path.name, history.key(p, f))
+            self.user_properties += [("finding", what), ("base", p.base["kernel_id"]), ("history", since)]
             what += f" ({since})"
-            text = _finding_text(self, what, got[1] if got else "", bres, r, row)
+            text = _finding_text(self, what, f.detail or "", f.base, r, row)
             if issue is not None:
                 self.user_properties.append(("known_issue", issue.id))
                 pytest.xfail(f"known issue {issue.id} (until {issue.expires}): {issue.reason}")
@@ -247,20 +245,26 @@ def _finding_text(item: ProgramItem, what: str, detail: str, base: dict | None, 
     return "\n".join(lines)
 
 
-def _lane(item: ProgramItem) -> list:
-    m = item.config._bpf.matrix
-    b = next(b for b in m.branches if b.name == item.cell.branch)
-    return [k for k in b.kernels]
-
-
-def _base(item: ProgramItem) -> dict | None:
-    kernels = _lane(item)
-    i = next(i for i, k in enumerate(kernels) if k.id == item.cell.kernel.id)
-    if i == 0 or kernels[i - 1].backend != item.cell.kernel.backend:
-        return None
-    prev = next(c for c in item.config._bpf.matrix.cells() if c.kernel.id == kernels[i - 1].id
-                and c.arch == item.cell.arch)
-    return _cell_results(item, prev)
+def _pair(item: ProgramItem):
+    """The pair whose new side is this item's cell, judged as every report judges it (:mod:`harness.judge`,
+    :func:`harness.report.model.pair`) from the cells this session ran or read; None for the lane's first
+    kernel.  Computed once per cell."""
+    state: _State = item.config._bpf
+    if item.cell.key not in state.pairs:
+        from harness import judge
+        from harness.report.model import pair
+        from harness.store import Store
+        cells = {c.kernel.id: c for c in state.matrix.cells() if c.branch == item.cell.branch
+                 and c.arch == item.cell.arch}
+        lane = judge.lane(state.matrix, item.cell.branch, item.cell.arch,
+                          lambda kid, arch: _cell_results(item, cells[kid])["row"], until=item.cell.kernel.id)
+        mine = [(b, n) for b, n in judge.commit_pairs(lane) if n["kernel_id"] == item.cell.kernel.id]
+        p = None
+        if mine:
+            with Store(state.db) as store:
+                p = pair(store, item.cell.branch, "commit", *mine[0], state.matrix.thresholds)
+        state.pairs[item.cell.key] = p
+    return state.pairs[item.cell.key]
 
 
 def _cell_results(item: pytest.Item, cell) -> dict:
@@ -335,7 +339,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
                 tr.write_line(f"  new: {history._words(k)}")
     if getattr(config, "_bpf_incomplete", None):
         tr.write_line(f"bpf-harness: NOT TESTED: cell(s) not complete: {', '.join(config._bpf_incomplete)} "
-                      "(exit 3, as bpf-harness run; their items were skipped)")
+                      "(exit 3 unless a failure outranks it, as bpf-harness run; their programs without a verdict "
+                      "were skipped)")
     stale = [k.id for k in state.known if k.id not in _matched and not k.expired(datetime.date.today())]
     if stale:
         tr.write_line(f"bpf-harness: stale known issue(s), matched nothing this run: {', '.join(stale)}")
@@ -366,7 +371,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     boot, hung, its kernel could not be had), a session whose items all passed or skipped exits 3, as
     ``bpf-harness run`` does for an infrastructure failure."""
     config = session.config
-    if not _active(config) or hasattr(config, "workerinput") or exitstatus != 0:
+    if not _active(config) or hasattr(config, "workerinput") or exitstatus not in (0, 1):
         return
     if config.getoption("collectonly", False) or getattr(config, "_bpf_deselected", None):
         return
@@ -375,9 +380,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if not state.db.exists():
         bad = [c.key for c in state.matrix.cells()]
     else:
+        from harness import judge
         with Store(state.db) as store:
-            bad = [c.key for c in state.matrix.cells()
-                   if (row := store.latest_cell(c.kernel.id, c.arch)) is None or row["status"] != "complete"]
+            bad = [x.split(": ", 1)[0] for x in judge.incomplete(state.matrix, store.latest_cell)]
     if bad:
         config._bpf_incomplete = bad
-        session.exitstatus = 3
+        if exitstatus == 0:  # a failure (a regression) outranks it, as in bpf-harness run; it is still said
+            session.exitstatus = 3

@@ -6,7 +6,7 @@ import dataclasses
 import shlex
 from pathlib import Path
 
-from harness import fidelity
+from harness import fidelity, judge
 from harness.corpus import SELFTESTS
 from harness.diff import ORDER, Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
@@ -175,10 +175,9 @@ def pairs(store: Store, matrix: Matrix) -> list[Pair]:
     heads: dict[tuple[str, str], dict] = {}
     for b in matrix.branches:
         for arch in b.arches:
-            cells = [dict(c) for c in (store.latest_cell(k.id, arch) for k in b.kernels) if c is not None]
-            for base, new in zip(cells, cells[1:], strict=False):
-                if base["backend"] == new["backend"]:  # UML and VM results are never diffed as if alike
-                    out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
+            cells = judge.lane(matrix, b.name, arch, store.latest_cell)
+            for base, new in judge.commit_pairs(cells):
+                out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
             if cells:
                 heads[(b.name, arch)] = cells[-1]
     refs = {b.name: b.reference or matrix.reference for b in matrix.branches}
