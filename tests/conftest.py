@@ -76,3 +76,29 @@ def compile_bpf(tmp_path_factory, source: str) -> bytes:
     (d / "p.c").write_text(source)
     subprocess.run([clang, "-O2", "-g", "-target", "bpf", "-c", str(d / "p.c"), "-o", str(d / "p.bpf.o")], check=True)
     return (d / "p.bpf.o").read_bytes()
+
+
+def recorded_61_store(path: Path):
+    """A store holding the results recorded in real 6.1.190 and 6.1.192 guests (branch 6.1.y, x86_64, corpus c1),
+    6.1.192's test_global_func16 expectation (``__success``) included: 6.1.192 fixed that program."""
+    from harness.cell import row_of
+    from harness.store import CellStatus, Store
+    s = Store(path)
+    add_corpus(s, "c1")
+    # what progs/test_global_func16.c of 6.1.192 declares: __success
+    s.db.execute("INSERT INTO expectations(corpus_id, object, program, expect, messages, regexes, log_level, flags, "
+                 "arches, description, auxiliary) VALUES('c1', 'test_global_func16', 'global_func16', 'success', '[]', "
+                 "'[]', NULL, '[]', '[]', NULL, 0)")
+    run = s.start_run("m", "", [])
+    for kid, recs, rel in (("6.1.190", "results-6.1.190-classes.jsonl", "6.1.0-54-amd64"),
+                           ("6.1.192", "results-6.1.192-classes.jsonl", "6.1.0-56-amd64")):
+        cid = s.start_cell(run_id=run, branch="6.1.y", kernel_id=kid, kernel_key=kid, arch="x86_64", backend="vm",
+                           corpus_id="c1", release=rel, clang="clang 19.1.7", accel="tcg",
+                           image=f"/cache/kernels/{kid}/vmlinux", veristat="/cache/corpus/veristat")
+        for rec in recorded_results(recs):
+            if rec["kind"] == "result":
+                s.add_result(cid, row_of(rec))
+            elif rec["kind"] == "tail":
+                s.add_tail(cid, rec["object"], rec["program"], rec["tail"], rec["log_level"])
+        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    return s

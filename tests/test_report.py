@@ -15,7 +15,7 @@ from harness import diff as diff_mod, matrix
 from harness.cell import row_of
 from harness.report import model, writers
 from harness.store import CellStatus, ResultRow, Store, Verdict
-from conftest import DATA, add_corpus, recorded_results
+from conftest import DATA, add_corpus, recorded_61_store, recorded_results
 
 GOLDEN = DATA / "golden"
 MATRIX = "branches:\n  6.1.y:\n    corpus: c\n    kernels: [6.1.190, 6.1.192]\ncorpora:\n  c: {source: 6.1.192}\n"
@@ -23,24 +23,7 @@ MATRIX = "branches:\n  6.1.y:\n    corpus: c\n    kernels: [6.1.190, 6.1.192]\nc
 
 @pytest.fixture
 def store(tmp_path):
-    s = Store(tmp_path / "r.db")
-    add_corpus(s, "c1")
-    # what progs/test_global_func16.c of 6.1.192 declares: __success
-    s.db.execute("INSERT INTO expectations(corpus_id, object, program, expect, messages, regexes, log_level, flags, "
-                 "arches, description, auxiliary) VALUES('c1', 'test_global_func16', 'global_func16', 'success', '[]', "
-                 "'[]', NULL, '[]', '[]', NULL, 0)")
-    run = s.start_run("m", "", [])
-    for kid, recs, rel in (("6.1.190", "results-6.1.190-classes.jsonl", "6.1.0-54-amd64"),
-                           ("6.1.192", "results-6.1.192-classes.jsonl", "6.1.0-56-amd64")):
-        cid = s.start_cell(run_id=run, branch="6.1.y", kernel_id=kid, kernel_key=kid, arch="x86_64", backend="vm",
-                           corpus_id="c1", release=rel, clang="clang 19.1.7", accel="tcg",
-                           image=f"/cache/kernels/{kid}/vmlinux", veristat="/cache/corpus/veristat")
-        for rec in recorded_results(recs):
-            if rec["kind"] == "result":
-                s.add_result(cid, row_of(rec))
-            elif rec["kind"] == "tail":
-                s.add_tail(cid, rec["object"], rec["program"], rec["tail"], rec["log_level"])
-        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    s = recorded_61_store(tmp_path / "r.db")
     yield s
     s.close()
 
@@ -398,7 +381,7 @@ def test_fail_on_decides_what_makes_a_run_exit_1(store, classes):
     """Issue 18: `run --fail-on unexpected|never` had no test.  On recorded pairs: the fix alone, the reversed
     pair (a regression), and a pair whose only finding is a result newly unexpected but not a regression."""
     import dataclasses
-    from harness.cli import fails
+    from harness.judge import fails
     fixed, reg, flaky, _ = classes
     assert [fails([fixed], how) for how in ("regression", "unexpected", "never")] == [False, False, False]
     assert [fails([reg], how) for how in ("regression", "unexpected", "never")] == [True, True, False]

@@ -156,3 +156,19 @@ def test_kill_9_mid_run_then_rerun_skips_finished_cells(tools, tmp_path):
     assert statuses == [("6.12.115", "complete"), ("6.12.117", "interrupted"), ("6.12.117", "complete")]
     n115 = c.execute("SELECT COUNT(*) FROM results WHERE cell_id=1 AND verdict != 'not-run'").fetchone()[0]
     assert n115 > 0
+
+
+def test_a_cell_that_does_not_complete_makes_run_and_the_gate_exit_3(real_run, tmp_path):
+    """A guest that cannot boot in time (a 5 s boot deadline under TCG, no retry): ``run`` exits 3, not 0, and the
+    nightly's gate (``report --fail-on regression``) on that store exits 3 too."""
+    (tmp_path / "m.yaml").write_text(MATRIX.replace("  boot_timeout: 180\n", "  boot_timeout: 5\n  boot_retries: 0\n"))
+    cli = str(Path(sys.executable).parent / "bpf-harness")
+    db = tmp_path / "r.db"
+    p = subprocess.run([cli, "run", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--report", str(tmp_path / "rep")],
+                       capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 3, p.stdout + p.stderr
+    (status,) = sqlite3.connect(db).execute("SELECT status FROM cells").fetchone()
+    assert status == CellStatus.BOOT_TIMEOUT.value
+    g = subprocess.run([cli, "report", "-m", str(tmp_path / "m.yaml"), "--db", str(db), "--format", "md", "-o",
+                        str(tmp_path / "r.md"), "--fail-on", "regression"], capture_output=True, text=True, cwd=ROOT)
+    assert g.returncode == 3 and g.stderr.strip() == f"not complete: {KERNEL}/x86_64: boot-timeout", g.stderr
