@@ -100,6 +100,33 @@ def corpus_id(objects: list[CorpusObject], veristat_sha: str, clang: str) -> str
     return h.hexdigest()[:16]
 
 
+def read_objects(files: list[tuple[Path, bytes, bool]]) -> tuple[dict[str, bytes], list[tuple[Path, str]]]:
+    """Out-of-tree files -> BPF objects by name, and the files that gave none, each with why (pure).
+
+    ``files``: (path, bytes, named): a ``.bpf.o`` is used as it is, another file for the objects embedded in
+    it (libbpf skeletons).  A file named in ``objects:`` or a ``*.o`` a glob matched that yields no object with
+    a program is unreadable (not a BPF ELF, truncated, or without programs): never dropped without a word.  A
+    glob's other matches (a build directory's executables) may carry no skeleton."""
+    found: dict[str, bytes] = {}
+    unreadable: list[tuple[Path, str]] = []
+    for f, data, named in files:
+        stem = f.name.removesuffix(".o").removesuffix(".bpf")
+        try:
+            if elf.BpfElf(data).programs():
+                found[stem] = data
+            else:
+                unreadable.append((f, "a BPF object without programs"))
+            continue
+        except elf.ElfError as e:
+            bpf_error = str(e)
+        blobs = elf.embedded_objects(data)
+        for i, blob in enumerate(blobs):
+            found[f"{f.name}-skel{i}" if i else f"{f.name}-skel"] = blob
+        if not blobs and (named or f.name.endswith(".o")):
+            unreadable.append((f, f"not a BPF object ({bpf_error}) and none embedded in it"))
+    return found, unreadable
+
+
 def extract_members(arch: Arch) -> list[str]:
     """Parts of the kernel tree the selftests build reads (the rest of the tarball is skipped)."""
     arches = sorted({arch.make_arch, "x86"})
@@ -283,24 +310,17 @@ class Builder:
         with cache.locked(self.dir / ".lock"):
             self._extract()
             veristat = self._veristat()
-        found: dict[str, bytes] = {}
         files = sorted({Path(p) for g in spec.objects for p in (globlib.glob(g) if globlib.has_magic(g) else [g])})
         missing = [g for g in spec.objects if not globlib.has_magic(g) and not Path(g).is_file()]
         if missing:
             raise UserError(f"corpus {spec.name}: objects: {missing[0]} does not exist")
-        for f in files:
-            if not f.is_file():
-                continue
-            data = f.read_bytes()
-            stem = f.name.removesuffix(".o").removesuffix(".bpf")
-            try:
-                elf.BpfElf(data)
-                found[stem] = data
-                continue
-            except elf.ElfError:
-                pass
-            for i, blob in enumerate(elf.embedded_objects(data)):
-                found[f"{f.name}-skel{i}" if i else f"{f.name}-skel"] = blob
+        named = {Path(g) for g in spec.objects if not globlib.has_magic(g)}
+        found, unreadable = read_objects([(f, f.read_bytes(), f in named) for f in files if f.is_file()])
+        if unreadable:
+            f, why = unreadable[0]
+            more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+            raise UserError(f"corpus {spec.name}: objects: {f}: {why}{more}; rebuild it (clang -target bpf -g) or "
+                            "leave it out of objects:")
         names = [n for n in sorted(found) if spec.selects(n)]
         if not names:
             raise UserError(f"corpus {spec.name}: objects: no BPF object in {len(files)} file(s) matched "

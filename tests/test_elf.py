@@ -60,3 +60,19 @@ def test_embedded_objects_are_found_as_skeletons_embed_them(obj, tmp_path):
     assert elf.embedded_objects(data + obj[: len(obj) // 2]) == [obj]  # a cut-off copy is no object
     assert elf.embedded_objects(obj) == []  # a plain object embeds nothing
     assert elf.embedded_objects(Path("/bin/true").read_bytes()) == []
+
+
+def test_listed_files_that_yield_no_program_are_said_never_dropped(obj, tmp_path_factory):
+    """Issue 28: a truncated or non-BPF file among good objects was dropped without a word, and the cell completed
+    "clean" on what was left.  Each one is named with why; a glob's executables without a skeleton are not."""
+    from harness.corpus import read_objects
+    empty = compile_bpf(tmp_path_factory, "int not_a_program(int x) { return x; }\n")  # .text only: no program
+    files = [(Path("good.bpf.o"), obj, False), (Path("cut.bpf.o"), obj[: len(obj) // 2], False),
+             (Path("notes.txt"), b"just text\n" * 20, True), (Path("empty.bpf.o"), empty, False),
+             (Path("tool"), Path("/bin/true").read_bytes(), False)]
+    found, unreadable = read_objects(files)
+    assert list(found) == ["good"]
+    assert [(str(f), why) for f, why in unreadable] == [
+        ("cut.bpf.o", "not a BPF object (truncated ELF: section headers run past the end) and none embedded in it"),
+        ("notes.txt", "not a BPF object (not an ELF file) and none embedded in it"),
+        ("empty.bpf.o", "a BPF object without programs")]
