@@ -152,6 +152,28 @@ def test_fixture_series_is_real_mail_with_upstream_lines():
     assert "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in culprit
 
 
+def test_a_recipe_key_changes_with_everything_that_decides_the_binary(tmp_path):
+    """The key names a built kernel in the cache: a fragment, patch, make variable or compiler that changed
+    must give another key (else an old kernel is booted for a new recipe), and nothing else may."""
+    import dataclasses
+    uml = recipe.get("uml", "x86_64")
+    base = uml.key("gcc 12")
+    assert recipe.get("uml", "x86_64").key("gcc 12") == base  # a fresh record of the same recipe: same key
+    assert uml.key("gcc 13") != base
+    frag = tmp_path / uml.fragments[0].name
+    frag.write_bytes(uml.fragments[0].read_bytes())
+    same = dataclasses.replace(uml, fragments=(frag, *uml.fragments[1:]))
+    assert same.key("gcc 12") == base  # by content, not by path
+    frag.write_bytes(uml.fragments[0].read_bytes() + b"CONFIG_BPF_LSM=y\n")
+    assert same.key("gcc 12") != base
+    patch = tmp_path / uml.patches[-1].name
+    patch.write_bytes(uml.patches[-1].read_bytes() + b"\n")
+    assert dataclasses.replace(uml, patches=(*uml.patches[:-1], patch)).key("gcc 12") != base
+    assert dataclasses.replace(uml, patches=uml.patches[:-1]).key("gcc 12") != base
+    assert dataclasses.replace(uml, make_vars=(*uml.make_vars, "W=1")).key("gcc 12") != base
+    assert dataclasses.replace(uml, targets=("linux", "modules")).key("gcc 12") != base
+
+
 def test_recipes():
     uml = recipe.get("uml", "x86_64")
     assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um", "LOCALVERSION=")
@@ -161,7 +183,6 @@ def test_recipes():
     assert x86.image == "vmlinux" and x86.base == "" and uml.base == "defconfig"
     arm = recipe.get("vm", "arm64")
     assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
-    assert uml.key("gcc 12") != uml.key("gcc 13") and uml.key("gcc 12") == uml.key("gcc 12")
     assert x86.make(Path("/s"), Path("/o"), 2, "vmlinux", cc="ccache gcc") == \
         ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "LOCALVERSION=", "-j2", "CC=ccache gcc", "vmlinux"]
     assert recipe.builtin_fragment("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n") == \

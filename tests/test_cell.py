@@ -329,12 +329,15 @@ def test_message_checks_from_a_real_guest_are_stored_and_read_through_the_expect
     assert sum(1 for r in got.values() if r["msg_check"]) == 35
 
 
-def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path):
-    """Issue 18: --jobs > 1 had no test.  Two cells through the run's own pool: two guests, two consoles, one store."""
+def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path, monkeypatch):
+    """Issue 18: --jobs > 1 had no test.  Two cells through the run's own pool: two guests, two consoles, one store;
+    each fake guest waits at a barrier for the other, so the cells must overlap in time."""
     import dataclasses
+    import json
     from harness.progress import Progress
     from harness.run import _run_jobs
     fake_vng("complete", "console-6.12.117-ok.txt")
+    monkeypatch.setenv("FAKE_VNG_BARRIER", str(tmp_path / "barrier"))
     a = job(tmp_path)
     b = dataclasses.replace(a, kernel=dataclasses.replace(a.kernel, id="6.12.115", package_version="6.12.115-2~deb12u1"))
     import io
@@ -345,6 +348,8 @@ def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path):
         assert len(rows(tmp_path, o.cell_id)) == 96
     consoles = sorted(p.parent.name for p in (tmp_path / "out").glob("*/console.log"))
     assert consoles == ["6.12.115_x86_64", "6.12.117_x86_64"]
+    met = [json.loads(p.read_text())["others"] for p in sorted((tmp_path / "out").glob("*/rw/overlap.json"))]
+    assert met == [1, 1], met  # each guest saw the other one running
 
 
 def _wait_for(path: Path, seconds: float = 30) -> bool:
@@ -398,26 +403,40 @@ def test_a_failed_preparation_lets_started_cells_finish(fake_vng, tmp_path):
 
 
 def test_interrupt_kills_running_guests_and_keeps_their_results(fake_vng, tmp_path):
-    """Ctrl-C (and SIGTERM, which the CLI turns into it) must not wait for a running cell to end."""
+    """Ctrl-C (and SIGTERM, which the CLI turns into it) must not wait for a running cell to end.  The fake guest
+    streams half its recorded results, then hangs for an hour: the interrupt comes once results are stored."""
     import io
     import time
     from harness.progress import Progress
     from harness.run import _run_jobs
-    fake_vng("hang", "console-6.12.117-ok.txt")
+    fake_vng("slow", "console-6.12.117-ok.txt")
     a = job(tmp_path)
+    recorded = recorded_results()
+    half = sum(r["kind"] == "result" for r in recorded[:len(recorded) // 2])
+
+    def stored() -> int:
+        try:
+            with sqlite3.connect(tmp_path / "r.db") as c:
+                return c.execute("SELECT COUNT(*) FROM results WHERE verdict != 'not-run'").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
 
     def ready():
         yield a
-        assert _wait_for(tmp_path / "out" / "6.12.117_x86_64" / "console.log")
+        end = time.monotonic() + 30
+        while time.monotonic() < end and stored() < half:
+            time.sleep(0.05)
         raise KeyboardInterrupt
 
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
-    assert time.monotonic() - t0 < 20  # the fake guest would hang for an hour
+    assert time.monotonic() - t0 < 40  # the fake guest would hang for an hour
     status, detail, pgid = sqlite3.connect(tmp_path / "r.db").execute(
         "SELECT status, detail, pgid FROM cells").fetchone()
     assert status == "interrupted" and "Ctrl-C" in detail
+    assert half > 10 and stored() == half  # what the guest had written before the interrupt: kept
+    assert pgid is not None
     cmdline = Path(f"/proc/{pgid}/cmdline")  # the fake vng, unless its pid was reused since
     assert not (cmdline.exists() and b"vng" in cmdline.read_bytes()), "the guest survived the interrupt"
 

@@ -189,3 +189,36 @@ def test_found_in_main_log_rules():
     assert not found_in_main_log(_check(["R0 max value"]), log, "success")  # level 0: a verified program's log is empty
     assert found_in_main_log(_check(["R0 max value"], empty=False, level=2), log, "success")
     assert not found_in_main_log(_check(["allowed memory range\nprocessed"]), log, "failure")  # spans lines
+
+
+def test_a_resumed_plan_verifies_only_what_has_no_result_and_finishes_the_second_pass(tmp_path, monkeypatch):
+    """Issue 28: the resume of a hung guest was tested only through the fake vng, which re-implements the plan's
+    skip/done itself.  The real runner, given a resumed plan as the host writes it (cell.plan_for: ``skip``, the
+    programs with a result; ``done``, those of them whose second pass had not run): it verifies none of the
+    skipped programs again, and gives the done rejections their second pass with the new ones."""
+    objs = plan_objects(GUEST)
+    (tmp_path / "boot1").mkdir()
+    first_boot, _ = run(tmp_path / "boot1", monkeypatch, GUEST, objs, level=2)
+    verdicts = results(first_boot)
+    ran = {k for k, r in verdicts.items() if r["verdict"] == "failure" and any(ln.startswith("processed ")
+                                                                               for ln in r["log"])}
+    head = objs[1]  # verifier_ref_tracking: rejections and successes
+    skipped = head["programs"][:20]
+    # the first boot hung during its second pass: every other rejection's log tail had arrived
+    done = {p: ["failure", True] for p in skipped[::2] if (head["name"], p) in ran}
+    assert done and len(done) < len(skipped)
+    resumed = [dict(o) for o in objs]
+    resumed[1] = {**head, "skip": skipped, "done": done}
+    (tmp_path / "boot2").mkdir()
+    recs, calls = run(tmp_path / "boot2", monkeypatch, GUEST, resumed, level=2)
+    got = results(recs)
+    assert not any((head["name"], p) in got for p in skipped)  # verified once, in the first boot
+    assert set(got) == set(verdicts) - {(head["name"], p) for p in skipped}
+    tails = {(r["object"], r["program"]) for r in recs if r["kind"] == "tail"}
+    assert {(head["name"], p) for p in done} <= tails  # the second pass the first boot never ran
+    assert tails == (ran - {(head["name"], p) for p in skipped}) | {(head["name"], p) for p in done}
+    # the main pass's filter (the fake veristat keeps each call's): every program but the skipped ones
+    main, second = [json.loads(ln) for ln in (tmp_path / "boot2" / "calls.jsonl.filters").read_text().splitlines()]
+    assert [c[c.index("-l") + 1] for c in calls] == ["4", "2"]
+    assert sorted(main) == sorted(f"{o}.bpf.o/{p}" for o, p in set(verdicts) - {(head["name"], p) for p in skipped})
+    assert {f"{head['name']}.bpf.o/{p}" for p in done} <= set(second)

@@ -62,6 +62,8 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
                        ("expectations", "unchecked"), ("expectations", "skip"), ("cells", "host"),
                        ("cells", "log_level")):
         db.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
+    db.execute("DROP TABLE night_findings")  # schema 9's tables: a schema-4 store has none
+    db.execute("DROP TABLE nights")
     db.execute("UPDATE meta SET value='4' WHERE key='schema'")
     db.commit()
     db.close()
@@ -74,6 +76,9 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     assert {"not_messages", "unchecked", "skip"} <= cols  # schema 5 -> 6 too
     assert s.latest_cell("6.12.117", "x86_64")["host"] is None  # and 6 -> 7: where a cell ran
     assert s.latest_cell("6.12.117", "x86_64")["log_level"] is None  # and 7 -> 8: logs cells' level
+    tables = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"nights", "night_findings"} <= tables  # and 8 -> 9: the nights' history
+    assert s.db.execute("SELECT COUNT(*) FROM nights").fetchone()[0] == 0
 
 
 def test_kill_9_loses_nothing_already_committed(tmp_path):

@@ -126,12 +126,16 @@ def test_a_rows_expected_messages_are_shown_and_searchable(store, classes, tmp_p
     # the fixture's __msg flip (test_report.classes) checks this message; its expectation says so here
     store.db.execute("INSERT INTO expectations(corpus_id, object, program, expect, messages, regexes, log_level, flags, "
                      "arches, description, auxiliary) VALUES('c1', 'bpf_cubic', 'bpf_cubic_cong_avoid', 'success', "
-                     "'[\"invalid indirect read from stack\"]', '[]', 1, '[]', '[]', NULL, 0)")
+                     "'[\"invalid indirect read from stack\", \"last_idx 7 first_idx 0\"]', '[]', 1, '[]', '[]', NULL, 0)")
     from harness.matrix import Thresholds
     again = model.pair(store, "6.1.y", "commit", classes[2].base, classes[2].new, Thresholds())  # read anew
     page = tmp_path / "msg.html"
     page.write_text(html.render([again], lambda c, o, p: "", store.result_map))
     assert "<div class='desc'>__msg: <code>invalid indirect read from stack</code></div>" in page.read_text()
+    assert "<div class='desc'>__msg: <code>last_idx 7 first_idx 0</code></div>" in page.read_text()
+    # the second message is in no error, detail or description: only the expectation can make the row match
+    (f,) = [f for f in again.findings if f.program == "bpf_cubic_cong_avoid"]
+    assert "first_idx 0" not in " ".join((f.error_key or "", f.detail or "")).lower()
     browser.open(page.as_uri())
-    browser.type("#f-text", "indirect read from stack")
+    browser.type("#f-text", "last_idx 7 first_idx 0")
     assert visible_rows(browser) == ["6.1.192-again..6.1.190-again/x86_64/bpf_cubic/bpf_cubic_cong_avoid"]
