@@ -328,3 +328,117 @@ def test_patch_id_and_branch_point_placement_on_a_git_tree(tmp_path):
     later = g("rev-parse", "main")  # the __caps_unpriv commit: after the branch point, not in the branch
     assert idx.place(commits.FixRef(later[:12], None), t)[0] == "not-in-branch"
     assert idx.place(commits.FixRef("f18b03fabaa9", "bpf: Implement BPF exceptions"), t)[0] == "unknown"
+
+
+# --- backports.check over a store -----------------------------------------------------------------------
+
+def _rows_store(path: Path):
+    """The recorded rows (own 6.12 selftests on 6.12.117; 7.3.4's on 6.12.117 and on 7.3.4) as a real store:
+    corpora, expectations and results; outcomes are computed again by the store from the expectations."""
+    from harness.corpus import Corpus, CorpusObject
+    from harness.store import CellStatus, ResultRow, Store, Verdict
+    s = Store(path)
+    run = s.start_run("m", "", [])
+    versions = {"6.12-verifier": ("linux-source-6.12", "6.12.117-1~deb12u1"),
+                "mainline-verifier": ("linux-source", "7.3.4-1")}
+    for name, cell in ROWS.items():
+        corpus = cell["corpus"]
+        pkg, version = versions[corpus]
+        progs: dict[str, list[str]] = {}
+        for key in cell["rows"]:
+            o, p = key.split("/", 1)
+            progs.setdefault(o, []).append(p)
+        s.add_corpus(Corpus(corpus, corpus, "x86_64", pkg, version, "clang 19.1.7", Path("/v"), "1" * 64,
+                            tuple(CorpusObject(o, Path(f"/c/{o}.bpf.o"), "0" * 64, tuple(ps))
+                                  for o, ps in progs.items()), (), Path("/c")))
+        kernel = cell["kernel"]
+        cid = s.start_cell(run_id=run, branch="b", kernel_id=kernel, kernel_key=f"{kernel}-{name}", arch="x86_64",
+                           backend="vm", corpus_id=corpus, release=f"{kernel}+deb12-amd64", clang="clang 19.1.7")
+        for key, r in cell["rows"].items():
+            o, p = key.split("/", 1)
+            s.db.execute("INSERT OR REPLACE INTO expectations(corpus_id, object, program, expect, messages, regexes, "
+                         "log_level, flags, arches, description, auxiliary) VALUES(?,?,?,?,'[]','[]',NULL,'[]','[]',?,?)",
+                         (corpus, o, p, r["expect"], r.get("description"), r.get("auxiliary", 0)))
+            s.add_result(cid, ResultRow(o, p, Verdict(r["verdict"]), failure_class=r.get("failure_class"),
+                                        error=r.get("error"), insns=r.get("insns")))
+            s.db.execute("UPDATE results SET msg_check=? WHERE cell_id=? AND object=? AND program=?",
+                         (r.get("msg_check"), cid, o, p))
+        s.finish_cell(cid, CellStatus.COMPLETE, "ok")
+    s.close()
+
+
+def test_check_reads_own_newer_and_reference_cells_from_a_store(tmp_path):
+    """Issue 28: check() never reached the own-selftests path.  Over a store of the recorded rows it finds the
+    three cells, judges the branch's own selftests (tc_uninit_mtu: an expectation changed upstream) and the
+    newer selftests (a missing fix), and says what it was not given."""
+    from harness import backports
+    _rows_store(tmp_path / "r.db")
+    r = backports.check(branch="6.12.y", db=tmp_path / "r.db")
+    assert (r.cells.own.kernel, r.cells.own.corpus) == ("6.12.117", "6.12-verifier")
+    assert (r.cells.newer.kernel, r.cells.reference.kernel) == ("6.12.117", "7.3.4")
+    own = {c.program: c.reason for c in r.own}
+    assert own["verifier_mtu/tc_uninit_mtu"] == "expectation-changed-upstream"
+    assert any(b.kind == "missing-fix" for c in r.candidates for b in c.behaviour)
+    assert any(s.startswith("own selftests: corpus 6.12-verifier on 6.12.117") for s in r.sources)
+    assert r.gaps == ["what the branch contains: no --stable tree and no Debian changelog, so no commit is known "
+                      "to be in it",
+                      "commit evidence: no --mainline tree given (mainline fixes with Fixes: tags are read from it)"]
+
+
+def test_check_says_each_kind_of_evidence_it_could_not_gather(tmp_path):
+    """No store, then a store without the branch's cells: every missing source is a gap, never 'nothing missing'."""
+    from harness import backports
+    from harness.store import Store
+    r = backports.check(branch="6.12.y", db=None)
+    assert r.candidates == [] and r.own == []
+    assert "behaviour evidence: no store" in r.gaps and len(r.gaps) == 3
+    Store(tmp_path / "empty.db").close()
+    r = backports.check(branch="6.12.y", db=tmp_path / "empty.db")
+    assert [g.split(":")[0] for g in r.gaps] == ["what the branch contains", "commit evidence", "behaviour evidence",
+                                                  "the store has no complete x86_64 cell of a 6.12.y kernel",
+                                                  "own selftests"]
+
+
+def test_a_fix_the_branch_has_without_its_selftest_is_listed(tmp_path):
+    """Issue 28: _fixes_without_tests was never reached.  Debian's changelog says 6.12.114 took "bpf: Fix
+    exception exit lock checking for subprogs"; the committed fixture map pairs it with two exceptions_fail tests;
+    the branch's own selftests in the store (the recorded 6.12 verifier_* rows) have neither."""
+    from harness import backports
+    _rows_store(tmp_path / "r.db")
+    root = Path(__file__).resolve().parent.parent
+    r = backports.check(branch="6.12.y", db=tmp_path / "r.db",
+                        maps_paths=[root / "selftest_maps" / "fixture-6.12.113-bpf.yaml"],
+                        changelog_path=DATA / "changelog-6.12.117-excerpt.txt")
+    (f,) = r.fixes_without_tests
+    assert f["id"] == "32f2eeae24c0" and f["subject"] == "bpf: Fix exception exit lock checking for subprogs"
+    assert f["how"].startswith("subject (Debian changelog 6.12.114)")
+    assert f["tests"] == ["exceptions_fail/reject_subprog_with_rcu_read_lock", "exceptions_fail/reject_with_rcu_read_lock"]
+    assert r.gaps == ["commit evidence: no --mainline tree given (mainline fixes with Fixes: tags are read from it)"]
+
+
+def test_a_fix_of_something_the_branch_never_had_is_no_candidate(tmp_path):
+    """Issue 28: the drop of fixes whose every Fixes: target is not in the branch was never reached.  A stable
+    branch cut at v6.11 lacks the later __caps_unpriv commit, so a fix of that commit is no candidate for it;
+    the MEM_UNINIT fix (its target unknown here) still is."""
+    from harness import backports
+    t = git_tree(tmp_path)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PATH": "/usr/bin:/bin"}
+
+    def g(*a):
+        return subprocess.run(["git", "-C", str(t), *a], check=True, capture_output=True, text=True, env=env).stdout.strip()
+
+    caps = g("rev-parse", "main")
+    (t / "kernel/bpf").mkdir(parents=True)
+    (t / "kernel/bpf/verifier.c").write_text("/* unpriv caps */\n")
+    g("add", "-A")
+    g("commit", "-q", "-m", f"bpf: Check unpriv caps once\n\nFixes: {caps[:12]} (\"selftests/bpf: Introduce "
+      "__caps_unpriv annotation for tests\")\n")
+    later_fix = g("rev-parse", "main")
+    g("branch", "stable", "v6.11")
+    r = backports.check(branch="6.11.y", db=None, mainline=t, since="v6.11", head="main", base="v6.11", stable=t,
+                        stable_rev="stable")
+    ids = [c.id for c in r.candidates if c.id]
+    assert later_fix not in ids
+    (mem,) = ids
+    assert g("log", "-1", "--format=%s", mem) == "bpf: Remove MEM_UNINIT from skb/xdp MTU helpers"
