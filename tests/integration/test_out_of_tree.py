@@ -100,7 +100,7 @@ def test_out_of_tree_objects_and_a_skeleton_verify_on_real_kernels(tmp_path, too
     (tmp_path / "m.yaml").write_text(
         "debian: {suites: [bookworm-security]}\n"
         "corpora: {app: {source: 6.12.117, objects: [app, 'objs/*.bpf.o']}}\n"
-        "branches: {b: {corpus: app, kernels: [6.12.117, {uml: 6.12.113}]}}\narches: [x86_64]\n"
+        "branches: {b: {corpus: app, kernels: [{uml: 6.12.113}, 6.12.117]}}\narches: [x86_64]\n"
         "vm: {cpus: 2, log_diffs: 0}\n")
     p = run("run", "-m", str(tmp_path / "m.yaml"), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep"))
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
