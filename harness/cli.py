@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--fail-on", choices=judge.FAIL_ON, default="never",
                     help="gate a merged store as run does: exit 1 on regressions (or also newly unexpected "
                          "results), 3 when a cell of the matrix did not complete (default never: exit 0)")
+    rp.add_argument("--record-night", action="store_true",
+                    help="also record these findings as tonight's in the store's history (what a nightly's merge job "
+                         "does once; rendering alone writes nothing, so a report rendered twice or from a copy says "
+                         "the same)")
 
     v = sub.add_parser("validate", help="check a matrix file without running it")
     v.add_argument("file", type=Path)
@@ -206,7 +210,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         store = Store(db)
         try:
             if args.report is not None:
-                pairs = report.write_all(store, m, args.report)
+                pairs = report.write_all(store, m, args.report, record=True)  # the night's own run
                 print(f"reports: {args.report}")
             else:
                 from harness.report.model import pairs as all_pairs
@@ -238,7 +242,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     m = build.expand(matrix_mod.load(args.matrix))
     store = _open_store(args)
     try:
-        pairs = report.write(store, m, args.format, args.output, tuple(args.cell))
+        pairs = report.write(store, m, args.format, args.output, tuple(args.cell), record=args.record_night)
         missing = [] if args.fail_on == "never" else judge.incomplete(m, store.latest_cell)
     finally:
         store.close()

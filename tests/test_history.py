@@ -92,3 +92,35 @@ def test_new_still_present_and_gone_across_nights(tmp_path):
 
 def h2_at(s: Store, h) -> float:
     return s.db.execute("SELECT at FROM nights WHERE id=?", (h.night,)).fetchone()[0]
+
+
+def test_rendering_a_report_writes_nothing_and_record_night_records_once(tmp_path, capsys):
+    """Issue 28: `report` recorded the night into the store it read, so rendering twice, or from a copy taken
+    mid-night, changed what 'new since the last night' meant.  Rendering reads; `--record-night` (the merge job's
+    first report) and the night's own run record."""
+    import shutil
+    from harness.cli import main
+    s = Store(tmp_path / "r.db")
+    add_corpus(s, "c1")
+    add_cell(s, "6.1.190", "results-6.1.190-classes.jsonl", 1764720000.0)
+    add_cell(s, "6.1.192", "results-6.1.192-classes.jsonl", 1764806400.0)
+    s.close()
+    (tmp_path / "nightly.yaml").write_text(TWO)
+
+    def nights(db) -> int:
+        with Store(db) as st:
+            return st.db.execute("SELECT COUNT(*) FROM nights").fetchone()[0]
+
+    def report(db, *extra) -> dict:
+        assert main(["report", "-m", str(tmp_path / "nightly.yaml"), "--db", str(db), "--format", "json", "-o",
+                     str(tmp_path / "r.json"), *extra]) == 0
+        return json.loads((tmp_path / "r.json").read_text())
+
+    first = report(tmp_path / "r.db")
+    assert report(tmp_path / "r.db") == first and nights(tmp_path / "r.db") == 0
+    assert {f["history"] for p in first["pairs"] for f in p["findings"]} == {"first night"}
+    shutil.copy(tmp_path / "r.db", tmp_path / "copy.db")
+    assert report(tmp_path / "r.db", "--record-night") == first and nights(tmp_path / "r.db") == 1
+    assert report(tmp_path / "r.db", "--record-night") == first and nights(tmp_path / "r.db") == 1  # once
+    assert report(tmp_path / "copy.db") == first and nights(tmp_path / "copy.db") == 0
+    capsys.readouterr()

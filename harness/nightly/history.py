@@ -61,23 +61,34 @@ def snapshot(store, matrix: Matrix) -> tuple[str, bool]:
 
 
 def record(store, matrix: Matrix, pairs) -> History:
-    """This night's findings (recorded once per snapshot) read against the last complete night before it."""
+    """Record this night's findings (once per snapshot of the matrix's cells), then read them against the last
+    complete night before it (:func:`read`).  Only what runs a night records it: ``bpf-harness run --report``,
+    the pytest plugin, ``report --record-night``."""
     name = matrix.path.name
     snap, complete = snapshot(store, matrix)
-    keys = {key(p, f) for p in pairs for f in p.findings}
     db = store.db
-    row = db.execute("SELECT id FROM nights WHERE matrix=? AND snapshot=?", (name, snap)).fetchone()
-    if row is None:
+    if db.execute("SELECT id FROM nights WHERE matrix=? AND snapshot=?", (name, snap)).fetchone() is None:
         with db:
             db.execute("BEGIN IMMEDIATE")
             cur = db.execute("INSERT INTO nights(matrix, snapshot, at, complete) VALUES(?, ?, ?, ?)",
                              (name, snap, time.time(), int(complete)))
-            night = int(cur.lastrowid)
-            db.executemany("INSERT OR IGNORE INTO night_findings VALUES(?, ?)", [(night, k) for k in sorted(keys)])
-    else:
-        night = int(row[0])
-    prev = db.execute("SELECT id, at FROM nights WHERE matrix=? AND complete=1 AND id<? ORDER BY id DESC LIMIT 1",
-                      (name, night)).fetchone()
+            db.executemany("INSERT OR IGNORE INTO night_findings VALUES(?, ?)",
+                           [(int(cur.lastrowid), k) for k in sorted({key(p, f) for p in pairs for f in p.findings})])
+    return read(store, matrix, pairs)
+
+
+def read(store, matrix: Matrix, pairs) -> History:
+    """This night's findings read against the last complete night before it, writing nothing: a report rendered
+    twice, or from a copy of the store, says the same.  A snapshot never recorded reads as tonight (``night``
+    0), after every recorded night."""
+    name = matrix.path.name
+    snap, _ = snapshot(store, matrix)
+    keys = {key(p, f) for p in pairs for f in p.findings}
+    db = store.db
+    row = db.execute("SELECT id FROM nights WHERE matrix=? AND snapshot=?", (name, snap)).fetchone()
+    night = int(row[0]) if row is not None else 0
+    prev = db.execute("SELECT id, at FROM nights WHERE matrix=? AND complete=1 AND (id<? OR ?=0) "
+                      "ORDER BY id DESC LIMIT 1", (name, night, night)).fetchone()
     if prev is None:
         return History(night, None, frozenset(keys), {}, ())
     before = {r[0] for r in db.execute("SELECT key FROM night_findings WHERE night_id=?", (prev[0],))}

@@ -13,15 +13,18 @@ FORMATS = ("md", "html", "json", "junit", "csv", "email", "kcidb")
 
 
 def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = (),
-          pairs: list | None = None) -> list:
+          pairs: list | None = None, record: bool = False) -> list:
     """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs.
 
-    ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff."""
+    ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff.  Rendering reads the
+    store; ``record``: also record tonight's findings in the nights' history (the night's own run does)."""
     from harness.nightly import history as hist
     from harness.report import model, writers
     if pairs is None:
         pairs = model.pairs(store, matrix)
-    history = hist.record(store, matrix, pairs) if fmt in ("md", "json", "email") else None
+    if record:
+        hist.record(store, matrix, pairs)
+    history = hist.read(store, matrix, pairs) if fmt in ("md", "json", "email") else None
 
     def reproduce(cell, obj, prog):
         return model.reproducer(store, cell, obj, prog)
@@ -74,11 +77,14 @@ def _logdiffs(store: Store):
     return logdiff
 
 
-def write_all(store: Store, matrix: Matrix, directory: Path) -> list:
+def write_all(store: Store, matrix: Matrix, directory: Path, record: bool = False) -> list:
     names = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml",
              "email": "email.txt", "csv": "csv", "kcidb": "kcidb.json"}
     from harness.report import model
     pairs = model.pairs(store, matrix)
+    if record:
+        from harness.nightly import history
+        history.record(store, matrix, pairs)
     for fmt in FORMATS:
         write(store, matrix, fmt, directory / names[fmt], pairs=pairs)
     return pairs
