@@ -9,4 +9,4 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$top/ci/setup.sh" --tests
 cd "$top"
 .venv/bin/ruff check harness tests ci
-exec .venv/bin/python -m pytest -n 2 --dist loadfile --durations=15 --cov=harness --cov-report=term --cov-fail-under=90 "$@" tests
+exec .venv/bin/python -m pytest -n 2 --dist loadfile --durations=15 --cov=harness --cov-report=term --cov-fail-under=88 "$@" tests
