@@ -250,7 +250,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if judge.fails(pairs, args.fail_on):
         return ExitCode.REGRESSION
     if missing:
-        print(f"not complete: {', '.join(missing)}", file=sys.stderr)
+        print(f"not complete: {', '.join(f'{key}: {status}' for key, status in missing)}", file=sys.stderr)
         return ExitCode.INFRA
     return ExitCode.OK
 

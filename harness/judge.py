@@ -56,12 +56,12 @@ def fails(pairs: Iterable, fail_on: str) -> bool:
     return any(failure(f, fail_on) for p in pairs for f in p.findings)
 
 
-def incomplete(matrix: Matrix, row_of: RowOf, only: tuple[str, ...] = ()) -> list[str]:
-    """``KERNEL/ARCH: status`` of every cell of the matrix that is not complete in the store (``not run`` when it
-    has none): what makes a gate exit 3, never a pass."""
+def incomplete(matrix: Matrix, row_of: RowOf, only: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(``KERNEL/ARCH``, status) of every cell of the matrix that is not complete in the store (``not run`` when
+    it has none): what makes a gate exit 3, never a pass."""
     out = []
     for c in matrix.cells(only):
         row = row_of(c.kernel.id, c.arch)
         if row is None or row["status"] != "complete":
-            out.append(f"{c.key}: {row['status'] if row is not None else 'not run'}")
+            out.append((c.key, row["status"] if row is not None else "not run"))
     return out

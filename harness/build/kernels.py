@@ -104,14 +104,11 @@ def source_commit(spec: KernelSpec, apt: Apt, cache_root: Path) -> tuple[Path, s
 
 
 def check_patches(specs: list[KernelSpec], apt: Apt, cache_root: Path) -> None:
-    """Apply every patched source kernel's patches before anything is built: a patch that does not apply is
-    the run's answer in seconds, not after the other kernels' builds (a backport confirmation built the
-    unpatched kernel for minutes first)."""
-    seen = set()
-    for spec in specs:
-        if isinstance(spec.source, SourceKernel) and spec.source.patches and spec.id not in seen:
-            seen.add(spec.id)
-            source_commit(spec, apt, cache_root)
+    """Apply the patches of these ``{source, patches}`` kernels (each once) before anything is built: a patch
+    that does not apply is the run's answer in seconds, not after the other kernels' builds (a backport
+    confirmation built the unpatched kernel for minutes first)."""
+    for spec in {s.id: s for s in specs}.values():
+        source_commit(spec, apt, cache_root)
 
 
 def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Kernel:

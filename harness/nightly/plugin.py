@@ -382,7 +382,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     else:
         from harness import judge
         with Store(state.db) as store:
-            bad = [x.split(": ", 1)[0] for x in judge.incomplete(state.matrix, store.latest_cell)]
+            bad = [key for key, _ in judge.incomplete(state.matrix, store.latest_cell)]
     if bad:
         config._bpf_incomplete = bad
         if exitstatus == 0:  # a failure (a regression) outranks it, as in bpf-harness run; it is still said
