@@ -58,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                          "does once; rendering alone writes nothing, so a report rendered twice or from a copy says "
                          "the same)")
 
-    v = sub.add_parser("validate", help="check a matrix file without running it")
+    v = sub.add_parser("validate", help="check a matrix file without running it (and say what its kernel rules "
+                       "resolve to today)")
     v.add_argument("file", type=Path)
+    v.add_argument("--cache", type=Path, default=None, help="cache with the private apt lists (default: "
+                   "$XDG_CACHE_HOME/bpf-harness)")
 
     f = sub.add_parser("fidelity", help="UML vs VM results of the same kernel version and corpus")
     f.add_argument("cells", nargs="*", metavar="CELL", help="UML cell then VM cell (default: every matching pair)")
@@ -169,8 +172,15 @@ def _db(args: argparse.Namespace) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from harness import cache, stream
     from harness.kernels import acquire
-    m = acquire.check_supported(matrix_mod.load(args.file))
+    m = matrix_mod.load(args.file)
+    if m.follows:  # what the rules resolve to today (the archive and the trees are read; nothing is recorded)
+        resolved = stream.resolve(m, args.cache or cache.root())
+        for line in stream.describe(resolved):
+            print(f"{args.file}: {line}")
+        m = stream.apply(m, resolved)
+    m = acquire.check_supported(m)
     cells = m.cells()
     print(f"{args.file}: ok: {len(m.branches)} branch(es), {len(m.kernels())} kernel(s), {len(cells)} cell(s), "
           f"corpora: {', '.join(m.corpora)}")
@@ -178,12 +188,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from harness import cache, stream
     from harness.kernels import acquire
     from harness.run import default_jobs, infra_failures, run_matrix
-    m = acquire.check_supported(matrix_mod.load(args.matrix))
+    m = matrix_mod.load(args.matrix)
     if args.jobs is not None and args.jobs < (0 if m.hosts else 1):
         raise matrix_mod.ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
     db = _db(args)
+    m, said, left = stream.for_run(m, db, args.cache or cache.root())
+    for line in said:
+        print(f"kernels by rule: {line}")
+    m = acquire.check_supported(m)
     only = tuple(args.cell)
     if args.shard is not None:
         from harness.nightly.shard import parse_shard, shard
@@ -232,18 +247,21 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"  {o.key}: logs re-run for the report's log diffs {o.status.value} ({o.programs} programs, "
               f"{o.seconds:.0f}s)" + ("" if o.status.ok else f" {o.detail}"))
     print(f"see: bpf-harness results --db {db}")
+    for what, why in left:
+        print(f"  {what}: {why}")
     if regressed:
         return ExitCode.REGRESSION  # a regression outranks an infrastructure failure elsewhere
-    return ExitCode.INFRA if bad else ExitCode.OK
+    return ExitCode.INFRA if bad or left else ExitCode.OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import build, report
-    m = build.expand(matrix_mod.load(args.matrix))
+    from harness import build, report, stream
     store = _open_store(args)
     try:
+        m, resolved = stream.recorded_matrix(matrix_mod.load(args.matrix), store)
+        m = build.expand(m)
         pairs = report.write(store, m, args.format, args.output, tuple(args.cell), record=args.record_night)
-        missing = [] if args.fail_on == "never" else judge.incomplete(m, store.latest_cell)
+        missing = [] if args.fail_on == "never" else judge.incomplete(m, store.latest_cell) + stream.untested(resolved)
     finally:
         store.close()
     print(f"{args.format} report: {args.output}")
@@ -309,7 +327,10 @@ def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
     def fetch(sides, level):
         from harness.kernels import acquire
         from harness.run import default_jobs, run_matrix
-        m = acquire.check_supported(matrix_mod.load(args.matrix))
+        from harness import stream
+        from harness.store import Store
+        with Store(db) as store:
+            m = acquire.check_supported(stream.recorded_matrix(matrix_mod.load(args.matrix), store)[0])
         return run_matrix(m, db=db, jobs=default_jobs(m), cache_root=args.cache, argv=argv, logs=sides,
                           log_level=level).outcomes
 
@@ -366,8 +387,9 @@ def fidelity_pairs(cells) -> list:
 
 def cmd_bisect(args: argparse.Namespace) -> int:
     import json
+    from harness import cache, stream
     from harness.build import bisect, git
-    m = matrix_mod.load(args.matrix)
+    m = stream.latest_matrix(matrix_mod.load(args.matrix), _db(args), args.cache or cache.root())
     corpus = args.corpus or (m.branches[0].corpus if m.branches else None)
     if corpus not in m.corpora:
         raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
@@ -484,9 +506,10 @@ def cmd_backports(args: argparse.Namespace) -> int:
 def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
     from harness.backports import confirm, evidence
     from harness.matrix import DebianKernel
+    from harness import cache, stream
     if args.mainline is None:
         raise matrix_mod.ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
-    m = matrix_mod.load(args.matrix)
+    m = stream.latest_matrix(matrix_mod.load(args.matrix), db, args.cache or cache.root())
     series = evidence.series_of(args.branch)
     from harness.version import KernelVersion
     versions = [k.source.version for k in m.kernels() if isinstance(k.source, DebianKernel)
@@ -502,7 +525,6 @@ def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
         raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r} for --confirm; corpora: "
                                      f"{', '.join(m.corpora)}")
     cache_root = args.cache
-    from harness import cache
     patches = (cache_root or cache.root()) / "backports" / "patches"
     say = logging.getLogger("harness.backports").info
     for c in r.candidates:

@@ -40,6 +40,14 @@ def commit_pairs(cells: Sequence[Row]) -> list[tuple[Row, Row]]:
     return [(base, new) for base, new in zip(cells, cells[1:], strict=False) if base["backend"] == new["backend"]]
 
 
+def queue_pair(cells: Sequence[Row]) -> tuple[Row, Row] | None:
+    """A queued branch's whole update against its release: the lane's last cell and its first, when commits lie
+    between them (pure)."""
+    if len(cells) > 2 and cells[0]["backend"] == cells[-1]["backend"]:
+        return cells[0], cells[-1]
+    return None
+
+
 def failure(f: Finding | None, fail_on: str) -> str | None:
     """Why this finding fails a run under ``fail_on`` (``regression`` / ``newly unexpected``), or None (pure)."""
     if f is None or fail_on == "never":

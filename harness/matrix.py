@@ -85,8 +85,44 @@ class SourceKernel:
     backend: str = "vm"
 
 
-KernelSource = DebianKernel | LocalKernel | GitKernel | GitRange | SourceKernel | UmlKernel
-BUILT = (GitKernel, GitRange, SourceKernel)
+@dataclasses.dataclass(frozen=True)
+class GitFollow:
+    """A stable branch of a git tree, followed: its newest release tag and its head, paired (resolved by
+    :mod:`harness.stream` at run time into two :class:`GitKernel` entries)."""
+    tree: Path
+    branch: str
+    backend: str = "vm"
+
+
+@dataclasses.dataclass(frozen=True)
+class Queue:
+    """An unreleased stable update: a stable-queue style directory (``series`` + patches) or an mbox of a review
+    series, applied on Debian's ``linux-source`` of the release before it.  Resolved by :mod:`harness.stream`
+    into the release, each commit of it that touches the BPF paths, and the whole queue."""
+    path: Path
+    on: KernelVersion
+    backend: str = "vm"
+
+
+@dataclasses.dataclass(frozen=True)
+class LatestRule:
+    """``kernels: {latest: N}``: the newest ``count`` point releases of ``series`` that the configured Debian
+    suites hold on every arch of the branch, resolved at run time by :mod:`harness.stream`."""
+    count: int
+    series: str
+    """``6.12``: from the branch's name (``6.12.y``) or its ``series:`` key; ``newest``: the newest series the suites
+    hold (mainline, as Debian packages it)."""
+    where: str
+    id: str = "{version}"
+    """Each kernel's id, ``{version}`` replaced (``{version}-mainline-tests``: a release another branch has too)."""
+
+    def __str__(self) -> str:
+        return f"latest {self.count} of {self.series}" if self.series != "newest" else \
+            f"latest {self.count} of the newest series"
+
+
+KernelSource = DebianKernel | LocalKernel | GitKernel | GitRange | SourceKernel | UmlKernel | GitFollow | Queue
+BUILT = (GitKernel, GitRange, SourceKernel, GitFollow, Queue)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +156,9 @@ class CorpusSpec:
     objects: tuple[str, ...] = ()
     """Out-of-tree BPF objects instead of the selftests: absolute paths or globs of ``.bpf.o`` files and of
     programs with libbpf skeletons embedded; ``source`` then only gives veristat."""
+    source_of: str | None = None
+    """``source: {branch: NAME}``: the release whose selftests branch NAME's rule takes (``source`` is a
+    placeholder until :mod:`harness.stream` resolves it)."""
 
     def selects(self, object_name: str) -> bool:
         return (any(fnmatch.fnmatchcase(object_name, g) for g in self.include)
@@ -138,6 +177,14 @@ class Branch:
     reference: str | None = None
     """The branch this one's head is compared with, when not the matrix's ``reference`` (e.g. a branch that
     verifies mainline's selftests on a stable kernel, against mainline on the same selftests)."""
+    rule: LatestRule | None = None
+    """Kernels by rule: ``kernels`` stays empty until :mod:`harness.stream` resolves it (and keeps the rule)."""
+    follows: bool = False
+    """Its kernels (some or all) are resolved at run time: a ``latest`` rule, a followed git branch or a queue
+    (still true once :mod:`harness.stream` has put the kernels in)."""
+    queued: bool = False
+    """A release and what is queued on it (a followed git branch, a queue): besides each commit against the one
+    before, the last kernel is compared with the first (the whole update against the release)."""
 
     def corpus_for(self, arch: str) -> str:
         return dict(self.corpus_by_arch).get(arch, self.corpus)
@@ -269,6 +316,11 @@ class Matrix:
     def kernels(self) -> list[KernelSpec]:
         return [k for b in self.branches for k in b.kernels]
 
+    @property
+    def follows(self) -> bool:
+        """Some kernels are rules (:mod:`harness.stream` resolves them; until then they have no cells)."""
+        return any(b.follows for b in self.branches)
+
     def cells(self, only: tuple[str, ...] = ()) -> list[Cell]:
         """All cells in matrix order; ``only`` filters by ``KERNEL/ARCH`` (or ``KERNEL``)."""
         cells = [Cell(k, a, b.name, self.corpora[b.corpus_for(a)]) for b in self.branches
@@ -364,9 +416,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds", "hosts")
 HOST_KEYS = ("ssh", "key", "known_hosts", "arches", "jobs", "accel", "vng", "cache")
-BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference")
-KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend")
-KERNEL_KINDS = ("debian", "local", "git", "uml", "source")
+BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference", "series")
+RULE_KEYS = ("latest", "id")
+_SERIES = re.compile(r"^([0-9]+\.[0-9]+)(?:\.y)?(?:$|-)")
+KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "queue", "on")
+KERNEL_KINDS = ("debian", "local", "git", "uml", "source", "queue")
 BACKENDS = ("vm", "uml")
 CORPUS_KEYS = ("source", "include", "exclude", "objects")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
@@ -424,7 +478,14 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
         if not _NAME.match(name):
             raise w.fail(knode, f"branch name {name!r} must be letters, digits, . _ + -")
         b = w.mapping(vnode, f"branch {name}", BRANCH_KEYS, required=("kernels",))
-        kernels = w.seq(b["kernels"][1], f"branch {name}: kernels", lambda n: _kernel(w, n))
+        rule = None
+        if isinstance(b["kernels"][1], yaml.MappingNode):
+            rule = _rule(w, name, b)
+            kernels: list[KernelSpec] = []
+        else:
+            if "series" in b:
+                raise w.fail(b["series"][0], f"branch {name}: series goes with kernels: {{latest: N}}")
+            kernels = w.seq(b["kernels"][1], f"branch {name}: kernels", lambda n: _kernel(w, n))
         for k in kernels:
             if k.id in seen_ids:
                 raise ConfigError(f"{k.where}: duplicate kernel id {k.id!r} (first at {seen_ids[k.id]})")
@@ -436,8 +497,11 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             if corpus not in corpora:
                 raise w.fail(cnode, f"branch {name}: unknown corpus {corpus!r}; defined: "
                              + (", ".join(corpora) or "none"))
+        elif rule is not None:
+            corpus = f"{name}-selftests"  # its source: the newest release the rule resolves to
         else:
-            newest = max((k.version for k in kernels if k.version is not None), default=None)
+            versions = [k.source.on if isinstance(k.source, Queue) else k.version for k in kernels]
+            newest = max((v for v in versions if v is not None), default=None)
             if newest is None:
                 raise w.fail(knode, f"branch {name}: no Debian kernel to take selftests from; name a corpus")
             corpus = f"{name}-selftests"
@@ -463,8 +527,19 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             if bref not in braw or bref == name:
                 raise w.fail(b["reference"][1], f"branch {name}: reference {bref!r} is not another branch; branches: "
                              f"{', '.join(braw)}")
-        branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch), bref))
+        queued = [k for k in kernels if isinstance(k.source, (GitFollow, Queue))]
+        if queued and len(kernels) > 1:
+            raise ConfigError(f"{queued[0].where}: branch {name}: a queue or a followed branch is a branch of its own "
+                              f"(its release, its commits and the whole update); move the other kernels to another")
+        follows = rule is not None or bool(queued)
+        branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch), bref, rule, follows,
+                               bool(queued)))
 
+    rules = {b.name for b in branches if b.rule is not None}
+    for c in corpora.values():
+        if c.source_of is not None and c.source_of not in rules:
+            raise ConfigError(f"{path}: corpus {c.name}: source: {{branch: {c.source_of}}} names no branch with "
+                              f"kernels: {{latest: N}}; such branches: {', '.join(sorted(rules)) or 'none'}")
     reference = None
     if "reference" in top:
         rnode = top["reference"][1]
@@ -552,12 +627,15 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     if len(kinds) != 1:
         raise w.fail(node, f"kernel: give exactly one of {', '.join(KERNEL_KINDS)}")
     kind = kinds[0]
-    if kind not in ("git", "source"):
+    if ("on" in m) != (kind == "queue"):
+        raise w.fail(m["on"][0] if "on" in m else node, "kernel: a queue needs on: (the release it applies on), "
+                     "and on: goes with a queue only")
+    if kind not in ("git", "source", "queue"):
         for key in ("patches", "backend"):
             if key in m:
                 raise w.fail(m[key][0], f"kernel: {key} goes with a git or source kernel, not {kind}")
-    elif "patches" in m and kind == "git":
-        raise w.fail(m["patches"][0], "kernel: patches go with a source kernel; a git kernel is its commit")
+    elif "patches" in m and kind in ("git", "queue"):
+        raise w.fail(m["patches"][0], f"kernel: patches go with a source kernel, not a {kind} kernel")
     backend = w.scalar(m["backend"][1], "kernel: backend") if "backend" in m else "vm"
     if backend not in BACKENDS:
         raise w.fail(m["backend"][1], f"kernel: backend {backend!r}: one of {', '.join(BACKENDS)}")
@@ -576,17 +654,28 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
         patches = tuple(w.seq(m["patches"][1], "kernel: patches", lambda n: _file(w, n, "kernel: patches"))) \
             if "patches" in m else ()
         return KernelSpec(kid or f"{v}-src", SourceKernel(v, patches, backend), where)
-    if kid is None:
+    if kind == "queue":
+        if kid is None:
+            raise w.fail(node, "kernel: a queue needs an id (6.12.114-rc1)")
+        qpath = _file(w, vnode, "kernel: queue")
+        return KernelSpec(kid, Queue(qpath, w.version(m["on"][1], "kernel: on"), backend), where)
+    if kid is None and not (kind == "git" and isinstance(vnode, yaml.MappingNode)
+                            and any(k.value == "follow" for k, _ in vnode.value)):
         raise w.fail(node, f"kernel: a {kind} kernel needs an id")
     if kind == "local":
         lm = w.mapping(vnode, "kernel: local", ("image", "modules"), required=("image",))
         image = Path(w.scalar(lm["image"][1], "kernel: local: image")).expanduser()
         modules = Path(w.scalar(lm["modules"][1], "kernel: local: modules")).expanduser() if "modules" in lm else None
         return KernelSpec(kid, LocalKernel(image, modules), where)
-    gm = w.mapping(vnode, "kernel: git", ("tree", "commit", "range", "paths"), required=("tree",))
+    gm = w.mapping(vnode, "kernel: git", ("tree", "commit", "range", "paths", "follow"), required=("tree",))
     tree = _file(w, gm["tree"][1], "kernel: git: tree")
-    if ("commit" in gm) == ("range" in gm):
-        raise w.fail(vnode, "kernel: git: give exactly one of commit, range (A..B)")
+    if sum(k in gm for k in ("commit", "range", "follow")) != 1:
+        raise w.fail(vnode, "kernel: git: give exactly one of commit, range (A..B), follow (a branch)")
+    if "follow" in gm:
+        if "paths" in gm:
+            raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
+        followed = w.scalar(gm["follow"][1], "kernel: git: follow")
+        return KernelSpec(kid or followed, GitFollow(tree, followed, backend), where)
     if "commit" in gm:
         if "paths" in gm:
             raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
@@ -597,6 +686,31 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     paths = tuple(w.seq(gm["paths"][1], "kernel: git: paths", lambda n: w.scalar(n, "kernel: git: paths"))) \
         if "paths" in gm else ()
     return KernelSpec(kid, GitRange(tree, rng, paths, backend), where)
+
+
+def _rule(w: _Walker, name: str, b: dict[str, tuple[yaml.Node, yaml.Node]]) -> LatestRule:
+    """``kernels: {latest: N}`` of branch ``name``; the series from ``series:`` or the branch's name."""
+    knode = b["kernels"][1]
+    m = w.mapping(knode, f"branch {name}: kernels", RULE_KEYS, required=("latest",))
+    count = w.integer(m["latest"][1], f"branch {name}: kernels: latest", 1, 50)
+    kid = "{version}"
+    if "id" in m:
+        kid = w.scalar(m["id"][1], f"branch {name}: kernels: id")
+        if "{version}" not in kid or not _NAME.match(kid.replace("{version}", "1.2.3")):
+            raise w.fail(m["id"][1], f"branch {name}: kernels: id must hold {{version}} and otherwise letters, digits, "
+                         f". _ + -, not {kid!r}")
+    if "series" in b:
+        snode = b["series"][1]
+        series = w.scalar(snode, f"branch {name}: series")
+        if not re.fullmatch(r"[0-9]+\.[0-9]+|newest", series):
+            raise w.fail(snode, f"branch {name}: series must be MAJOR.MINOR (6.12) or newest, not {series!r}")
+    else:
+        got = _SERIES.match(name)
+        if got is None:
+            raise w.fail(knode, f"branch {name}: kernels: {{latest: {count}}} needs a series: name the branch "
+                         f"MAJOR.MINOR.y (6.12.y) or give series: MAJOR.MINOR")
+        series = got.group(1)
+    return LatestRule(count, series, w.where(knode), kid)
 
 
 def _file(w: _Walker, node: yaml.Node, what: str) -> Path:
@@ -616,8 +730,13 @@ def _check_order(w: _Walker, branch: str, kernels: list[KernelSpec]) -> None:
 
 def _corpus(w: _Walker, name: str, node: yaml.Node) -> CorpusSpec:
     m = w.mapping(node, f"corpus {name}", CORPUS_KEYS, required=("source",))
-    source = w.version(m["source"][1], f"corpus {name}: source")
-    globs = {}
+    globs: dict[str, object] = {}
+    if isinstance(m["source"][1], yaml.MappingNode):
+        sm = w.mapping(m["source"][1], f"corpus {name}: source", ("branch",), required=("branch",))
+        globs["source_of"] = w.scalar(sm["branch"][1], f"corpus {name}: source: branch")
+        source = KernelVersion(0, 0)
+    else:
+        source = w.version(m["source"][1], f"corpus {name}: source")
     for key in ("include", "exclude"):
         if key in m:
             globs[key] = tuple(w.seq(m[key][1], f"corpus {name}: {key}",
@@ -626,7 +745,7 @@ def _corpus(w: _Walker, name: str, node: yaml.Node) -> CorpusSpec:
     if "objects" in m:
         globs["objects"] = tuple(str(_file(w, n, f"corpus {name}: objects"))
                                  for n in w.seq(m["objects"][1], f"corpus {name}: objects", lambda n: n))
-    return CorpusSpec(name, source, **globs)
+    return CorpusSpec(name, source, **globs)  # type: ignore[arg-type]
 
 
 def _vm(w: _Walker, node: yaml.Node) -> VmSettings:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -47,6 +47,10 @@ MIGRATIONS = {
         "at REAL NOT NULL, complete INTEGER NOT NULL, UNIQUE(matrix, snapshot))",
         "CREATE TABLE IF NOT EXISTS night_findings(night_id INTEGER NOT NULL REFERENCES nights(id), key TEXT NOT NULL, "
         "PRIMARY KEY(night_id, key))",
+    ],
+    9: [  # kernels by rule: what each branch's rule resolved to, when it changed (harness/stream)
+        "CREATE TABLE IF NOT EXISTS resolutions(id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, branch TEXT NOT NULL, "
+        "digest TEXT NOT NULL, at REAL NOT NULL, doc TEXT NOT NULL, UNIQUE(matrix, branch, at))",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -84,6 +88,9 @@ CREATE TABLE IF NOT EXISTS nights(
     UNIQUE(matrix, snapshot));
 CREATE TABLE IF NOT EXISTS night_findings(
     night_id INTEGER NOT NULL REFERENCES nights(id), key TEXT NOT NULL, PRIMARY KEY(night_id, key));
+CREATE TABLE IF NOT EXISTS resolutions(
+    id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, branch TEXT NOT NULL, digest TEXT NOT NULL, at REAL NOT NULL,
+    doc TEXT NOT NULL, UNIQUE(matrix, branch, at));
 CREATE TABLE IF NOT EXISTS results(
     cell_id INTEGER NOT NULL REFERENCES cells(id), object TEXT NOT NULL, program TEXT NOT NULL,
     verdict TEXT NOT NULL, failure_class TEXT, load_reason TEXT, error TEXT, log TEXT, libbpf TEXT,
@@ -211,6 +218,29 @@ class Store:
 
     def finish_run(self, run_id: int, status: str) -> None:
         self.db.execute("UPDATE runs SET finished=?, status=? WHERE id=?", (time.time(), status, run_id))
+
+    # --- kernels by rule -----------------------------------------------------------------
+    def add_resolution(self, matrix: str, branch: str, digest: str, at: float, doc: str) -> bool:
+        """Record a branch's resolution unless the newest one recorded is the same; True if recorded."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            last = self.db.execute("SELECT digest FROM resolutions WHERE matrix=? AND branch=? ORDER BY at DESC "
+                                   "LIMIT 1", (matrix, branch)).fetchone()
+            if last is not None and last[0] == digest:
+                return False
+            self.db.execute("INSERT OR IGNORE INTO resolutions(matrix, branch, digest, at, doc) VALUES(?,?,?,?,?)",
+                            (matrix, branch, digest, at, doc))
+            return True
+
+    def resolutions(self, matrix: str, branch: str) -> list[sqlite3.Row]:
+        """A branch's recorded resolutions, newest first (digest, at, doc)."""
+        return self.db.execute("SELECT digest, at, doc FROM resolutions WHERE matrix=? AND branch=? ORDER BY at DESC",
+                               (matrix, branch)).fetchall()
+
+    def had_cell(self, branch: str, kernel_id: str, before: float) -> bool:
+        """Whether a run of this store verified kernel ``kernel_id`` of ``branch`` before time ``before``."""
+        return self.db.execute("SELECT 1 FROM cells WHERE branch=? AND kernel_id=? AND purpose='run' AND started<? "
+                               "LIMIT 1", (branch, kernel_id, before)).fetchone() is not None
 
     # --- corpora ------------------------------------------------------------------------
     def add_corpus(self, corpus) -> None:

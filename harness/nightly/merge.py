@@ -114,4 +114,7 @@ def _merge_one(db: sqlite3.Connection, src: Path) -> MergeResult:
             nid = db.execute("SELECT id FROM nights WHERE matrix=? AND snapshot=?", (n["matrix"], n["snapshot"])).fetchone()[0]
             db.execute("INSERT OR IGNORE INTO night_findings SELECT ?, key FROM src.night_findings WHERE night_id=?",
                        (nid, n["id"]))
+    if "resolutions" in src_tables:  # kernels by rule: what each branch resolved to, whenever it changed
+        db.execute("INSERT OR IGNORE INTO resolutions(matrix, branch, digest, at, doc) "
+                   "SELECT matrix, branch, digest, at, doc FROM src.resolutions ORDER BY at")
     return MergeResult(src, copied, present)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import sys
 import uuid
 from pathlib import Path
 
@@ -56,8 +57,6 @@ def pytest_configure(config: pytest.Config) -> None:
     path = Path(config.getoption("bpf_matrix"))
     config._bpf = state = _State()
     _matched.clear()  # one session's known-issue matches (a pytester run may hold several sessions)
-    state.matrix = acquire.check_supported(expand(matrix_mod.load(path)))
-    state.matrix_path = path
     kpath = config.getoption("bpf_known_issues")
     state.known = known.load(Path(kpath) if kpath else KNOWN)
     if kpath and not Path(kpath).exists():
@@ -66,6 +65,20 @@ def pytest_configure(config: pytest.Config) -> None:
     state.db = Path(config.getoption("bpf_db") or default_db()).resolve()
     cache = config.getoption("bpf_cache")
     state.cache = Path(cache) if cache else None
+    from harness import cache as cache_mod, stream
+    m = matrix_mod.load(path)
+    if m.follows:  # resolved once by the controller and recorded; the workers read that record
+        if getattr(config, "workerinput", None) is not None:
+            from harness.store import Store
+            with Store(state.db) as store:
+                m = stream.recorded_matrix(m, store)[0]
+        else:
+            m, said, left = stream.for_run(m, state.db, state.cache or cache_mod.root())
+            state.untested = [what for what, _ in left]
+            for line in said:
+                sys.stderr.write(f"bpf-harness: kernels by rule: {line}\n")
+    state.matrix = acquire.check_supported(expand(m))
+    state.matrix_path = path
     winput = getattr(config, "workerinput", None)
     state.session = winput["bpf_session"] if winput else uuid.uuid4().hex[:12]
     state.worker = winput["workerid"] if winput else "main"
@@ -73,6 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class _State:
     matrix = None
+    untested: list = []
     matrix_path: Path
     known: tuple = ()
     db: Path
@@ -383,6 +397,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         from harness import judge
         with Store(state.db) as store:
             bad = [key for key, _ in judge.incomplete(state.matrix, store.latest_cell)]
+    bad += state.untested  # a queue's patches after one that does not apply
     if bad:
         config._bpf_incomplete = bad
         if exitstatus == 0:  # a failure (a regression) outranks it, as in bpf-harness run; it is still said

@@ -18,10 +18,12 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
 
     ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff.  Rendering reads the
     store; ``record``: also record tonight's findings in the nights' history (the night's own run does)."""
+    from harness import stream
     from harness.nightly import history as hist
     from harness.report import model, writers
     if pairs is None:
         pairs = model.pairs(store, matrix)
+    rules = stream.recorded(store, matrix) if matrix.follows else None
     if record:
         hist.record(store, matrix, pairs)
     history = hist.read(store, matrix, pairs) if fmt in ("md", "json", "email") else None
@@ -31,16 +33,17 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
-        out.write_text(writers.markdown(pairs, reproduce, history))
+        out.write_text(writers.markdown(pairs, reproduce, history, rules))
     elif fmt == "html":
         from harness.report import html
-        out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store)))
+        out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store), rules))
     elif fmt == "json":
-        out.write_text(json.dumps(writers.to_json(pairs, reproduce, history=history), indent=1, sort_keys=True) + "\n")
+        out.write_text(json.dumps(writers.to_json(pairs, reproduce, history=history, rules=rules), indent=1,
+                                  sort_keys=True) + "\n")
     elif fmt == "junit":
-        out.write_text(writers.junit(pairs, store.result_map))
+        out.write_text(writers.junit(pairs, store.result_map, rules))
     elif fmt == "email":
-        out.write_text(writers.email(pairs, history))
+        out.write_text(writers.email(pairs, history, rules))
     elif fmt == "kcidb":
         from harness.report import kcidb
         out.write_text(json.dumps(kcidb.from_store(store, matrix, pairs), indent=1, sort_keys=True) + "\n")

@@ -182,12 +182,21 @@ def pair_slug(p: Pair) -> str:
     return f"{p.base['kernel_id']}..{p.new['kernel_id']}/{p.new['arch']}"
 
 
+_KIND = {"reference": " (vs reference)", "queue": " (the whole queue)"}
+
+
 def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dict],
-           logdiff: Callable[[Pair, object], object | None] = lambda p, f: None) -> str:
+           logdiff: Callable[[Pair, object], object | None] = lambda p, f: None, rules=None) -> str:
     """``logdiff(pair, finding)``: the two kernels' log diff of that program when the store has both logs."""
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
            "<title>BPF verifier triage report</title>", f"<style>{CSS}</style></head><body>",
-           "<h1>BPF verifier triage report</h1>", _filters(pairs)]
+           "<h1>BPF verifier triage report</h1>"]
+    if rules:
+        from harness import stream
+        out.append("<h2>Kernels by rule</h2><ul>" + "".join(
+            f"<li class='flag'>{e(ln.strip())}</li>" if ln.startswith(" ") else f"<li>{e(ln)}</li>"
+            for ln in stream.describe(rules)) + "</ul>")
+    out.append(_filters(pairs))
     total = {c: sum(p.count(c) for p in pairs) for c in ORDER}
     out.append("<table class='summary'><thead><tr><th>pair</th><th>cells</th>" + "".join(f"<th>{c.value}</th>" for c in ORDER)
                + "<th>unchanged</th><th>no verdict</th></tr></thead><tbody>")
@@ -195,7 +204,7 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
         cells = " / ".join(f"<span class='{'' if c['status'] == 'complete' else 'flag'}'>{e(c['status'])}</span>"
                            for c in (p.base, p.new))
         out.append(f"<tr class='{'' if p.tested == 'complete' else 'untested'}' data-tested='{p.tested}'>"
-                   f"<td><a href='#pair{i}'>{e(p.title)}</a>" + (" (vs reference)" if p.kind == "reference" else "")
+                   f"<td><a href='#pair{i}'>{e(p.title)}</a>" + _KIND.get(p.kind, "")
                    + ("" if p.tested == "complete" else f" <span class='flag'>{e(p.tested.upper())}</span>")
                    + f"</td><td>{cells}</td>"
                    + "".join(f"<td class='{c.value if p.count(c) else ''}'>{p.count(c)}</td>" for c in ORDER)

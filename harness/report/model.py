@@ -178,6 +178,9 @@ def pairs(store: Store, matrix: Matrix) -> list[Pair]:
             cells = judge.lane(matrix, b.name, arch, store.latest_cell)
             for base, new in judge.commit_pairs(cells):
                 out.append(pair(store, b.name, "commit", base, new, matrix.thresholds))
+            whole = judge.queue_pair(cells) if b.queued else None
+            if whole is not None:
+                out.append(pair(store, b.name, "queue", *whole, matrix.thresholds))
             if cells:
                 heads[(b.name, arch)] = cells[-1]
     refs = {b.name: b.reference or matrix.reference for b in matrix.branches}

@@ -38,7 +38,7 @@ def _cell(c: dict) -> dict:
                                   "status", "detail", "accel", "backend")}
 
 
-def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=None) -> dict:
+def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=None, rules=None) -> dict:
     """The whole diff; schema documented in README (``JSON_SCHEMA``).  With ``history``
     (:class:`harness.nightly.history.History`), each finding says ``new`` / ``since DATE`` and the document
     lists what is gone since the last complete night."""
@@ -63,6 +63,9 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=
             } for f in p.findings],
         } for p in pairs],
     }
+    if rules is not None:
+        from harness import stream
+        doc["kernels_by_rule"] = stream.to_json(rules)
     if history is not None:
         doc["history"] = {"previous_night": day(history.previous_at) if history.previous_at else None,
                           "new": len(history.new) if history.previous_at else None, "gone": list(history.gone)}
@@ -86,13 +89,20 @@ def veristat_csv(results: Iterable[dict]) -> str:
     return out.getvalue()
 
 
-def junit(pairs: list[Pair], new_results) -> str:
+def junit(pairs: list[Pair], new_results, rules=None) -> str:
     """One testsuite per pair, one testcase per program of the new cell.
 
     Failures only for regressions and for results expected on the base kernel and unexpected now;
     a cell that did not complete is an error, never a failure.
     """
     suites = ET.Element("testsuites", name="bpf-harness")
+    for r in rules or ():  # what a rule could not take (a release pending an arch's image...): never tested
+        if r.notes:
+            suite = ET.SubElement(suites, "testsuite", name=f"{r.branch}: {r.rule}", tests=str(len(r.notes)),
+                                  failures="0", errors="0", skipped=str(len(r.notes)))
+            for i, note in enumerate(r.notes):
+                case = ET.SubElement(suite, "testcase", classname=f"{r.branch}.kernels-by-rule", name=f"note{i + 1}")
+                ET.SubElement(case, "skipped", message=note)
     for p in pairs:
         by_prog = {(f.object, f.program): f for f in p.findings}
         suite = ET.SubElement(suites, "testsuite", name=p.title)
@@ -131,7 +141,7 @@ def _cost(row: dict | None) -> str:
     return s
 
 
-def email(pairs: list[Pair], history=None) -> str:
+def email(pairs: list[Pair], history=None, rules=None) -> str:
     """Plain text in the style of stable-rc test replies, ready to paste.
 
     A pair whose cells did not both complete leads with NOT TESTED / INCOMPLETE: an all-clear is only
@@ -139,6 +149,9 @@ def email(pairs: list[Pair], history=None) -> str:
     """
     from harness.nightly.history import day, key
     lines = []
+    if rules:
+        from harness import stream
+        lines += ["Kernels by rule:", *(f"  {ln.strip()}" for ln in stream.describe(rules)), ""]
     if history is not None and history.previous_at is not None:
         new = [(p, f) for p in pairs for f in p.findings if key(p, f) in history.new]
         lines.append(f"New since the last complete night ({day(history.previous_at)}): {len(new)}; "
@@ -211,11 +224,19 @@ def _cross_version(p: Pair) -> list[str]:
     return out
 
 
-def markdown(pairs: list[Pair], reproduce, history=None) -> str:
+def markdown(pairs: list[Pair], reproduce, history=None, rules=None) -> str:
     from harness.nightly.history import key as finding_key, lead
-    out = ["# BPF verifier triage report", ""] + lead(history)
+    out = ["# BPF verifier triage report", ""]
+    if rules:
+        from harness import stream
+        out += ["## Kernels by rule", ""]
+        out += [f"- {ln.strip()}" if not ln.startswith(" ") else f"  - **note**: {ln.strip()}"
+                for ln in stream.describe(rules)]
+        out.append("")
+    out += lead(history)
     for p in pairs:
-        out += [f"## {p.title}" + (" — vs reference" if p.kind == "reference" else ""), ""]
+        out += [f"## {p.title}" + {"reference": " — vs reference", "queue": " — the whole queue against its release"}
+                .get(p.kind, ""), ""]
         if p.warning:
             word, _, rest = p.warning.partition(": ")
             out += [f"> **{word}**: {rest}", ""]
