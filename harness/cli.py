@@ -46,13 +46,20 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--db", type=Path, default=None)
     rp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
                     help="matrix that orders kernels into branches (default: %(default)s)")
-    rp.add_argument("--format", required=True, choices=("md", "html", "json", "junit", "csv", "email", "kcidb"))
+    rp.add_argument("--format", required=True, choices=("md", "html", "json", "junit", "csv", "email", "kcidb",
+                                                        "review-reply"))
     rp.add_argument("-o", "--output", type=Path, required=True,
                     help="file (csv: a directory with one file per cell, unless one --cell is given)")
     rp.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH", help="csv: only this cell")
     rp.add_argument("--fail-on", choices=judge.FAIL_ON, default="never",
                     help="gate a merged store as run does: exit 1 on regressions (or also newly unexpected "
                          "results), 3 when a cell of the matrix did not complete (default never: exit 0)")
+    rp.add_argument("--cover", type=Path, default=None, metavar="FILE",
+                    help="review-reply: the review's cover letter ([PATCH X.Y 000/NNN] ... review), a mail or an mbox")
+    rp.add_argument("--in-reply-to", default=None, metavar="MESSAGE-ID",
+                    help="review-reply: the cover letter's Message-ID, when the mail itself is not at hand")
+    rp.add_argument("--from", dest="tester", default=os.environ.get("BPF_HARNESS_FROM"), metavar="'NAME <ADDRESS>'",
+                    help="review-reply: who replies (the Tested-by:); default $BPF_HARNESS_FROM")
     rp.add_argument("--record-night", action="store_true",
                     help="also record these findings as tonight's in the store's history (what a nightly's merge job "
                          "does once; rendering alone writes nothing, so a report rendered twice or from a copy says "
@@ -218,12 +225,19 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
     regressed = False
-    if args.report is not None or args.fail_on != "never":
+    attributing = any(b.stable_tree is not None for b in m.branches)
+    if args.report is not None or args.fail_on != "never" or attributing:
         from harness import report
         from harness.diff import Change
         from harness.store import Store
         store = Store(db)
         try:
+            if attributing:  # every finding between releases named by its commit, before the reports
+                from harness import attribute
+                from harness.report.model import pairs as all_pairs
+                for line in attribute.attribute(store, m, all_pairs(store, m), db, args.cache,
+                                                logging.getLogger("harness.attribute").info):
+                    print(f"attribution: {line}")
             if args.report is not None:
                 pairs = report.write_all(store, m, args.report, record=True)  # the night's own run
                 print(f"reports: {args.report}")
@@ -260,7 +274,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         m, resolved = stream.recorded_matrix(matrix_mod.load(args.matrix), store)
         m = build.expand(m)
-        pairs = report.write(store, m, args.format, args.output, tuple(args.cell), record=args.record_night)
+        review = None
+        if args.format == "review-reply":
+            from harness.report.review import read_cover
+            if not args.tester:
+                raise matrix_mod.ConfigError("review-reply needs --from 'Name <address>' (or $BPF_HARNESS_FROM): who "
+                                             "the Tested-by: is from")
+            review = {"cover": read_cover(args.cover) if args.cover else None, "in_reply_to": args.in_reply_to,
+                      "tester": args.tester}
+        pairs = report.write(store, m, args.format, args.output, tuple(args.cell), record=args.record_night,
+                             review=review)
         missing = [] if args.fail_on == "never" else judge.incomplete(m, store.latest_cell) + stream.untested(resolved)
     finally:
         store.close()

@@ -182,6 +182,11 @@ class Branch:
     follows: bool = False
     """Its kernels (some or all) are resolved at run time: a ``latest`` rule, a followed git branch or a queue
     (still true once :mod:`harness.stream` has put the kernels in)."""
+    stable_tree: Path | None = None
+    """A git tree with this branch's release tags (``v6.12.115``): where findings between two Debian releases are
+    bisected to a commit after a run (:mod:`harness.attribute`)."""
+    stable_tag: str = "v{version}"
+    """How the tree names a release (``{version}`` replaced)."""
     queued: bool = False
     """A release and what is queued on it (a followed git branch, a queue): besides each commit against the one
     before, the last kernel is compared with the first (the whole update against the release)."""
@@ -266,6 +271,17 @@ class Thresholds:
 
 
 @dataclasses.dataclass(frozen=True)
+class Attribution:
+    """How findings between two releases are bisected after a run (branches with a ``stable_tree:``)."""
+    steps: int = 12
+    """Kernels built and verified per bisection at most (its two ends included)."""
+    minutes: int = 60
+    """Minutes for all of a run's bisections; what is not attributed by then says so."""
+    backend: str = "auto"
+    """``auto``: UML when UML's ends show the change (a UML-only answer says so), else the VM; or ``uml``, ``vm``."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Cell:
     kernel: KernelSpec
     arch: str
@@ -312,6 +328,7 @@ class Matrix:
     debian: DebianSettings
     thresholds: Thresholds = Thresholds()
     hosts: tuple[Host, ...] = ()
+    attribution: Attribution = Attribution()
 
     def kernels(self) -> list[KernelSpec]:
         return [k for b in self.branches for k in b.kernels]
@@ -414,9 +431,9 @@ def _kind(node: yaml.Node) -> str:
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
-TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds", "hosts")
+TOP_KEYS = ("branches", "reference", "corpora", "arches", "vm", "debian", "thresholds", "hosts", "attribution")
 HOST_KEYS = ("ssh", "key", "known_hosts", "arches", "jobs", "accel", "vng", "cache")
-BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference", "series")
+BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference", "series", "stable_tree")
 RULE_KEYS = ("latest", "id")
 _SERIES = re.compile(r"^([0-9]+\.[0-9]+)(?:\.y)?(?:$|-)")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "queue", "on")
@@ -532,8 +549,19 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             raise ConfigError(f"{queued[0].where}: branch {name}: a queue or a followed branch is a branch of its own "
                               f"(its release, its commits and the whole update); move the other kernels to another")
         follows = rule is not None or bool(queued)
+        stable, tag = None, "v{version}"
+        if "stable_tree" in b:
+            snode = b["stable_tree"][1]
+            if isinstance(snode, yaml.MappingNode):
+                sm = w.mapping(snode, f"branch {name}: stable_tree", ("tree", "tag"), required=("tree",))
+                snode = sm["tree"][1]
+                if "tag" in sm:
+                    tag = w.scalar(sm["tag"][1], f"branch {name}: stable_tree: tag")
+                    if "{version}" not in tag:
+                        raise w.fail(sm["tag"][1], f"branch {name}: stable_tree: tag must hold {{version}}, not {tag!r}")
+            stable = _file(w, snode, f"branch {name}: stable_tree")
         branches.append(Branch(name, tuple(kernels), corpus, barches, tuple(by_arch), bref, rule, follows,
-                               bool(queued)))
+                               stable, tag, bool(queued)))
 
     rules = {b.name for b in branches if b.rule is not None}
     for c in corpora.values():
@@ -548,7 +576,23 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             raise w.fail(rnode, f"reference {reference!r} is not a branch; branches: {', '.join(braw)}")
     thresholds = _thresholds(w, top["thresholds"][1]) if "thresholds" in top else Thresholds()
     hosts = _hosts(w, top["hosts"][1]) if "hosts" in top else ()
-    return Matrix(path, tuple(branches), corpora, reference, vm, debian, thresholds, hosts)
+    attribution = _attribution(w, top["attribution"][1]) if "attribution" in top else Attribution()
+    return Matrix(path, tuple(branches), corpora, reference, vm, debian, thresholds, hosts, attribution)
+
+
+def _attribution(w: _Walker, node: yaml.Node) -> Attribution:
+    m = w.mapping(node, "attribution", ("steps", "minutes", "backend"))
+    kw: dict[str, object] = {}
+    if "steps" in m:
+        kw["steps"] = w.integer(m["steps"][1], "attribution: steps", 2, 100)
+    if "minutes" in m:
+        kw["minutes"] = w.integer(m["minutes"][1], "attribution: minutes", 1, 24 * 60)
+    if "backend" in m:
+        backend = w.scalar(m["backend"][1], "attribution: backend")
+        if backend not in ("auto", "uml", "vm"):
+            raise w.fail(m["backend"][1], f"attribution: backend must be auto, uml or vm, not {backend!r}")
+        kw["backend"] = backend
+    return Attribution(**kw)  # type: ignore[arg-type]
 
 
 _SSH = re.compile(r"^(?P<user>[a-z_][a-z0-9_.-]*)@(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?$")

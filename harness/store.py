@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 if TYPE_CHECKING:
     from harness.expect import Expectation
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 MIGRATIONS = {
     4: [  # __msg checks per result; confirmation cells
@@ -51,6 +51,11 @@ MIGRATIONS = {
     9: [  # kernels by rule: what each branch's rule resolved to, when it changed (harness/stream)
         "CREATE TABLE IF NOT EXISTS resolutions(id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, branch TEXT NOT NULL, "
         "digest TEXT NOT NULL, at REAL NOT NULL, doc TEXT NOT NULL, UNIQUE(matrix, branch, at))",
+    ],
+    10: [  # findings between releases bisected to a commit after a run (harness/attribute)
+        "CREATE TABLE IF NOT EXISTS attributions(branch TEXT NOT NULL, arch TEXT NOT NULL, base_key TEXT NOT NULL, "
+        "new_key TEXT NOT NULL, programs TEXT NOT NULL, doc TEXT NOT NULL, at REAL NOT NULL, "
+        "PRIMARY KEY(branch, arch, base_key, new_key, programs))",
     ],
 }
 """Statements that bring a store of schema N to N+1, kept so old stores stay readable."""
@@ -91,6 +96,9 @@ CREATE TABLE IF NOT EXISTS night_findings(
 CREATE TABLE IF NOT EXISTS resolutions(
     id INTEGER PRIMARY KEY, matrix TEXT NOT NULL, branch TEXT NOT NULL, digest TEXT NOT NULL, at REAL NOT NULL,
     doc TEXT NOT NULL, UNIQUE(matrix, branch, at));
+CREATE TABLE IF NOT EXISTS attributions(
+    branch TEXT NOT NULL, arch TEXT NOT NULL, base_key TEXT NOT NULL, new_key TEXT NOT NULL, programs TEXT NOT NULL,
+    doc TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY(branch, arch, base_key, new_key, programs));
 CREATE TABLE IF NOT EXISTS results(
     cell_id INTEGER NOT NULL REFERENCES cells(id), object TEXT NOT NULL, program TEXT NOT NULL,
     verdict TEXT NOT NULL, failure_class TEXT, load_reason TEXT, error TEXT, log TEXT, libbpf TEXT,
@@ -236,6 +244,13 @@ class Store:
         """A branch's recorded resolutions, newest first (digest, at, doc)."""
         return self.db.execute("SELECT digest, at, doc FROM resolutions WHERE matrix=? AND branch=? ORDER BY at DESC",
                                (matrix, branch)).fetchall()
+
+    def add_attribution(self, branch: str, arch: str, base_key: str, new_key: str, programs: str, doc: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO attributions VALUES(?,?,?,?,?,?,?)",
+                        (branch, arch, base_key, new_key, programs, doc, time.time()))
+
+    def attributions(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM attributions ORDER BY at").fetchall()
 
     def had_cell(self, branch: str, kernel_id: str, before: float) -> bool:
         """Whether a run of this store verified kernel ``kernel_id`` of ``branch`` before time ``before``."""

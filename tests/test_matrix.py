@@ -134,12 +134,12 @@ def test_uml_backend_needs_x86_64_only():
 
 def test_unknown_key_is_rejected_with_its_line():
     assert err("branches:\n  x:\n    kernels: [6.1.1]\n    kernelz: 1\n") == \
-        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches, corpus_by_arch, reference, series"
+        "m.yaml:4: branch x: unknown key 'kernelz'; allowed: kernels, corpus, arches, corpus_by_arch, reference, series, stable_tree"
 
 
 def test_misspelt_top_level_key():
-    assert err("branchs:\n  x: {kernels: [6.1.1]}\n") == \
-        "m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, reference, corpora, arches, vm, debian, thresholds, hosts"
+    assert err("branchs:\n  x: {kernels: [6.1.1]}\n") == ("m.yaml:1: matrix: unknown key 'branchs'; allowed: branches, "
+                                                         "reference, corpora, arches, vm, debian, thresholds, hosts, attribution")
 
 
 def test_wrong_type():

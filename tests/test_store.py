@@ -65,11 +65,12 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     db.execute("DROP TABLE night_findings")  # schema 9's and 10's tables: a schema-4 store has none
     db.execute("DROP TABLE nights")
     db.execute("DROP TABLE resolutions")
+    db.execute("DROP TABLE attributions")
     db.execute("UPDATE meta SET value='4' WHERE key='schema'")
     db.commit()
     db.close()
     s = Store(tmp_path / "r.db")
-    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "10"
+    assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "11"
     row = next(s.results(cid))
     assert (row["insns"], row["msg_check"]) == (7, None)
     assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"
@@ -80,6 +81,7 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     tables = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"nights", "night_findings"} <= tables  # and 8 -> 9: the nights' history
     assert "resolutions" in tables  # and 9 -> 10: what kernel rules resolved to
+    assert "attributions" in tables  # and 10 -> 11: findings bisected to a commit
     assert s.db.execute("SELECT COUNT(*) FROM nights").fetchone()[0] == 0
 
 

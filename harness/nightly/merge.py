@@ -117,4 +117,8 @@ def _merge_one(db: sqlite3.Connection, src: Path) -> MergeResult:
     if "resolutions" in src_tables:  # kernels by rule: what each branch resolved to, whenever it changed
         db.execute("INSERT OR IGNORE INTO resolutions(matrix, branch, digest, at, doc) "
                    "SELECT matrix, branch, digest, at, doc FROM src.resolutions ORDER BY at")
+    if "attributions" in src_tables:  # findings bisected to a commit: the newer answer wins
+        db.execute("INSERT OR REPLACE INTO attributions SELECT * FROM src.attributions s WHERE NOT EXISTS (SELECT 1 FROM "
+                   "attributions a WHERE a.branch=s.branch AND a.arch=s.arch AND a.base_key=s.base_key AND "
+                   "a.new_key=s.new_key AND a.programs=s.programs AND a.at>=s.at)")
     return MergeResult(src, copied, present)

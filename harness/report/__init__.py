@@ -13,7 +13,7 @@ FORMATS = ("md", "html", "json", "junit", "csv", "email", "kcidb")
 
 
 def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, ...] = (),
-          pairs: list | None = None, record: bool = False) -> list:
+          pairs: list | None = None, record: bool = False, review: dict | None = None) -> list:
     """Write one format to ``out`` (a directory for csv without a single cell); returns the pairs.
 
     ``pairs`` (from :func:`model.pairs`) may be given to spare recomputing every diff.  Rendering reads the
@@ -24,6 +24,8 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     if pairs is None:
         pairs = model.pairs(store, matrix)
     rules = stream.recorded(store, matrix) if matrix.follows else None
+    from harness import attribute
+    attributed = attribute.for_report(store, matrix, pairs)
     if record:
         hist.record(store, matrix, pairs)
     history = hist.read(store, matrix, pairs) if fmt in ("md", "json", "email") else None
@@ -33,20 +35,24 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "md":
-        out.write_text(writers.markdown(pairs, reproduce, history, rules))
+        out.write_text(writers.markdown(pairs, reproduce, history, rules, attributed))
     elif fmt == "html":
         from harness.report import html
-        out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store), rules))
+        out.write_text(html.render(pairs, reproduce, store.result_map, _logdiffs(store), rules, attributed))
     elif fmt == "json":
-        out.write_text(json.dumps(writers.to_json(pairs, reproduce, history=history, rules=rules), indent=1,
+        out.write_text(json.dumps(writers.to_json(pairs, reproduce, history=history, rules=rules, attributed=attributed), indent=1,
                                   sort_keys=True) + "\n")
     elif fmt == "junit":
         out.write_text(writers.junit(pairs, store.result_map, rules))
     elif fmt == "email":
-        out.write_text(writers.email(pairs, history, rules))
+        out.write_text(writers.email(pairs, history, rules, attributed))
     elif fmt == "kcidb":
         from harness.report import kcidb
         out.write_text(json.dumps(kcidb.from_store(store, matrix, pairs), indent=1, sort_keys=True) + "\n")
+    elif fmt == "review-reply":  # review: cover (a Cover or None), in_reply_to, tester
+        from harness.report import review as rv
+        assert review is not None
+        out.write_text(rv.render(pairs, review["cover"], review["in_reply_to"], review["tester"], attributed, reproduce))
     elif fmt == "csv":
         chosen = [store.find_cell(c) for c in cells] if cells else store.latest_cells()
         if len(chosen) == 1 and cells:

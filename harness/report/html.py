@@ -186,7 +186,8 @@ _KIND = {"reference": " (vs reference)", "queue": " (the whole queue)"}
 
 
 def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dict],
-           logdiff: Callable[[Pair, object], object | None] = lambda p, f: None, rules=None) -> str:
+           logdiff: Callable[[Pair, object], object | None] = lambda p, f: None, rules=None,
+           attributed=None) -> str:
     """``logdiff(pair, finding)``: the two kernels' log diff of that program when the store has both logs."""
     out = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
            "<title>BPF verifier triage report</title>", f"<style>{CSS}</style></head><body>",
@@ -255,6 +256,10 @@ def render(pairs: list[Pair], reproduce: Callable, verdicts: Callable[[int], dic
             flag = "<div class='flag'>expected before, unexpected now</div>" if f.newly_unexpected else ""
             commit = (f"<div class='commit'>{e(p.commit['id'][:12])} {e(p.commit['subject'])}</div>"
                       if p.commit else "")
+            a = attributed(p, f) if attributed is not None else None
+            if a is not None:
+                from harness.attribute import words
+                commit += f"<div class='commit{'' if a.get('commit') else ' flag'}'>{e(words(a))}</div>"
             anchor = f"{pair_slug(p)}/{f.object}/{f.program}"
             ld = logdiff(p, f)
             diff_html = (f"<details class='logdiff'><summary>verifier log diff: first divergence at insn "

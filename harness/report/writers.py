@@ -38,7 +38,8 @@ def _cell(c: dict) -> dict:
                                   "status", "detail", "accel", "backend")}
 
 
-def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=None, rules=None) -> dict:
+def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=None, rules=None,
+            attributed=None) -> dict:
     """The whole diff; schema documented in README (``JSON_SCHEMA``).  With ``history``
     (:class:`harness.nightly.history.History`), each finding says ``new`` / ``since DATE`` and the document
     lists what is gone since the last complete night."""
@@ -60,6 +61,7 @@ def to_json(pairs: list[Pair], reproduce, generated: int | None = None, history=
                 "base": _side(f.base), "new": _side(f.new),
                 "reproduce": reproduce(failing_side(p, f), f.object, f.program),
                 **({"history": history.status(key(p, f))} if history is not None else {}),
+                **({"attribution": attributed(p, f)} if attributed is not None else {}),
             } for f in p.findings],
         } for p in pairs],
     }
@@ -141,7 +143,7 @@ def _cost(row: dict | None) -> str:
     return s
 
 
-def email(pairs: list[Pair], history=None, rules=None) -> str:
+def email(pairs: list[Pair], history=None, rules=None, attributed=None) -> str:
     """Plain text in the style of stable-rc test replies, ready to paste.
 
     A pair whose cells did not both complete leads with NOT TESTED / INCOMPLETE: an all-clear is only
@@ -182,10 +184,26 @@ def email(pairs: list[Pair], history=None, rules=None) -> str:
             for f in regs:
                 since = f" [{history.status(key(p, f))}]" if history is not None else ""
                 lines.append(f"  - {f.object}/{f.program}: {f.new.get('error') if f.new else f.detail}{since}")
+                a = attributed(p, f) if attributed is not None else None
+                if a is not None:
+                    lines.append(f"    {_attribution_words(a)}")
         first = [(f, why) for f, why in act_first(p) if f not in regs]
         if first and p.tested != "not-tested":
             lines.append("  Act on first:")
-            lines += [f"  - {f.object}/{f.program}: {why}" for f, why in first]
+            for f, why in first:
+                lines.append(f"  - {f.object}/{f.program}: {why}")
+                a = attributed(p, f) if attributed is not None else None
+                if a is not None:
+                    lines.append(f"    {_attribution_words(a)}")
+        shown = {id(f) for f in regs} | {id(f) for f, _ in first}
+        named = [(f, a) for f in p.findings if id(f) not in shown and attributed is not None
+                 for a in [attributed(p, f)] if a is not None] if p.tested != "not-tested" else []
+        if named:
+            lines.append("  Changes and their commits:")
+            for f, a in named[:10]:
+                lines += [f"  - {f.object}/{f.program} {f.change.value}", f"    {_attribution_words(a)}"]
+            if len(named) > 10:
+                lines.append(f"  ... and {len(named) - 10} more (report.md)")
         others = ", ".join(f"{c.value} {p.count(c)}" for c in ORDER if c is not Change.REGRESSION and p.count(c))
         lines.append(f"  ({head}: {p.unchanged} programs unchanged" + (f"; {others}" if others else "") +
                      (f"; {p.no_verdict} without a verdict on either kernel" if p.no_verdict else "") +
@@ -224,7 +242,12 @@ def _cross_version(p: Pair) -> list[str]:
     return out
 
 
-def markdown(pairs: list[Pair], reproduce, history=None, rules=None) -> str:
+def _attribution_words(a: dict) -> str:
+    from harness.attribute import words
+    return words(a)
+
+
+def markdown(pairs: list[Pair], reproduce, history=None, rules=None, attributed=None) -> str:
     from harness.nightly.history import key as finding_key, lead
     out = ["# BPF verifier triage report", ""]
     if rules:
@@ -284,6 +307,9 @@ def markdown(pairs: list[Pair], reproduce, history=None, rules=None) -> str:
                     if excerpt and c in (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED):
                         out += ["  ```", *(f"  {ln}" for ln in excerpt), "  ```"]
                     out.append(f"  reproduce: `{reproduce(failing_side(p, f), f.object, f.program)}`")
+                    a = attributed(p, f) if attributed is not None else None
+                    if a is not None:
+                        out.append(f"  attributed: {_attribution_words(a)}")
                 out.append("")
     if not pairs:
         out.append("No pair of cells to compare: run at least two kernels of a branch.")
