@@ -39,7 +39,7 @@ branches:
     stable_tree: {{tree: {tree}, tag: "it-v{{version}}"}}
     kernels: [6.12.113, 6.12.115]
 attribution: {{steps: 8, minutes: 30}}
-vm: {{cpus: 1, memory: 2G, boot_timeout: 180}}
+vm: {{cpus: 1, memory: 2G, boot_timeout: 180, confirm: false, log_diffs: 0}}
 """)
     t0 = time.monotonic()
     p = subprocess.run([CLI, "run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep")],
