@@ -131,3 +131,28 @@ def test_a_queue_kernel_is_a_branch_of_its_own_and_needs_an_id_and_a_release(tmp
             ("      - {id: q, debian: 6.12.113, on: 6.12.113}\n", "on: goes with a queue only")):
         with pytest.raises(ConfigError, match=message):
             matrix.parse("branches:\n  rc:\n    kernels:\n" + text, "m.yaml")
+
+
+def test_a_queue_that_stopped_early_gates_as_not_tested(tmp_path, capsys):
+    """Its later patches are not tested: report --fail-on exits 3 for them, as for a cell that did not complete,
+    even with every cell of the branch complete (the real 6.1.190/6.1.192 results stand for the queue's cells)."""
+    from harness.cli import main
+    from conftest import recorded_61_store
+    (tmp_path / "m.yaml").write_text("corpora: {c: {source: 6.1.192}}\nbranches:\n  6.1.y:\n    corpus: c\n"
+                                     "    kernels:\n      - {id: rc, queue: q, on: 6.1.190}\n")
+    m = matrix.load(tmp_path / "m.yaml")
+    s = recorded_61_store(tmp_path / "r.db")
+    repo = tmp_path / "src"
+    kernels = [matrix.KernelSpec("6.1.190", GitKernel(repo, "a" * 40, "vm", "linux-source-6.1 6.1.190"), "m.yaml:6"),
+               matrix.KernelSpec("6.1.192", GitKernel(repo, "b" * 40, "vm", "0001-a.patch"), "m.yaml:6")]
+    left = ("rc: 0003-c.patch (after a patch that does not apply)",)
+    stream.record(s, m, [rules.Resolved("6.1.y", "queue q on 6.1.190", tuple(kernels),
+                                        notes=("rc: 0002-b.patch does not apply on bbbbbbbbbbbb: patch failed: x:1; "
+                                               "stopped there",), untested=left)])
+    s.close()
+    args = ["report", "-m", str(tmp_path / "m.yaml"), "--db", str(tmp_path / "r.db"), "--format", "md",
+            "-o", str(tmp_path / "r.md")]
+    assert main(args + ["--fail-on", "regression"]) == 3
+    assert capsys.readouterr().err.strip() == f"not complete: {left[0]}: not tested"
+    assert "0002-b.patch does not apply" in (tmp_path / "r.md").read_text()
+    assert main(args) == 0  # rendering alone gates nothing
