@@ -230,20 +230,18 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from harness import report
         from harness.diff import Change
         from harness.store import Store
+        from harness.report.model import pairs as all_pairs
         store = Store(db)
         try:
+            pairs = all_pairs(store, m)
             if attributing:  # every finding between releases named by its commit, before the reports
                 from harness import attribute
-                from harness.report.model import pairs as all_pairs
-                for line in attribute.attribute(store, m, all_pairs(store, m), db, args.cache,
+                for line in attribute.attribute(store, m, pairs, db, args.cache,
                                                 logging.getLogger("harness.attribute").info):
                     print(f"attribution: {line}")
             if args.report is not None:
-                pairs = report.write_all(store, m, args.report, record=True)  # the night's own run
+                report.write_all(store, m, args.report, record=True, pairs=pairs)  # the night's own run
                 print(f"reports: {args.report}")
-            else:
-                from harness.report.model import pairs as all_pairs
-                pairs = all_pairs(store, m)
         finally:
             store.close()
         regressions = [f for p in pairs for f in p.findings if f.change is Change.REGRESSION]

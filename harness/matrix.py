@@ -703,10 +703,9 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
             raise w.fail(node, "kernel: a queue needs an id (6.12.114-rc1)")
         qpath = _file(w, vnode, "kernel: queue")
         return KernelSpec(kid, Queue(qpath, w.version(m["on"][1], "kernel: on"), backend), where)
-    if kid is None and not (kind == "git" and isinstance(vnode, yaml.MappingNode)
-                            and any(k.value == "follow" for k, _ in vnode.value)):
-        raise w.fail(node, f"kernel: a {kind} kernel needs an id")
     if kind == "local":
+        if kid is None:
+            raise w.fail(node, "kernel: a local kernel needs an id")
         lm = w.mapping(vnode, "kernel: local", ("image", "modules"), required=("image",))
         image = Path(w.scalar(lm["image"][1], "kernel: local: image")).expanduser()
         modules = Path(w.scalar(lm["modules"][1], "kernel: local: modules")).expanduser() if "modules" in lm else None
@@ -715,14 +714,14 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     tree = _file(w, gm["tree"][1], "kernel: git: tree")
     if sum(k in gm for k in ("commit", "range", "follow")) != 1:
         raise w.fail(vnode, "kernel: git: give exactly one of commit, range (A..B), follow (a branch)")
+    if "paths" in gm and "range" not in gm:
+        raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
     if "follow" in gm:
-        if "paths" in gm:
-            raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
         followed = w.scalar(gm["follow"][1], "kernel: git: follow")
         return KernelSpec(kid or followed, GitFollow(tree, followed, backend), where)
+    if kid is None:
+        raise w.fail(node, "kernel: a git kernel needs an id")
     if "commit" in gm:
-        if "paths" in gm:
-            raise w.fail(gm["paths"][0], "kernel: git: paths go with a range")
         return KernelSpec(kid, GitKernel(tree, w.scalar(gm["commit"][1], "kernel: git: commit"), backend), where)
     rng = w.scalar(gm["range"][1], "kernel: git: range")
     if rng.count("..") != 1 or rng.startswith("..") or rng.endswith("..") or "..." in rng:

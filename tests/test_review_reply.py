@@ -87,3 +87,13 @@ def test_what_a_reply_needs_is_one_line(tmp_path, capsys, monkeypatch, extra, me
     monkeypatch.delenv("BPF_HARNESS_FROM", raising=False)
     code, _ = reply(tmp_path, COMMIT, *extra)
     assert code == 2 and message in capsys.readouterr().err
+
+
+def test_the_cover_letter_is_found_in_an_mbox_of_the_thread():
+    from harness.report.review import parse_cover
+    mbox = (f"From gregkh@linuxfoundation.org Tue Mar 31 18:19:10 2026\n{(THREAD / 'reply-ojeda.eml').read_text()}\n"
+            f"From gregkh@linuxfoundation.org Tue Mar 31 18:19:10 2026\n{(THREAD / 'cover.eml').read_text()}")
+    got = parse_cover(mbox, "thread.mbox")
+    assert (got.message_id, got.subject) == ("<20260331161741.651718120@linuxfoundation.org>",
+                                             "[PATCH 6.12 000/244] 6.12.80-rc1 review")
+    assert got.to[0] == "gregkh@linuxfoundation.org" and got.opening[-1].startswith("Anything received after")

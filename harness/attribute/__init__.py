@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Callable
 
 from harness.diff import Change
 from harness.matrix import DebianKernel, Matrix
-
-log = logging.getLogger(__name__)
 
 CHANGES = (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED, Change.MSG_CHANGED)
 """What is attributed: a confirmed regression, a fix, an error change, a ``__msg`` change."""
@@ -39,10 +36,6 @@ class Job:
     tree: Path
     corpus: str
     programs: tuple[tuple[str, str], ...]
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.branch, self.base, self.new, json.dumps([f"{o}/{p}" for o, p in self.programs]))
 
 
 def eligible(p, f) -> bool:

@@ -69,7 +69,7 @@ def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, de
             ends = bis.verify(good), bis.verify(bad)
         except BudgetSpent as e:
             return {"reason": f"budget spent ({e}) before the ends were built", "backend": backend}
-        spent += matrix.attribution.steps - spent - bis.left
+        spent = matrix.attribution.steps - bis.left
         if None in ends:
             which = job.good if ends[0] is None else job.bad
             return {"reason": f"build failed: {which} ({bis.failed.get(good if ends[0] is None else bad, '')[:200]})",

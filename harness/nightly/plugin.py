@@ -66,9 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
     cache = config.getoption("bpf_cache")
     state.cache = Path(cache) if cache else None
     from harness import cache as cache_mod, stream
+    winput = getattr(config, "workerinput", None)
     m = matrix_mod.load(path)
     if m.follows:  # resolved once by the controller and recorded; the workers read that record
-        if getattr(config, "workerinput", None) is not None:
+        if winput is not None:
             from harness.store import Store
             with Store(state.db) as store:
                 m = stream.recorded_matrix(m, store)[0]
@@ -79,7 +80,6 @@ def pytest_configure(config: pytest.Config) -> None:
                 sys.stderr.write(f"bpf-harness: kernels by rule: {line}\n")
     state.matrix = acquire.check_supported(expand(m))
     state.matrix_path = path
-    winput = getattr(config, "workerinput", None)
     state.session = winput["bpf_session"] if winput else uuid.uuid4().hex[:12]
     state.worker = winput["workerid"] if winput else "main"
 

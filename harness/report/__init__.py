@@ -23,9 +23,13 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     from harness.report import model, writers
     if pairs is None:
         pairs = model.pairs(store, matrix)
-    rules = stream.recorded(store, matrix) if matrix.follows else None
-    from harness import attribute
-    attributed = attribute.for_report(store, matrix, pairs)
+    # each read only for the formats that show it (write_all renders every format from one store)
+    rules = stream.recorded(store, matrix) if matrix.follows and fmt in ("md", "html", "json", "junit", "email") \
+        else None
+    attributed = None
+    if fmt in ("md", "html", "json", "email", "review-reply"):
+        from harness import attribute
+        attributed = attribute.for_report(store, matrix, pairs)
     if record:
         hist.record(store, matrix, pairs)
     history = hist.read(store, matrix, pairs) if fmt in ("md", "json", "email") else None
@@ -86,11 +90,12 @@ def _logdiffs(store: Store):
     return logdiff
 
 
-def write_all(store: Store, matrix: Matrix, directory: Path, record: bool = False) -> list:
+def write_all(store: Store, matrix: Matrix, directory: Path, record: bool = False, pairs: list | None = None) -> list:
     names = {"md": "report.md", "html": "report.html", "json": "report.json", "junit": "junit.xml",
              "email": "email.txt", "csv": "csv", "kcidb": "kcidb.json"}
     from harness.report import model
-    pairs = model.pairs(store, matrix)
+    if pairs is None:
+        pairs = model.pairs(store, matrix)
     if record:
         from harness.nightly import history
         history.record(store, matrix, pairs)

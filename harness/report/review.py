@@ -40,9 +40,8 @@ def read_cover(path: Path) -> Cover:
 def parse_cover(text: str, where: str) -> Cover:
     """(pure)"""
     import re
-    chunks = re.split(r"^From (?=\S+ +\w{3} \w{3} +\d)", text, flags=re.M) if text.startswith("From ") else [text]
-    for chunk in chunks:
-        msg = email.message_from_string(chunk, policy=email.policy.compat32)
+    from harness.stream.queue import mails
+    for _, msg in mails(text):
         subject = " ".join(str(msg.get("Subject", "")).split())
         if re.search(r"\[PATCH[^\]]* 0+/\d+\]", subject) and not subject.lower().startswith("re:"):
             break

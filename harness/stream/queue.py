@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import email
+import email.message
 import email.policy
 import hashlib
 import re
@@ -19,6 +20,18 @@ from pathlib import Path
 from harness.errors import UserError
 
 _SUBJECT = re.compile(r"^\[PATCH[^\]]*?\s(\d+)/(\d+)\]\s*(.*)$", re.S)
+_MBOX_FROM = re.compile(r"^From (?=\S+ +\w{3} \w{3} +\d)", re.M)
+"""An mbox's separator line: ``From <sender or commit> <weekday> <month> <day> ...``."""
+
+
+def mails(text: str) -> list[tuple[str, email.message.Message]]:
+    """The mails of an mbox, or the one mail of a mail file, each with its text (pure)."""
+    out = []
+    for i, raw in enumerate(_MBOX_FROM.split(text)):
+        if raw.strip():
+            whole = raw if i == 0 else "From " + raw  # the split took each later mail's "From " line start
+            out.append((whole, email.message_from_string(whole, policy=email.policy.compat32)))
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,14 +63,9 @@ def read_series(directory: Path) -> list[Patch]:
 def split_mbox(text: str, where: str) -> list[Patch]:
     """The patches of a review series mbox, by their ``NNN/MMM`` numbers (pure): the cover letter (000) and
     replies left out; a number given twice or a gap in the numbers is an error."""
-    messages = re.split(r"^From (?=\S+ +\w{3} \w{3} +\d)", text, flags=re.M)
     by_number: dict[int, Patch] = {}
     total = None
-    for raw in messages:
-        if not raw.strip():
-            continue
-        msg = email.message_from_string("From " + raw if not raw.startswith(("Subject", "From:")) else raw,
-                                        policy=email.policy.compat32)
+    for whole, msg in mails(text):
         subject = " ".join(str(msg.get("Subject", "")).split())
         got = _SUBJECT.match(subject)
         if got is None or subject.lower().startswith("re:"):
@@ -68,7 +76,7 @@ def split_mbox(text: str, where: str) -> list[Patch]:
         if number in by_number:
             raise UserError(f"{where}: patch {number}/{total} is in the mbox twice")
         name = f"{number:04d}-" + re.sub(r"[^A-Za-z0-9]+", "-", got.group(3)).strip("-")[:52]
-        by_number[number] = Patch(name, "From " + raw if not raw.startswith("From") else raw)
+        by_number[number] = Patch(name, whole)
     if not by_number:
         raise UserError(f"{where}: no [PATCH X.Y NNN/MMM] mail in it")
     missing = [n for n in range(1, max(by_number) + 1) if n not in by_number]

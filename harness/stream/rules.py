@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from harness.errors import NotFoundError
+from harness.kernels.debian import SOURCE_PATTERNS
 from harness.matrix import Branch, DebianKernel, GitFollow, GitKernel, KernelSpec, LatestRule, Queue
 from harness.version import KernelVersion, upstream_of_debian
 
@@ -85,9 +86,8 @@ def archive(images: Mapping[str, Iterable[tuple[str, str]]], sources: Iterable[t
             if v is not None and v.rc is None and any(p.match(name) for p in pats):
                 out.add(v)
         return frozenset(out)
-    src = (re.compile(r"^linux-source-\d+\.\d+$"), re.compile(r"^linux-source$"))
     return Archive({arch: versions(pairs, patterns[arch]) for arch, pairs in images.items()},
-                   versions(sources, src), suites)
+                   versions(sources, SOURCE_PATTERNS), suites)
 
 
 def latest(branch: Branch, rule: LatestRule, found: Archive, need_source: bool) -> Resolved:

@@ -11,6 +11,17 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.113-bpf"
 sys.path.insert(0, str(ROOT / "tests"))
 
+EXC = """\
+debian:
+  suites: [bookworm-security]
+corpora:
+  exc:
+    source: 6.12.117
+    include: [exceptions_fail]
+"""
+"""The 6.12.117 selftests' exceptions_fail (reject_subprog_with_rcu_read_lock: the fixture's fix changes it), as a
+matrix's first lines: the modules that build, bisect and attribute share it (and its one corpus build)."""
+
 KERNEL = "6.12.117"
 MATRIX = f"""\
 # Integration: one real Debian kernel, a handful of light selftest objects plus one that

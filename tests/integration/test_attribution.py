@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from integration.conftest import EXC
+
 pytestmark = [pytest.mark.integration]
 
 CLI = str(Path(sys.executable).parent / "bpf-harness")
@@ -25,13 +27,7 @@ def test_a_run_names_the_commit_of_a_finding_between_two_releases(tree, tmp_path
     subprocess.run(["git", "-C", str(tree), "tag", "-f", "it-v6.12.113", "v6.12.113"], check=True, capture_output=True)
     subprocess.run(["git", "-C", str(tree), "tag", "-f", "it-v6.12.115", "fixture"], check=True, capture_output=True)
     m = tmp_path / "m.yaml"
-    m.write_text(f"""\
-debian:
-  suites: [bookworm-security]
-corpora:
-  exc:
-    source: 6.12.117
-    include: [exceptions_fail]
+    m.write_text(EXC + f"""\
 branches:
   6.12.y:
     corpus: exc

@@ -22,20 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration.conftest import ROOT
+from integration.conftest import EXC, ROOT
 
 pytestmark = [pytest.mark.integration]
 
 CLI = str(Path(sys.executable).parent / "bpf-harness")
 CULPRIT = "bpf: Fix exception exit lock checking for subprogs"
 TESTS = ["exceptions_fail/reject_subprog_with_rcu_read_lock", "exceptions_fail/reject_with_rcu_read_lock"]
-MATRIX = """\
-debian:
-  suites: [bookworm-security]
-corpora:
-  exc:
-    source: 6.12.117
-    include: [exceptions_fail]
+MATRIX = EXC + """\
 branches:
   6.12.y:
     corpus: exc

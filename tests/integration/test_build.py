@@ -17,20 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from integration.conftest import FIXTURE, ROOT
+from integration.conftest import EXC, FIXTURE, ROOT
 
 pytestmark = [pytest.mark.integration]
 
 PROGRAM = "exceptions_fail/reject_subprog_with_rcu_read_lock"
 CULPRIT = "bpf: Fix exception exit lock checking for subprogs"
-CORPUS = """\
-debian:
-  suites: [bookworm-security]
-corpora:
-  exc:
-    source: 6.12.117
-    include: [exceptions_fail]
-"""
 CLI = str(Path(sys.executable).parent / "bpf-harness")
 
 
@@ -39,7 +31,7 @@ def run(*argv: str, timeout: int = 3000) -> subprocess.CompletedProcess:
 
 
 def test_bisect_names_the_real_commit(tree, tmp_path, tools):
-    (tmp_path / "m.yaml").write_text(CORPUS + "branches: {6.12.y: {corpus: exc, kernels: [6.12.117]}}\n")
+    (tmp_path / "m.yaml").write_text(EXC + "branches: {6.12.y: {corpus: exc, kernels: [6.12.117]}}\n")
     p = run("bisect", "v6.12.113", "fixture", "--tree", str(tree), "--program", PROGRAM, "--backend", "uml",
             "--no-confirm", "-m", str(tmp_path / "m.yaml"), "--db", str(tmp_path / "r.db"), "--format", "json")
     assert p.returncode == 0, p.stdout + p.stderr
@@ -72,7 +64,7 @@ def test_bisect_names_the_real_commit(tree, tmp_path, tools):
 
 def test_a_commit_range_gives_per_commit_diffs(tree, tmp_path, tools):
     m = tmp_path / "m.yaml"
-    m.write_text(CORPUS + f"branches:\n  fixture:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
+    m.write_text(EXC + f"branches:\n  fixture:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
                  f"      - {{id: r, git: {{tree: {tree}, range: v6.12.113..fixture}}, backend: uml}}\n")
     v = run("validate", str(m))
     assert v.returncode == 0 and "5 kernel(s), 5 cell(s)" in v.stdout, v.stdout + v.stderr
@@ -100,7 +92,7 @@ def test_a_commit_range_gives_per_commit_diffs(tree, tmp_path, tools):
 def test_a_debian_source_with_patches(tmp_path, tools):
     m = tmp_path / "m.yaml"
     patch = FIXTURE / "0002-bpf-Fix-exception-exit-lock-checking-for-subprogs.patch"
-    m.write_text(CORPUS + f"branches:\n  src:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
+    m.write_text(EXC + f"branches:\n  src:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
                  f"      - {{id: plain, source: 6.12.113, backend: uml}}\n"
                  f"      - {{id: fixed, source: 6.12.113, patches: [{patch}], backend: uml}}\n")
     p = run("run", "-m", str(m), "--db", str(tmp_path / "r.db"), "--report", str(tmp_path / "rep"))
@@ -112,7 +104,7 @@ def test_a_debian_source_with_patches(tmp_path, tools):
         PROGRAM, "exceptions_fail/reject_with_rcu_read_lock"]
     assert pair["findings"][0]["new"]["error"] == "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region"
     # the same patch twice does not apply: one line naming it, exit 2, nothing built
-    m.write_text(CORPUS + f"branches:\n  src:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
+    m.write_text(EXC + f"branches:\n  src:\n    corpus: exc\n    arches: [x86_64]\n    kernels:\n"
                  f"      - {{id: twice, source: 6.12.113, patches: [{patch}, {patch}], backend: uml}}\n")
     p = run("run", "-m", str(m), "--db", str(tmp_path / "r2.db"))
     assert p.returncode == 2, p.stdout + p.stderr
