@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness import __version__, judge, matrix as matrix_mod
-from harness.errors import ExitCode, HarnessError
+from harness.errors import ConfigError, ExitCode, HarnessError
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -200,7 +200,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from harness.run import default_jobs, infra_failures, run_matrix
     m = matrix_mod.load(args.matrix)
     if args.jobs is not None and args.jobs < (0 if m.hosts else 1):
-        raise matrix_mod.ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
+        raise ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
     db = _db(args)
     m, said, left = stream.for_run(m, db, args.cache or cache.root())
     for line in said:
@@ -276,7 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.format == "review-reply":
             from harness.report.review import read_cover
             if not args.tester:
-                raise matrix_mod.ConfigError("review-reply needs --from 'Name <address>' (or $BPF_HARNESS_FROM): who "
+                raise ConfigError("review-reply needs --from 'Name <address>' (or $BPF_HARNESS_FROM): who "
                                              "the Tested-by: is from")
             review = {"cover": read_cover(args.cover) if args.cover else None, "in_reply_to": args.in_reply_to,
                       "tester": args.tester}
@@ -298,7 +298,7 @@ def _open_store(args: argparse.Namespace):
     from harness.store import Store
     db = _db(args)
     if not db.exists():
-        raise matrix_mod.ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
+        raise ConfigError(f"{db}: no results store here; run 'bpf-harness run' first or pass --db")
     return Store(db)
 
 
@@ -314,9 +314,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         overrides = {k: v for k, v in (("insns_pct", args.insns_pct), ("insns_abs", args.insns_abs)) if v is not None}
         th = dataclasses.replace(th, **overrides)
         if base["arch"] != new["arch"]:
-            raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
+            raise ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
         if (base["backend"] == "uml") != (new["backend"] == "uml"):
-            raise matrix_mod.ConfigError(f"cannot diff {args.base} and {args.new}: a UML and a VM cell "
+            raise ConfigError(f"cannot diff {args.base} and {args.new}: a UML and a VM cell "
                                          f"(compare them with `bpf-harness fidelity`)")
         p = pair(store, base["branch"] or "", "commit", dict(base), dict(new), th)
         terminal.render(p, sys.stdout, args.limit)
@@ -340,7 +340,7 @@ def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
     for spec in args.programs:
         obj, sep, prog = spec.partition("/")
         if not sep or not obj or not prog or "/" in prog:
-            raise matrix_mod.ConfigError(f"{spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
+            raise ConfigError(f"{spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
         programs.append((obj.removesuffix(".bpf.o"), prog))
     db = _db(args)
     _open_store(args).close()  # a results store, or one line naming what is wrong
@@ -375,16 +375,16 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     try:
         if args.cells:
             if len(args.cells) != 2:
-                raise matrix_mod.ConfigError("fidelity takes two cells (UML then VM) or none")
+                raise ConfigError("fidelity takes two cells (UML then VM) or none")
             pairs = [(store.find_cell(args.cells[0]), store.find_cell(args.cells[1]))]
         else:
             pairs = fidelity_pairs(store.latest_cells())
             if not pairs:
-                raise matrix_mod.ConfigError(f"{store.path}: no UML cell with a VM cell of the same kernel version "
+                raise ConfigError(f"{store.path}: no UML cell with a VM cell of the same kernel version "
                                              f"and corpus; run a matrix with both (see README, 'Fast lane')")
         for u, v in pairs:
             if u["backend"] != "uml" or v["backend"] != "vm":
-                raise matrix_mod.ConfigError(f"fidelity compares a UML cell with a VM cell, not {u['backend']} "
+                raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {u['backend']} "
                                              f"with {v['backend']}")
             f = fidelity.compare(store.result_map(u["id"]), store.result_map(v["id"]))
             sys.stdout.write(fidelity.render(f, u, v, args.limit))
@@ -413,16 +413,16 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     m = stream.latest_matrix(matrix_mod.load(args.matrix), _db(args), args.cache or cache.root())
     corpus = args.corpus or (m.branches[0].corpus if m.branches else None)
     if corpus not in m.corpora:
-        raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
+        raise ConfigError(f"{args.matrix}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
     programs = []
     for p in args.program:
         obj, _, prog = p.removesuffix(".bpf.o").partition("/")
         if not obj or not prog:
-            raise matrix_mod.ConfigError(f"--program {p!r}: write OBJECT/PROGRAM (exceptions_fail/reject_...)")
+            raise ConfigError(f"--program {p!r}: write OBJECT/PROGRAM (exceptions_fail/reject_...)")
         programs.append((obj.removesuffix(".bpf.o"), prog))
     backend = args.backend if args.backend != "auto" else _bisect_backend(args, programs)
     if backend == "uml" and args.arch != "x86_64":
-        raise matrix_mod.ConfigError("--backend uml runs x86_64 only")
+        raise ConfigError("--backend uml runs x86_64 only")
     tree = git.check_tree(args.tree, "bisect --tree")
     db_dir = _db(args).parent
     db_dir.mkdir(parents=True, exist_ok=True)
@@ -497,7 +497,7 @@ def cmd_backports(args: argparse.Namespace) -> int:
     maps_paths = args.maps if args.maps is not None else list(maps.default_paths(root))
     for p in maps_paths:
         if not p.is_file():
-            raise matrix_mod.ConfigError(f"backports --maps {p}: no such file")
+            raise ConfigError(f"backports --maps {p}: no such file")
     db = _db(args)
     changelog = None
     if args.changelog:
@@ -529,7 +529,7 @@ def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
     from harness.matrix import DebianKernel
     from harness import cache, stream
     if args.mainline is None:
-        raise matrix_mod.ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
+        raise ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
     m = stream.latest_matrix(matrix_mod.load(args.matrix), db, args.cache or cache.root())
     series = evidence.series_of(args.branch)
     from harness.version import KernelVersion
@@ -540,10 +540,10 @@ def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
     elif r.cells and (r.cells.newer or r.cells.own):
         versions = [(r.cells.newer or r.cells.own).version]
     if not versions:
-        raise matrix_mod.ConfigError(f"{args.matrix}: no Debian kernel of {args.branch} to apply fixes to (--at X.Y.Z)")
+        raise ConfigError(f"{args.matrix}: no Debian kernel of {args.branch} to apply fixes to (--at X.Y.Z)")
     corpus = args.corpus or (r.cells.newer.corpus if r.cells and r.cells.newer else None) or m.branches[0].corpus
     if corpus not in m.corpora:
-        raise matrix_mod.ConfigError(f"{args.matrix}: no corpus {corpus!r} for --confirm; corpora: "
+        raise ConfigError(f"{args.matrix}: no corpus {corpus!r} for --confirm; corpora: "
                                      f"{', '.join(m.corpora)}")
     cache_root = args.cache
     patches = (cache_root or cache.root()) / "backports" / "patches"
