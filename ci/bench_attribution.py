@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import cache  # noqa: E402
-from harness.build import git  # noqa: E402
+from harness.kernels.built import git  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN = "bpf: Fix exception exit lock checking for subprogs"

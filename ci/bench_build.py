@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import cache, matrix  # noqa: E402
 from harness.arch import get_arch  # noqa: E402
-from harness.build import bisect, debsrc, git, kbuild, recipe  # noqa: E402
+from harness import bisect  # noqa: E402
+from harness.kernels.built import debsrc, git, kbuild, recipe  # noqa: E402
 from harness.kernels.apt import Apt  # noqa: E402
 from harness.matrix import DebianSettings  # noqa: E402
 from harness.version import KernelVersion  # noqa: E402

@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import cache, fidelity, matrix, proc, uml, vm  # noqa: E402
+from harness import cache, fidelity, matrix, proc, vm  # noqa: E402
+from harness.kernels import uml  # noqa: E402
 from harness.arch import X86_64  # noqa: E402
 from harness.cell import CellJob, run_cell  # noqa: E402
 from harness.matrix import Accel  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import cache  # noqa: E402
 from harness.arch import get_arch  # noqa: E402
-from harness.build import debsrc, git  # noqa: E402
+from harness.kernels.built import debsrc, git  # noqa: E402
 from harness.kernels import debian  # noqa: E402
 from harness.kernels.apt import Apt  # noqa: E402
 from harness.matrix import DebianSettings  # noqa: E402

@@ -45,6 +45,21 @@ class Arch:
     """The name ``__arch(...)`` gives it in the selftests (``comment:test_arch=X86_64``)."""
     efficient_unaligned_access: bool
     """``CONFIG_HAVE_EFFICIENT_UNALIGNED_ACCESS``: the verifier is strict about alignment only if asked."""
+    machines: tuple[str, ...]
+    """What ``uname -m`` says on a host of this arch (how the host's own arch is recognised, here or over SSH)."""
+    kbuild_vars: tuple[str, ...]
+    """``make`` variables for a kernel of this arch built on an x86_64 host (``ARCH=``, ``CROSS_COMPILE=``)."""
+    kbuild_cc: str
+    """The C compiler for that kernel build."""
+    cross_packages: tuple[tuple[str, str], ...]
+    """Tools a cross build needs beyond the native one, with the Debian package and reason for each."""
+    selftests_config: str
+    """The selftests' own config fragment for this arch (``tools/testing/selftests/bpf/config.<this>``)."""
+    boot_target: str
+    """The ``make`` target of the boot image (``bzImage``, ``Image``)."""
+    boot_image: str
+    """What a guest boots, relative to a kernel build directory: the vmlinux when the arch boots it
+    uncompressed (faster under TCG), else the boot image."""
 
     def image_package_patterns(self) -> tuple[re.Pattern[str], ...]:
         """Package-name patterns for a stock kernel image, preferred first.
@@ -75,6 +90,13 @@ X86_64 = Arch(
     image_is_elf=True,
     selftest_name="X86_64",
     efficient_unaligned_access=True,
+    machines=("x86_64",),
+    kbuild_vars=("ARCH=x86_64",),
+    kbuild_cc="gcc",
+    cross_packages=(),
+    selftests_config="config.x86_64",
+    boot_target="bzImage",
+    boot_image="vmlinux",
 )
 
 ARM64 = Arch(
@@ -93,6 +115,15 @@ ARM64 = Arch(
     image_is_elf=False,
     selftest_name="ARM64",
     efficient_unaligned_access=True,
+    machines=("aarch64", "arm64"),
+    kbuild_vars=("ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"),
+    kbuild_cc="aarch64-linux-gnu-gcc",
+    cross_packages=(("aarch64-linux-gnu-gcc", "apt-get install gcc-aarch64-linux-gnu (arm64 kernels are cross-built)"),
+                    ("cpio", "apt-get install cpio (the selftests' config.aarch64 sets CONFIG_IKHEADERS, whose "
+                             "archive kbuild makes with cpio)")),
+    selftests_config="config.aarch64",
+    boot_target="Image",
+    boot_image="arch/arm64/boot/Image",
 )
 
 ARCHES: dict[str, Arch] = {a.name: a for a in (X86_64, ARM64)}
@@ -100,10 +131,19 @@ SUPPORTED: tuple[str, ...] = ("x86_64", "arm64")
 """Arches whose cells can run (arm64 under TCG on an x86_64 host, in its own Debian root)."""
 
 
+PRIMARY = X86_64
+"""The arch a question with one answer is asked on: bisection and backport confirmation, UML, the Debian
+packages whose changelogs and sources are read."""
+
+
+def of_machine(machine: str) -> Arch | None:
+    """The arch of a host whose ``uname -m`` says ``machine`` (pure); None if we know no such arch."""
+    return next((a for a in ARCHES.values() if machine in a.machines), None)
+
+
 def host_arch() -> Arch | None:
     """The arch this machine runs natively, if it is one we know."""
-    machine = os.uname().machine
-    return next((a for a in ARCHES.values() if machine in (a.name, a.clang_triple.split("-")[0])), None)
+    return of_machine(os.uname().machine)
 
 
 def get_arch(name: str) -> Arch:

@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness import cache, expect, msgcheck, proc, uml, userspace, vm
+from harness import backends, cache, expect, msgcheck, vm
 from harness.arch import get_arch
 from harness.corpus import Corpus, CorpusObject
+from harness.guest import protocol
 from harness.errors import HarnessError
 from harness.kernels import Kernel
 from harness.matrix import Host, VmSettings
@@ -68,8 +69,9 @@ class CellJob:
         return f"{self.kernel.id}/{self.kernel.arch}"
 
     @property
-    def backend(self) -> str:
-        return "uml" if self.kernel.source == "uml" else "vm"
+    def backend(self) -> backends.Backend:
+        """Where the guest runs: on ``host`` over SSH, else this machine's backend for the kernel."""
+        return backends.RemoteVm(self.host) if self.host is not None else backends.of(self.kernel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +83,8 @@ class CellOutcome:
     programs: int
     seconds: float
     findings: tuple[str, ...] = ()
+    lost: bool = False
+    """The cell's host went away while it ran (an infrastructure error there, not the cell's: it runs again)."""
 
 
 def selected(job: CellJob) -> list[tuple[CorpusObject, tuple[str, ...]]]:
@@ -142,6 +146,8 @@ class Seen:
     """time.monotonic() of the last record (any kind) of the current boot."""
     suspects: dict[Key, int] = dataclasses.field(default_factory=dict)
     """Programs in flight when a guest hung, and how often."""
+    lost: str | None = None
+    """Why the guest's host went away (a remote backend), if it did."""
 
     def in_flight(self) -> list[Key]:
         """Per worker, the first program of its current batch without a result."""
@@ -176,30 +182,25 @@ def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: fl
                                           p not in no_tail.get(o.name, ()))}
         if len(have) < len(progs) or done:
             plan_objects.append((o, progs, done, have))
-    workers = 1 if job.backend == "uml" else job.vm.cpus  # UML is uniprocessor
-    n = len(plan_objects)
-    return {
-        "veristat": str(job.corpus.veristat),
-        "workers": workers,
-        # Objects share a veristat (starting one costs more than most programs in a guest).  In a VM,
-        # four batches per worker keep the workers evenly loaded.  UML has one worker, and there a
-        # veristat gets faster the longer it runs: over the 93 verifier_* objects one took 26 s,
-        # four (a quarter each) 76 s in all; so UML cells run a single veristat.
-        "objects_per_veristat": max(1, n) if job.backend == "uml" else max(1, -(-n // (workers * 4))),
-        "program_timeout": job.vm.program_timeout,
-        "log_size": "--log-size" in job.corpus.veristat_opts,
-        "fsync": job.backend != "uml",  # hostfs writes are the host's own
-        "private_tmp": True,  # a guest's own tmpfs for scratch files and the staged vmlinux BTF
-        "failure_log_level": job.vm.failure_log_level if job.confirms is None else 0,
-        **({"main_log_level": job.log_level} if job.log_level else {}),
-        "deadline_s": (deadline_s if deadline_s is not None else job.vm.cell_timeout) + 30,
-        "kconfig": str(job.kernel.config) if job.kernel.config else None,
-        "objects": [{"name": o.name, "path": str(o.path), "programs": list(progs),
-                     **({"checks": checks[o.name]} if o.name in checks else {}),
-                     **({"no_tail": no_tail[o.name]} if o.name in no_tail else {}),
-                     **({"done": done} if done else {}), **({"skip": skip} if skip else {})}
-                    for o, progs, done, skip in plan_objects],
-    }
+    tuning = job.backend.tune(job.vm, len(plan_objects))
+    return protocol.Plan(
+        veristat=str(job.corpus.veristat),
+        workers=tuning.workers,
+        objects_per_veristat=tuning.objects_per_veristat,
+        program_timeout=job.vm.program_timeout,
+        log_size="--log-size" in job.corpus.veristat_opts,
+        fsync=tuning.fsync,
+        private_tmp=True,  # a guest's own tmpfs for scratch files and the staged vmlinux BTF
+        failure_log_level=level,
+        main_log_level=job.log_level or 0,
+        deadline_s=(deadline_s if deadline_s is not None else job.vm.cell_timeout) + 30,
+        kconfig=str(job.kernel.config) if job.kernel.config else None,
+        objects=[protocol.PlanObject(name=o.name, path=str(o.path), programs=list(progs),
+                                     **({"checks": checks[o.name]} if o.name in checks else {}),  # type: ignore[typeddict-item]
+                                     **({"no_tail": no_tail[o.name]} if o.name in no_tail else {}),
+                                     **({"done": done} if done else {}), **({"skip": skip} if skip else {}))
+                 for o, progs, done, skip in plan_objects],
+    ).to_json()
 
 
 def row_of(rec: dict) -> ResultRow:
@@ -301,7 +302,7 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
         purpose=purpose, confirms=job.confirms, log_level=job.log_level, run_id=job.run_id,
         branch=job.branch, kernel_id=job.kernel.id, kernel_key=job.kernel.key,
         release=job.kernel.release, kernel_source=job.kernel.source, package=job.kernel.package,
-        package_version=job.kernel.package_version, arch=job.kernel.arch, backend=job.backend,
+        package_version=job.kernel.package_version, arch=job.kernel.arch, backend=job.backend.name,
         accel=job.accel.accel.value, accel_reason=job.accel.reason, qemu=job.versions.get("qemu"),
         vng=job.versions.get("vng"), corpus_id=job.corpus.id, clang=job.corpus.clang,
         programs_total=total, console_log=str(console_path), image=str(job.kernel.image),
@@ -375,7 +376,7 @@ def run_cell(job: CellJob, progress: Progress | None = None, cancel: threading.E
     store.close()
     progress(job.key, done_n, total, f"{status.value} in {seconds:.0f}s")
     return CellOutcome(job.key, cell_id, status, detail, done_n, seconds,
-                       tuple(f"{f.kind.value}: {f.line}" for f in findings))
+                       tuple(f"{f.kind.value}: {f.line}" for f in findings), lost=seen.lost is not None)
 
 
 def _why(detail: str) -> str:
@@ -384,27 +385,6 @@ def _why(detail: str) -> str:
 
 
 BOOT_FAILURES = (CellStatus.BOOT_FAILED, CellStatus.BOOT_TIMEOUT, CellStatus.PANIC, CellStatus.GUEST_DIED)
-
-
-def _command(job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) -> list[str]:
-    """What boots the cell: UML as a host process, or vng with the host's root or the arch's own."""
-    if job.backend == "uml":
-        init = rwdir / "init.sh"
-        init.write_text(uml.init_script(vm.guest_argv(plan_path)))
-        init.chmod(0o755)
-        return uml.boot_argv(job.kernel.image, job.vm.memory, init)
-    common = dict(vng=vm.vng_path(), image=job.kernel.image, arch=get_arch(job.kernel.arch), accel=accel.accel,
-                  cpus=job.vm.cpus, memory=job.vm.memory, rwdir=rwdir)
-    if job.root is None:
-        return vm.vng_argv(**common, guest=vm.guest_argv(plan_path))
-    # the guest runs its own python from its root, the runner from the rwdir (vm.stage_runner says
-    # why not from the checkout); corpus and config come in read-only
-    rodirs = tuple(sorted({job.corpus.build_dir, *([job.kernel.config.parent] if job.kernel.config else [])}))
-    vm.check_mounts(rwdir, rodirs)
-    userspace.expose(job.root, [rwdir, *rodirs])
-    runner = vm.stage_runner(rwdir / "runner")
-    return vm.vng_argv(**common, guest=vm.guest_argv(plan_path, python=userspace.GUEST_PYTHON, pkg_root=runner),
-                       root=job.root, rodirs=rodirs)
 
 
 def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_dir: Path,
@@ -421,19 +401,16 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
     if rwdir.exists():
         shutil.rmtree(rwdir)
     rwdir.mkdir(parents=True)
-    plan_path = rwdir / "plan.json"
+    plan_path = rwdir / protocol.PLAN
     t0 = time.monotonic()
     plan = plan_for(job, rwdir, seen, max(10.0, deadline - t0))
     plan_path.write_text(json.dumps(plan))
     console_path = cell_dir / "console.log"
-    if job.host is None:
-        argv = _command(job, accel, rwdir, plan_path)
-        store.update_cell(cell_id, reproducer=proc.reproducer(argv))
     logs_n = 0
     started = False
     timed_out: str | None = None
     hung = ""
-    tail = _Tail(rwdir / "results.jsonl")
+    tail = _Tail(rwdir / protocol.RESULTS)
     lines = _Lines(console_path)
     stall: console.Finding | None = None
     stall_t = 0.0
@@ -444,42 +421,30 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             seen.last_record = time.monotonic()
             kind = rec.get("kind")
             key = (rec.get("object"), rec.get("program"))
-            if kind == "result":
+            if kind == protocol.RESULT:
                 store.add_result(cell_id, row_of(rec))
                 seen.results[key] = (rec.get("verdict"), has_stats(rec.get("log", [])))
-            elif kind == "batch":
+            elif kind == protocol.BATCH:
                 seen.batches[rec["worker"]] = [tuple(k) for k in rec["keys"]]
-            elif kind == "tail":
+            elif kind == protocol.TAIL:
                 store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
                 seen.tails.add(key)
                 logs_n += 1
-            elif kind == "msg":
+            elif kind == protocol.MSG:
                 logs_n += 1
                 seen.msgs.add(key)
                 store.set_msg_check(cell_id, rec["object"], rec["program"], rec["check"], rec.get("detail"),
                                     rec.get("log_level"))
                 if rec.get("tail"):
                     store.add_tail(cell_id, rec["object"], rec["program"], rec["tail"], rec["log_level"])
-            elif kind == "error":
+            elif kind == protocol.ERROR:
                 log.warning("%s: guest runner error on %s: %s", job.key, rec.get("object"), rec.get("error"))
 
     progress(job.key, len(seen.results), total, "booting")
     header = f"# accel: {accel.accel.value} ({accel.reason})\n"
     boot_timeout = min(job.vm.boot_timeout, vm.KVM_PROBE_S) if accel.auto else job.vm.boot_timeout
-    conn = None
-    if job.host is None:
-        p, tee = proc.start(argv, env=vm.vng_env(), log_path=console_path, header=header)
-        store.update_cell(cell_id, pgid=p.pid)
-    else:  # the same guest on a remote host; its console and rwdir files are mirrored into ours
-        from harness import remote
-        conn = remote.Connection(job.host)
-        try:
-            p = tee = remote.launch(conn, remote.Stage(conn), job, accel, plan, rwdir, console_path, header,
-                                    cell_dir.name)
-        except BaseException:
-            conn.close()
-            raise
-        store.update_cell(cell_id, reproducer=p.reproducer)
+    guest = job.backend.start(job, accel, rwdir, plan, console_path, header)
+    store.update_cell(cell_id, reproducer=guest.reproducer, **({"pgid": guest.pid} if guest.pid else {}))
     try:
         while True:
             ingest()
@@ -491,7 +456,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                     stall, stall_t = f, mono
             if stall is not None and seen.last_record > stall_t:
                 stall = None  # results came after the splat: the guest recovered
-            if not started and (rwdir / "started.json").exists():
+            if not started and (rwdir / protocol.STARTED).exists():
                 started = True
                 seen.last_record = mono
                 store.update_cell(cell_id, boot_s=round(now, 2))
@@ -501,7 +466,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                 progress(job.key, done_n, total, f"second pass: {logs_n} logs")
             else:
                 progress(job.key, done_n, total, "")
-            if p.poll() is not None:
+            if guest.poll() is not None:
                 break
             if cancel.is_set():
                 timed_out = "interrupted"
@@ -512,7 +477,7 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
             if mono > deadline:
                 timed_out = "cell"
                 break
-            if started and not (rwdir / "done.json").exists():
+            if started and not (rwdir / protocol.DONE).exists():
                 quiet = mono - seen.last_record
                 if stall is not None and mono - stall_t > min(STALL_GRACE_S, job.vm.hang_after):
                     timed_out, hung = "hung", f"{stall.kind.value}, then no result for {quiet:.0f} s"
@@ -522,20 +487,17 @@ def _boot(job: CellJob, accel: vm.AccelChoice, store: Store, cell_id: int, cell_
                     break
             time.sleep(POLL_S)
     finally:
-        if conn is None:
-            proc.stop(p)
-        else:
-            p.stop()
-            conn.close()
-        tee.join(timeout=30)
+        guest.stop()
+        guest.join(timeout=30)
     ingest()
-    if getattr(p, "lost", None):
-        return CellStatus.INFRA, p.lost, console.scan(console_path.read_text(errors="replace").splitlines())
-    started = started or (rwdir / "started.json").exists()
+    if guest.lost:
+        seen.lost = guest.lost
+        return CellStatus.INFRA, guest.lost, console.scan(console_path.read_text(errors="replace").splitlines())
+    started = started or (rwdir / protocol.STARTED).exists()
     with open(console_path, encoding="utf-8", errors="replace") as f:
         text = f.read().splitlines()
     findings = console.scan(text)
-    status, detail = decide(started, (rwdir / "done.json").exists(), timed_out, findings,
+    status, detail = decide(started, (rwdir / protocol.DONE).exists(), timed_out, findings,
                             console.runner_crash(text), hung)
     return status, detail, findings
 

@@ -12,20 +12,29 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from harness import __version__, judge, matrix as matrix_mod
-from harness.errors import ConfigError, ExitCode, HarnessError
+from harness import __version__, backends, judge, matrix as matrix_mod
+from harness.arch import PRIMARY
+from harness.errors import ConfigError, ExitCode, HarnessError, UsageError
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` (exit 2, one line) instead of exiting from inside."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bpf-harness", description="BPF verifier regression harness for stable kernels.",
-                                epilog="exit codes: 0 clean, 1 regressions, 2 usage/config error, 3 infrastructure error")
+    p = _Parser(prog="bpf-harness", description="BPF verifier regression harness for stable kernels.",
+                epilog="exit codes: 0 clean, 1 regressions, 2 usage/config error, 3 infrastructure error")
     p.add_argument("--version", action="version", version=f"bpf-harness {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (every command run)")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a matrix: fetch kernels, build the corpus, verify in VMs")
+    r.set_defaults(func=cmd_run)
     r.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix YAML (default: %(default)s)")
     r.add_argument("--db", type=Path, default=None, help="results store (default: bpf-harness-out/results.db)")
     r.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH",
@@ -43,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 on verifier regressions (default), also on newly unexpected results, or never")
 
     rp = sub.add_parser("report", help="write a report of the matrix's per-commit diffs")
+    rp.set_defaults(func=cmd_report)
     rp.add_argument("--db", type=Path, default=None)
     rp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
                     help="matrix that orders kernels into branches (default: %(default)s)")
@@ -67,16 +77,19 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a matrix file without running it (and say what its kernel rules "
                        "resolve to today)")
+    v.set_defaults(func=cmd_validate)
     v.add_argument("file", type=Path)
     v.add_argument("--cache", type=Path, default=None, help="cache with the private apt lists (default: "
                    "$XDG_CACHE_HOME/bpf-harness)")
 
     f = sub.add_parser("fidelity", help="UML vs VM results of the same kernel version and corpus")
+    f.set_defaults(func=cmd_fidelity)
     f.add_argument("cells", nargs="*", metavar="CELL", help="UML cell then VM cell (default: every matching pair)")
     f.add_argument("--db", type=Path, default=None)
     f.add_argument("--limit", type=int, default=10, help="examples listed per cause (default 10; 'other': all)")
 
     d = sub.add_parser("diff", help="verifier acceptance diff of two cells; exit 1 if regressions")
+    d.set_defaults(func=cmd_diff)
     d.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
     d.add_argument("new", metavar="NEW")
     d.add_argument("--db", type=Path, default=None)
@@ -85,10 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--limit", type=int, default=50, help="findings listed per class (default 50)")
 
     mg = sub.add_parser("merge", help="stores of several jobs (e.g. --shard runs) into one; idempotent")
+    mg.set_defaults(func=cmd_merge)
     mg.add_argument("out", metavar="OUT", type=Path)
     mg.add_argument("inputs", metavar="IN", type=Path, nargs="+")
 
     ld = sub.add_parser("logdiff", help="two kernels' verifier logs of programs side by side, from where they part")
+    ld.set_defaults(func=cmd_logdiff)
     ld.add_argument("base", metavar="BASE", help="KERNEL or KERNEL/ARCH (newest cell of it)")
     ld.add_argument("new", metavar="NEW")
     ld.add_argument("programs", metavar="OBJECT/PROGRAM", nargs="+")
@@ -103,15 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     ld.add_argument("--html", type=Path, default=None, help="also write the diffs as one offline HTML file")
 
     b = sub.add_parser("bisect", help="first commit of GOOD..BAD where named programs' results changed")
+    b.set_defaults(func=cmd_bisect)
     b.add_argument("good", metavar="GOOD")
     b.add_argument("bad", metavar="BAD")
     b.add_argument("--tree", type=Path, required=True, help="the git tree (a linux-stable or mainline clone)")
     b.add_argument("--program", action="append", required=True, metavar="OBJECT/PROGRAM",
                    help="a program of the corpus (repeatable)")
-    b.add_argument("--backend", choices=("auto", "uml", "vm"), default="auto",
+    b.add_argument("--backend", choices=("auto", *backends.NAMES), default="auto",
                    help="auto (default): UML when the store's fidelity data says the fast lane verifies the "
                         "programs, else the VM")
-    b.add_argument("--arch", default="x86_64", help="VM arch (default x86_64; UML is x86_64)")
+    b.add_argument("--arch", default=PRIMARY.name, help=f"VM arch (default {PRIMARY.name}; UML is "
+                   f"{', '.join(backends.UML.arches())})")
     b.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX, help="matrix with the corpus")
     b.add_argument("--corpus", default=None, help="corpus of the matrix (default: the first branch's)")
     b.add_argument("--all-commits", action="store_true", help="test every commit, not only those touching --path")
@@ -123,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--format", choices=("text", "json"), default="text")
 
     bp = sub.add_parser("backports", help="mainline BPF fixes and their selftests missing from a stable branch")
+    bp.set_defaults(func=cmd_backports)
     bp.add_argument("--branch", required=True, help="the stable branch, MAJOR.MINOR.y (6.12.y)")
     bp.add_argument("-m", "--matrix", type=Path, default=DEFAULT_MATRIX,
                     help="matrix whose corpora and kernels --confirm builds from (default: %(default)s)")
@@ -144,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="selftest map YAML (repeatable; default: selftest_maps/*.yaml)")
     bp.add_argument("--confirm", action="store_true",
                     help="build the branch's newest release with each candidate that has paired tests, verify before/after")
-    bp.add_argument("--backend", choices=("uml", "vm"), default="uml", help="--confirm backend (default uml)")
+    bp.add_argument("--backend", choices=backends.NAMES, default=backends.UML.name,
+                    help=f"--confirm backend (default {backends.UML.name})")
     bp.add_argument("--corpus", default=None, help="--confirm corpus of the matrix (default: the behaviour cells')")
     bp.add_argument("--cache", type=Path, default=None)
     bp.add_argument("--format", choices=("md", "json", "html"), default="md")
@@ -153,11 +172,13 @@ def _parser() -> argparse.ArgumentParser:
                     help="exit 1 when a candidate is missing (default never)")
 
     mp = sub.add_parser("maps", help="selftest program <-> commit map of a git range, as reviewed YAML")
+    mp.set_defaults(func=cmd_maps)
     mp.add_argument("--tree", type=Path, required=True)
     mp.add_argument("--range", required=True, metavar="A..B")
     mp.add_argument("-o", "--output", type=Path, default=None, help="file (default: stdout)")
 
     s = sub.add_parser("results", help="verdict counts per cell and failures with their error line")
+    s.set_defaults(func=cmd_results)
     s.add_argument("--db", type=Path, default=None)
     s.add_argument("--cell", action="append", default=[], metavar="KERNEL/ARCH")
     s.add_argument("--limit", type=int, default=20, help="failures listed per cell (0: all; default 20)")
@@ -194,7 +215,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from harness import cache, stream
     from harness.kernels import acquire
     from harness.run import default_jobs, infra_failures, run_matrix
@@ -221,7 +242,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "%d guest(s) at a time here (vm: cpus %d, memory %s on %d core(s); --jobs N to choose)",
             jobs, m.vm.cpus, m.vm.memory, len(os.sched_getaffinity(0)))
     summary = run_matrix(m, db=db, only=only, jobs=jobs, force=args.force,
-                         cache_root=args.cache, argv=list(argv))
+                         cache_root=args.cache, argv=args.argv)
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
     regressed = False
@@ -267,7 +288,8 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness import build, report, stream
+    from harness import report, stream
+    from harness.kernels import built as build
     store = _open_store(args)
     try:
         m, resolved = stream.recorded_matrix(matrix_mod.load(args.matrix), store)
@@ -315,9 +337,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         th = dataclasses.replace(th, **overrides)
         if base["arch"] != new["arch"]:
             raise ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
-        if (base["backend"] == "uml") != (new["backend"] == "uml"):
-            raise ConfigError(f"cannot diff {args.base} and {args.new}: a UML and a VM cell "
-                                         f"(compare them with `bpf-harness fidelity`)")
+        if base["backend"] != new["backend"]:
+            raise ConfigError(f"cannot diff {args.base} and {args.new}: a {base['backend'].upper()} and a "
+                              f"{new['backend'].upper()} cell (compare them with `bpf-harness fidelity`)")
         p = pair(store, base["branch"] or "", "commit", dict(base), dict(new), th)
         terminal.render(p, sys.stdout, args.limit)
         if p.regressions:
@@ -334,14 +356,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
+def cmd_logdiff(args: argparse.Namespace) -> int:
     from harness import triage
-    programs = []
-    for spec in args.programs:
-        obj, sep, prog = spec.partition("/")
-        if not sep or not obj or not prog or "/" in prog:
-            raise ConfigError(f"{spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
-        programs.append((obj.removesuffix(".bpf.o"), prog))
+    programs = [_program(spec, "logdiff") for spec in args.programs]
     db = _db(args)
     _open_store(args).close()  # a results store, or one line naming what is wrong
 
@@ -352,7 +369,7 @@ def cmd_logdiff(args: argparse.Namespace, argv: list[str]) -> int:
         from harness.store import Store
         with Store(db) as store:
             m = acquire.check_supported(stream.recorded_matrix(matrix_mod.load(args.matrix), store)[0])
-        return run_matrix(m, db=db, jobs=default_jobs(m), cache_root=args.cache, argv=argv, logs=sides,
+        return run_matrix(m, db=db, jobs=default_jobs(m), cache_root=args.cache, argv=args.argv, logs=sides,
                           log_level=level).outcomes
 
     diffs = triage.log_diffs(db, args.base, args.new, programs, args.level, None if args.no_fetch else fetch)
@@ -378,14 +395,12 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
                 raise ConfigError("fidelity takes two cells (UML then VM) or none")
             pairs = [(store.find_cell(args.cells[0]), store.find_cell(args.cells[1]))]
         else:
-            pairs = fidelity_pairs(store.latest_cells())
+            pairs = fidelity.pairs(store.latest_cells())
             if not pairs:
                 raise ConfigError(f"{store.path}: no UML cell with a VM cell of the same kernel version "
-                                             f"and corpus; run a matrix with both (see README, 'Fast lane')")
+                                  f"and corpus; run a matrix with both (see README, 'Fast lane')")
         for u, v in pairs:
-            if u["backend"] != "uml" or v["backend"] != "vm":
-                raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {u['backend']} "
-                                             f"with {v['backend']}")
+            fidelity.check_pair(u, v)
             f = fidelity.compare(store.result_map(u["id"]), store.result_map(v["id"]))
             sys.stdout.write(fidelity.render(f, u, v, args.limit))
     finally:
@@ -393,91 +408,31 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def fidelity_pairs(cells) -> list:
-    """(UML cell, VM cell) of the same version, arch and corpus.
-
-    A UML cell's package version is its linux-source's, which Debian builds from the same source
-    as the kernel image of that version (``6.12.117-1~deb12u1`` both), so it matches where a
-    ``uname -r`` would not (``6.1.0-56-amd64`` vs ``6.1.192``).
-    """
-    vms = [c for c in cells if c["backend"] == "vm"]
-    return [(u, v) for u in cells if u["backend"] == "uml" for v in vms
-            if u["package_version"] == v["package_version"] and u["arch"] == v["arch"]
-            and u["corpus_id"] == v["corpus_id"]]
-
-
 def cmd_bisect(args: argparse.Namespace) -> int:
     import json
-    from harness import cache, stream
-    from harness.build import bisect, git
+    from harness import bisect, cache, stream
     m = stream.latest_matrix(matrix_mod.load(args.matrix), _db(args), args.cache or cache.root())
-    corpus = args.corpus or (m.branches[0].corpus if m.branches else None)
-    if corpus not in m.corpora:
-        raise ConfigError(f"{args.matrix}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
-    programs = []
-    for p in args.program:
-        obj, _, prog = p.removesuffix(".bpf.o").partition("/")
-        if not obj or not prog:
-            raise ConfigError(f"--program {p!r}: write OBJECT/PROGRAM (exceptions_fail/reject_...)")
-        programs.append((obj.removesuffix(".bpf.o"), prog))
-    backend = args.backend if args.backend != "auto" else _bisect_backend(args, programs)
-    if backend == "uml" and args.arch != "x86_64":
-        raise ConfigError("--backend uml runs x86_64 only")
-    tree = git.check_tree(args.tree, "bisect --tree")
-    db_dir = _db(args).parent
-    db_dir.mkdir(parents=True, exist_ok=True)
-    say = logging.getLogger("harness.bisect").info
-    bis = bisect.Bisector(m, tree, corpus, programs, backend, args.arch,
-                          db_dir / bisect.store_name(programs, backend, args.arch, corpus), args.cache, say)
-    paths = tuple(args.path) or git.BPF_PATHS
-    o = bisect.run(tree, args.good, args.bad, bis, () if args.all_commits else paths, args.all_commits)
-    confirm = ""
-    if o.culprit and o.parent and backend == "uml" and not args.no_confirm:
-        vm_bis = bisect.Bisector(m, tree, corpus, programs, "vm", "x86_64",
-                                 db_dir / bisect.store_name(programs, "vm", "x86_64", corpus), args.cache, say)
-        say(f"bisect: confirming {o.culprit[:12]} against its parent in x86_64 VM cells")
-        before, after = vm_bis.verify(o.parent), vm_bis.verify(o.culprit)
-        ok = before is not None and after is not None and bisect.changed(before, after, programs, m.thresholds)
-        confirm = "confirmed in a VM" if ok else "NOT confirmed in a VM: the VM results do not change there"
-    repro_yaml = db_dir / f"bisect-{o.culprit[:12]}.yaml" if o.culprit else None
-    reproduce = ""
-    if repro_yaml is not None:
-        spec = m.corpora[corpus]
-        repro_yaml.write_text(bisect.reproducer_matrix(o, tree, backend, args.arch, corpus, {
-            "source": str(spec.source), "include": list(spec.include), "exclude": list(spec.exclude)},
-            m.debian.suites))
-        reproduce = f"bpf-harness run -m {repro_yaml} --db {db_dir / 'bisect-repro.db'} --report {db_dir / 'bisect-report'}"
+    programs = [_program(p, "--program") for p in args.program]
+    a = bisect.bisect_range(m, args.tree, args.good, args.bad, programs,
+                            corpus=args.corpus or (m.branches[0].corpus if m.branches else ""), backend=args.backend,
+                            arch=args.arch, db=_db(args), cache_root=args.cache, paths=tuple(args.path) or None,
+                            all_commits=args.all_commits, confirm=not args.no_confirm)
     if args.format == "json":
-        d = bisect.to_json(o, programs, reproduce)
-        d["backend"], d["vm_confirmation"] = backend, confirm or None
+        d = bisect.to_json(a.outcome, programs, a.reproduce)
+        d["backend"], d["vm_confirmation"] = a.backend, a.confirmation or None
         print(json.dumps(d, indent=1))
     else:
-        sys.stdout.write(bisect.render_text(o, programs, tree, reproduce))
-        print(f"backend: {backend}" + (f"; {confirm}" if confirm else ""))
-    return ExitCode.OK if o.verdict in ("found", "unchanged", "outside-paths") else ExitCode.INFRA
+        sys.stdout.write(bisect.render_text(a.outcome, programs, args.tree, a.reproduce))
+        print(f"backend: {a.backend}" + (f"; {a.confirmation}" if a.confirmation else ""))
+    return ExitCode.OK if a.ok else ExitCode.INFRA
 
 
-def _bisect_backend(args: argparse.Namespace, programs: list) -> str:
-    """UML when the store has a UML cell that verified every named program as a VM would (``fidelity.uml_only``)."""
-    from harness import fidelity
-    from harness.store import Store
-    db = _db(args)
-    if db.exists():
-        store = Store(db)
-        try:
-            for c in store.latest_cells():
-                if c["backend"] != "uml":
-                    continue
-                res = store.result_map(c["id"])
-                if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
-                    logging.getLogger("harness.bisect").info(
-                        f"bisect: UML (the fast lane verified these programs in cell {c['kernel_id']}/{c['arch']})")
-                    return "uml"
-        finally:
-            store.close()
-    logging.getLogger("harness.bisect").info("bisect: the VM (no UML cell in the store verified these programs; "
-                                             "--backend uml forces the fast lane)")
-    return "vm"
+def _program(spec: str, what: str) -> tuple[str, str]:
+    """``OBJECT/PROGRAM`` (``OBJECT.bpf.o/PROGRAM`` too) -> (object, program)."""
+    obj, sep, prog = spec.partition("/")
+    if not sep or not obj or not prog or "/" in prog:
+        raise UsageError(f"{what} {spec!r}: give a program as OBJECT/PROGRAM (e.g. verifier_and/invalid_range_check)")
+    return obj.removesuffix(".bpf.o"), prog
 
 
 def cmd_maps(args: argparse.Namespace) -> int:
@@ -513,7 +468,12 @@ def cmd_backports(args: argparse.Namespace) -> int:
                         changelog_path=changelog, queue=args.queue,
                         notes_path=root / "selftest_maps" / "notes.yaml", at=args.at)
     if args.confirm:
-        _confirm_candidates(args, r, db)
+        from harness import cache, stream
+        from harness.backports import confirm
+        confirm.candidates(r, lambda: stream.latest_matrix(matrix_mod.load(args.matrix), db, args.cache or cache.root()),
+                           branch=args.branch, mainline=args.mainline, at=args.at, corpus=args.corpus,
+                           backend=args.backend, db=db, cache_root=args.cache,
+                           say=logging.getLogger("harness.backports").info)
     text = {"md": report.markdown, "json": report.dumps, "html": report.page}[args.format](r)
     if args.output:
         args.output.write_text(text)
@@ -522,40 +482,6 @@ def cmd_backports(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return ExitCode.REGRESSION if args.fail_on == "missing" and r.missing else ExitCode.OK
-
-
-def _confirm_candidates(args: argparse.Namespace, r, db: Path) -> None:
-    from harness.backports import confirm, evidence
-    from harness.matrix import DebianKernel
-    from harness import cache, stream
-    if args.mainline is None:
-        raise ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
-    m = stream.latest_matrix(matrix_mod.load(args.matrix), db, args.cache or cache.root())
-    series = evidence.series_of(args.branch)
-    from harness.version import KernelVersion
-    versions = [k.source.version for k in m.kernels() if isinstance(k.source, DebianKernel)
-                and (k.source.version.major, k.source.version.minor) == series]
-    if args.at:
-        versions = [KernelVersion.parse(args.at)]
-    elif r.cells and (r.cells.newer or r.cells.own):
-        versions = [(r.cells.newer or r.cells.own).version]
-    if not versions:
-        raise ConfigError(f"{args.matrix}: no Debian kernel of {args.branch} to apply fixes to (--at X.Y.Z)")
-    corpus = args.corpus or (r.cells.newer.corpus if r.cells and r.cells.newer else None) or m.branches[0].corpus
-    if corpus not in m.corpora:
-        raise ConfigError(f"{args.matrix}: no corpus {corpus!r} for --confirm; corpora: "
-                                     f"{', '.join(m.corpora)}")
-    cache_root = args.cache
-    patches = (cache_root or cache.root()) / "backports" / "patches"
-    say = logging.getLogger("harness.backports").info
-    for c in r.candidates:
-        if not c.id or not c.tests:
-            continue
-        tests = [tuple(t.split("/", 1)) for t in c.tests]
-        patch = confirm.format_patch(args.mainline, c.id, patches)
-        c.confirmation = confirm.confirm(m, max(versions), patch, tests, corpus, args.backend,
-                                         db.parent / f"backports-{args.branch}.db", cache_root, say)
-    r.candidates.sort(key=lambda c: c.rank)
 
 
 def cmd_results(args: argparse.Namespace) -> int:
@@ -584,36 +510,18 @@ def _terminate_as_interrupt() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
+        args = _parser().parse_args(argv)
+    except UsageError as e:
+        print(f"bpf-harness: error: {e}", file=sys.stderr)
+        return int(e.exit_code)
+    except SystemExit as e:  # --help, --version
         return ExitCode.USAGE if e.code else ExitCode.OK
+    args.argv = ["bpf-harness", *argv]
     _setup_logging(args.verbose)
     _terminate_as_interrupt()
     try:
-        if args.cmd == "validate":
-            return cmd_validate(args)
-        if args.cmd == "run":
-            return cmd_run(args, ["bpf-harness", *argv])
-        if args.cmd == "results":
-            return cmd_results(args)
-        if args.cmd == "diff":
-            return cmd_diff(args)
-        if args.cmd == "report":
-            return cmd_report(args)
-        if args.cmd == "fidelity":
-            return cmd_fidelity(args)
-        if args.cmd == "bisect":
-            return cmd_bisect(args)
-        if args.cmd == "merge":
-            return cmd_merge(args)
-        if args.cmd == "backports":
-            return cmd_backports(args)
-        if args.cmd == "maps":
-            return cmd_maps(args)
-        if args.cmd == "logdiff":
-            return cmd_logdiff(args, ["bpf-harness", *argv])
+        return args.func(args)
     except HarnessError as e:
         print(f"bpf-harness: error: {e}", file=sys.stderr)
         return int(e.exit_code)
@@ -635,8 +543,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bpf-harness: internal error (a bug in bpf-harness, please report it with the traceback above): "
               f"{type(e).__name__}: {e}", file=sys.stderr)
         return ExitCode.INFRA
-    parser.error(f"unknown command {args.cmd}")
-    return ExitCode.USAGE
 
 
 if __name__ == "__main__":

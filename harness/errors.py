@@ -30,6 +30,10 @@ class UserError(HarnessError):
     exit_code = ExitCode.USAGE
 
 
+class UsageError(UserError):
+    """The command line is wrong (an unknown option, a missing argument); the message says which."""
+
+
 class ConfigError(UserError):
     """A matrix file is malformed; the message starts with file:line."""
 

@@ -202,3 +202,25 @@ def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) ->
         if len(ds) > len(shown):
             out.append(f"    ... {len(ds) - len(shown)} more")
     return "\n".join(out) + "\n"
+
+
+def pairs(cells: list[Mapping]) -> list[tuple[Mapping, Mapping]]:
+    """(UML cell, VM cell) of the same version, arch and corpus (stored cell rows).
+
+    A UML cell's package version is its linux-source's, which Debian builds from the same source
+    as the kernel image of that version (``6.12.117-1~deb12u1`` both), so it matches where a
+    ``uname -r`` would not (``6.1.0-56-amd64`` vs ``6.1.192``).
+    """
+    from harness.backends import UML, VM
+    vms = [c for c in cells if c["backend"] == VM.name]
+    return [(u, v) for u in cells if u["backend"] == UML.name for v in vms
+            if u["package_version"] == v["package_version"] and u["arch"] == v["arch"]
+            and u["corpus_id"] == v["corpus_id"]]
+
+
+def check_pair(uml: Mapping, vm: Mapping) -> None:
+    """Refuse a pair that is not a UML cell then a VM cell."""
+    from harness.backends import UML, VM
+    from harness.errors import ConfigError
+    if uml["backend"] != UML.name or vm["backend"] != VM.name:
+        raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {uml['backend']} with {vm['backend']}")

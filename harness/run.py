@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from harness import cache, proc, userspace, vm
+from harness import backends, cache, proc, userspace, vm
 from harness.arch import get_arch, host_arch
 from harness.cell import CellJob, CellOutcome, run_cell
 from harness.corpus import Builder, Corpus
@@ -109,33 +109,29 @@ def run_matrix(matrix: Matrix, *, db: Path, only: tuple[str, ...] = (), jobs: in
     out_dir = db.parent / "runs" / f"run-{run_id}"
     prep = Preparer(matrix, cache_root)
     skipped: list[str] = []
-    accel: dict[str, vm.AccelChoice] = {}
-    versions: dict[str, dict] = {}
-    roots: dict[str, Path] = {}
+    accel: dict[tuple[str, str], vm.AccelChoice] = {}
+    versions: dict[tuple[str, str], dict] = {}
+    roots: dict[tuple[str, str], Path | None] = {}
     status = "failed"
 
     def job(cell: Cell, kernel: Kernel, corpus: Corpus, **kw) -> CellJob:
-        if cell.arch not in accel and cell.kernel.backend == "vm":
-            arch = get_arch(cell.arch)
-            accel[cell.arch] = vm.choose_accel(matrix.vm.accel, arch)
-            versions[cell.arch] = vm.tool_versions(arch)
-            progress.message(f"{cell.arch}: {accel[cell.arch].accel.value} ({accel[cell.arch].reason})")
-        arch = get_arch(cell.arch)
-        if cell.kernel.backend == "uml":
-            return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm, vm.AccelChoice(
-                Accel.NATIVE, "user-mode Linux: the kernel runs as a host process"), out_dir, db, {}, **kw)
-        if arch is not host_arch() and arch.name not in roots:
-            roots[arch.name] = userspace.guest_root(cache_root, arch)  # resolved once per run
-        root = roots.get(arch.name) if arch is not host_arch() else None
-        return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm.for_arch(cell.arch), accel[cell.arch], out_dir,
-                       db, versions[cell.arch], root=root, **kw)
+        backend, arch = backends.of(kernel), get_arch(cell.arch)
+        key = (backend.name, arch.name)
+        if key not in accel:  # chosen once per run, with the tools' versions and a foreign arch's own root
+            accel[key] = backend.accel(matrix.vm.accel, arch)
+            versions[key] = backend.versions(arch)
+            roots[key] = backend.root(cache_root, arch)
+            if backend.on_hosts or accel[key].accel is not Accel.NATIVE:
+                progress.message(f"{cell.arch}: {accel[key].accel.value} ({accel[key].reason})")
+        return CellJob(run_id, cell.branch, kernel, corpus, matrix.vm.for_arch(cell.arch), accel[key], out_dir, db,
+                       versions[key], root=roots[key], **kw)
 
     try:
-        for name in sorted({c.arch for c in cells if c.kernel.backend == "vm"}):  # before any download
-            vm.require_tools(get_arch(name), host_root=get_arch(name) is host_arch())
+        for name, arch in sorted({(c.kernel.backend, c.arch) for c in cells}):  # before any download
+            backends.named(name).require(get_arch(arch))
         patched = [c for c in cells if isinstance(c.kernel.source, SourceKernel) and c.kernel.source.patches]
         if patched:  # before any build: a patch that does not apply is the answer
-            from harness.build import check_patches
+            from harness.kernels.built import check_patches
             check_patches([c.kernel for c in patched], prep.apt(patched[0].arch), cache_root)
         def ready() -> Iterator[CellJob]:
             """Each cell's job once its kernel and corpus are ready (downloads and builds happen here)."""
@@ -248,18 +244,13 @@ def _in_a_slot(job: CellJob, slots: Slots, progress: Progress, cancel: threading
                     continue  # left out: another slot
                 run = dataclasses.replace(job, host=slot.host, accel=info.accel, versions=info.versions, root=None)
             outcome = run_cell(run, progress, cancel)
-            if slot.host is not None and outcome.status is CellStatus.INFRA and _lost(outcome.detail):
+            if slot.host is not None and outcome.lost:
                 slots.drop(slot.host, outcome.detail)
                 progress.message(f"[{job.key}] runs again elsewhere: {outcome.detail}")
                 continue
             return outcome
         finally:
             slots.release(slot)
-
-
-def _lost(detail: str) -> bool:
-    """A host that went away (unreachable, connection dropped), not a cell that failed there."""
-    return "connection to host" in detail or "unreachable" in detail or ": SSH failed" in detail
 
 
 def to_confirm(store: Store, matrix: Matrix) -> list[tuple[dict, set[tuple[str, str]]]]:

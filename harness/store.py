@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import time
+from harness.arch import PRIMARY
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
@@ -386,7 +387,7 @@ class Store:
     def find_cell(self, selector: str) -> sqlite3.Row:
         """The newest cell for ``KERNEL`` or ``KERNEL/ARCH`` (x86_64 if no arch), or a NotFoundError."""
         kernel, _, arch = selector.partition("/")
-        row = self.latest_cell(kernel, arch or "x86_64")
+        row = self.latest_cell(kernel, arch or PRIMARY.name)
         if row is None:
             from harness.errors import NotFoundError
             known = sorted({f"{r[0]}/{r[1]}" for r in self.db.execute("SELECT kernel_id, arch FROM cells")})

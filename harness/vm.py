@@ -17,7 +17,7 @@ from pathlib import Path
 
 import harness
 from harness import proc
-from harness.arch import Arch
+from harness.arch import Arch, of_machine
 from harness.errors import InfraError, ToolMissingError, UserError
 from harness.matrix import Accel
 
@@ -82,7 +82,7 @@ def kvm_usable(arch: Arch, cpuinfo: str, dev: Path = Path("/dev/kvm")) -> tuple[
 
 def choose_accel(setting: Accel, arch: Arch, host_arch: str | None = None) -> AccelChoice:
     host_arch = host_arch or os.uname().machine
-    native = host_arch == arch.name or (host_arch == "aarch64" and arch.name == "arm64")
+    native = of_machine(host_arch) is arch
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -102,8 +102,8 @@ def package_root() -> Path:
     return Path(harness.__file__).resolve().parent.parent
 
 
-GUEST_MODULES = ("__init__.py", "guest/__init__.py", "guest/runner.py", "guest/match.py", "parse/__init__.py",
-                 "parse/veristat.py")
+GUEST_MODULES = ("__init__.py", "guest/__init__.py", "guest/runner.py", "guest/match.py", "guest/protocol.py",
+                 "parse/__init__.py", "parse/veristat.py")
 """The files of ``harness`` the in-guest runner imports (stdlib only besides these)."""
 
 

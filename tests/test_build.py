@@ -1,4 +1,4 @@
-"""harness.build: git plumbing, range expansion, recipes and the bisection search, on small real git repos."""
+"""harness.kernels.built: git plumbing, range expansion, recipes and the bisection search, on small real git repos."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import pytest
 
 from conftest import DATA
 from harness import matrix
-from harness.build import bisect, expand, git, recipe
-from harness.build.kbuild import CONFIG_INPUTS
+from harness.arch import ARM64, X86_64
+from harness.backends import UML, VM
+from harness import bisect
+from harness.kernels.built import expand, git, recipe
+from harness.kernels.built.kbuild import CONFIG_INPUTS
 from harness.errors import UserError
 from harness.report.model import commit_of
 
@@ -156,9 +159,9 @@ def test_a_recipe_key_changes_with_everything_that_decides_the_binary(tmp_path):
     """The key names a built kernel in the cache: a fragment, patch, make variable or compiler that changed
     must give another key (else an old kernel is booted for a new recipe), and nothing else may."""
     import dataclasses
-    uml = recipe.get("uml", "x86_64")
+    uml = UML.recipe(X86_64)
     base = uml.key("gcc 12")
-    assert recipe.get("uml", "x86_64").key("gcc 12") == base  # a fresh record of the same recipe: same key
+    assert UML.recipe(X86_64).key("gcc 12") == base  # a fresh record of the same recipe: same key
     assert uml.key("gcc 13") != base
     frag = tmp_path / uml.fragments[0].name
     frag.write_bytes(uml.fragments[0].read_bytes())
@@ -175,20 +178,20 @@ def test_a_recipe_key_changes_with_everything_that_decides_the_binary(tmp_path):
 
 
 def test_recipes():
-    uml = recipe.get("uml", "x86_64")
+    uml = UML.recipe(X86_64)
     assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um", "LOCALVERSION=")
-    x86 = recipe.get("vm", "x86_64")
+    x86 = VM.recipe(X86_64)
     assert x86.tree_fragments == ("tools/testing/selftests/bpf/config", "tools/testing/selftests/bpf/config.vm",
                                   "tools/testing/selftests/bpf/config.x86_64")
     assert x86.image == "vmlinux" and x86.base == "" and uml.base == "defconfig"
-    arm = recipe.get("vm", "arm64")
+    arm = VM.recipe(ARM64)
     assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
     assert x86.make(Path("/s"), Path("/o"), 2, "vmlinux", cc="ccache gcc") == \
         ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "LOCALVERSION=", "-j2", "CC=ccache gcc", "vmlinux"]
     assert recipe.builtin_fragment("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n") == \
         "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
-    with pytest.raises(ValueError):
-        recipe.get("uml", "arm64")
+    with pytest.raises(UserError, match="uml kernels are x86_64 only"):
+        UML.recipe(ARM64)
 
 
 @pytest.mark.parametrize("path, hit", [("kernel/bpf/Kconfig", True), ("arch/x86/configs/x86_64_defconfig", True),
@@ -296,7 +299,7 @@ def test_bisect_program_must_be_object_slash_program(tree, tmp_path, capsys):
     from harness.cli import main
     repo, _ = tree
     assert main(["bisect", "v1", "main", "--tree", str(repo), "--program", "exceptions_fail", "--backend", "uml"]) == 2
-    assert "write OBJECT/PROGRAM" in capsys.readouterr().err
+    assert "--program 'exceptions_fail': give a program as OBJECT/PROGRAM" in capsys.readouterr().err
 
 
 def not_a_kernel(tmp_path: Path, recipe: str = "@echo 'no kernel here: Kconfig missing' >&2; exit 2") -> tuple[Path, str]:

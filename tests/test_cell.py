@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cell
+from harness import backends, cell
 from harness.errors import InfraError
 from harness.corpus import Corpus, CorpusObject
 from harness.kernels import Kernel
@@ -281,7 +281,7 @@ def test_a_foreign_root_guest_gets_the_runner_in_its_rwdir_not_the_checkout(tmp_
     j = dataclasses.replace(j, kernel=k, root=tmp_path / "root", out_dir=tmp_path / "out")
     rwdir = tmp_path / "out" / "rw"
     rwdir.mkdir(parents=True)
-    argv = cell._command(j, j.accel, rwdir, rwdir / "plan.json")
+    argv = backends.VM.command(j, j.accel, rwdir, rwdir / "plan.json")
     rodirs = [a.split("=", 2)[2] for a in argv if a.startswith("--rodir=")]
     assert str(vm.package_root()) not in rodirs and rodirs == ["/nonexistent"]  # the corpus's build dir only
     guest = shlex.split(argv[argv.index("--exec") + 1])
@@ -289,8 +289,8 @@ def test_a_foreign_root_guest_gets_the_runner_in_its_rwdir_not_the_checkout(tmp_
     assert (rwdir / "runner" / "harness" / "guest" / "runner.py").read_text() == \
         (vm.package_root() / "harness" / "guest" / "runner.py").read_text()
     with pytest.raises(InfraError, match="read-only"):  # and a rodir that would hide the rwdir is refused
-        cell._command(dataclasses.replace(j, corpus=dataclasses.replace(j.corpus, build_dir=tmp_path)), j.accel,
-                      rwdir, rwdir / "plan.json")
+        backends.VM.command(dataclasses.replace(j, corpus=dataclasses.replace(j.corpus, build_dir=tmp_path)), j.accel,
+                               rwdir, rwdir / "plan.json")
 
 
 def test_message_checks_from_a_real_guest_are_stored_and_read_through_the_expectation(fake_vng, tmp_path):

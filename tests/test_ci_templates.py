@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from harness import cache, cli
+from harness.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 GITHUB = ROOT / "ci" / "templates" / "github-nightly.yml"
@@ -60,8 +61,8 @@ def test_every_command_parses(path, capsys):
     for argv in cmds:
         try:
             cli._parser().parse_args(argv)
-        except SystemExit:
-            pytest.fail(f"{path.name}: bpf-harness {shlex.join(argv)} does not parse: {capsys.readouterr().err}")
+        except UsageError as e:
+            pytest.fail(f"{path.name}: bpf-harness {shlex.join(argv)} does not parse: {e}")
     assert any("--shard" in c for c in cmds)
 
 

@@ -142,8 +142,7 @@ def test_a_bug_is_exit_3_never_1(tmp_path, capsys, monkeypatch):
 
 def test_bisect_backend_auto_takes_uml_only_where_the_fast_lane_verified_the_program(tmp_path):
     """Results as a UML 6.12.113 cell recorded them (tests/integration/test_build.py)."""
-    import argparse
-    from harness.cli import _bisect_backend
+    from harness.bisect import choose_backend
     s = Store(tmp_path / "r.db")
     add_corpus(s)
     run = s.start_run("m", "", [])
@@ -156,9 +155,9 @@ def test_bisect_backend_auto_takes_uml_only_where_the_fast_lane_verified_the_pro
                                 failure_class="verifier", insns=3, error="bpf_rcu_read_unlock is missing"))
     s.finish_cell(cid, CellStatus.COMPLETE, "ok")
     s.close()
-    args = argparse.Namespace(db=tmp_path / "r.db")
-    assert _bisect_backend(args, [("exceptions_fail", "reject_with_rcu_read_lock")]) == "uml"
-    assert _bisect_backend(args, [("exceptions_fail", "reject_with_rcu_read_lock"),
-                                  ("exceptions_fail", "reject_subprog_with_rcu_read_lock")]) == "vm"
-    assert _bisect_backend(args, [("exceptions_fail", "not_in_the_store")]) == "vm"
-    assert _bisect_backend(argparse.Namespace(db=tmp_path / "none.db"), [("a", "b")]) == "vm"
+    db = tmp_path / "r.db"
+    assert choose_backend(db, [("exceptions_fail", "reject_with_rcu_read_lock")]) == "uml"
+    assert choose_backend(db, [("exceptions_fail", "reject_with_rcu_read_lock"),
+                               ("exceptions_fail", "reject_subprog_with_rcu_read_lock")]) == "vm"
+    assert choose_backend(db, [("exceptions_fail", "not_in_the_store")]) == "vm"
+    assert choose_backend(tmp_path / "none.db", [("a", "b")]) == "vm"

@@ -7,7 +7,7 @@ import fnmatch
 import re
 from pathlib import Path
 
-from harness.build import git
+from harness.kernels.built import git
 
 DATA = Path(__file__).resolve().parent / "data"
 RANGE = DATA / "fixture-6.12.115-range"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import vm
+from harness import backends, vm
 from harness.matrix import Accel, Host
 from harness.remote import remote_plan
 from harness.remote.slots import HostInfo, Slots
@@ -37,9 +37,9 @@ def test_a_kvm_host_first_then_here_then_a_tcg_host_and_arches_are_respected():
     s.info["tcg"] = HostInfo(vm.AccelChoice(Accel.TCG, "no vmx"), {})
     s.info["arm"] = HostInfo(vm.AccelChoice(Accel.KVM, "arm64 host"), {})
     go = threading.Event()
-    order = [s.acquire("x86_64", "vm", go).name for _ in range(3)]
+    order = [s.acquire("x86_64", backends.VM, go).name for _ in range(3)]
     assert order == ["kvm", "local", "tcg"]
-    assert s.acquire("arm64", "vm", go).name == "arm"
+    assert s.acquire("arm64", backends.VM, go).name == "arm"
     assert s.total == 4
 
 
@@ -48,13 +48,13 @@ def test_uml_cells_stay_here_and_a_dropped_host_gets_no_more_cells():
     said = []
     s = Slots(1, (lab,), message=said.append)
     go = threading.Event()
-    first = s.acquire("x86_64", "uml", go)
+    first = s.acquire("x86_64", backends.UML, go)
     assert first.name == "local"
     s.release(first)
     s.drop(lab, "connection to host lab lost while the guest ran (EOFError)")
     assert said == ["host lab left out of this run: connection to host lab lost while the guest ran (EOFError)"]
-    assert s.acquire("x86_64", "vm", go).name == "local"
+    assert s.acquire("x86_64", backends.VM, go).name == "local"
     stop = threading.Event()
     stop.set()
     with pytest.raises(KeyboardInterrupt):  # nothing free, and the run is interrupted
-        s.acquire("x86_64", "vm", stop)
+        s.acquire("x86_64", backends.VM, stop)

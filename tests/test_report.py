@@ -406,7 +406,7 @@ def test_reference_pairs_and_a_branch_of_its_own_reference(store):
 
 def test_a_commit_built_kernel_is_named_on_its_pair_and_each_finding(store):
     """A cell of a kernel built from a commit stores the commit id as package_version and its subject as package
-    (harness.build.kbuild); every format names the commit."""
+    (harness.kernels.built.kbuild); every format names the commit."""
     cid = "d9c083b366403d58cd8e31d30ae24ebebf9a3f5c"
     subject = "bpf: Fix exception exit lock checking for subprogs"
     store.db.execute("UPDATE cells SET package_version=?, package=? WHERE kernel_id='6.1.192'", (cid, subject))

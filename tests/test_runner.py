@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.guest.protocol import Plan, PlanError
 from harness.guest.runner import Worker, Writer
 from harness.parse import veristat
 from tests.conftest import FAKES, data, read_lines
@@ -39,8 +40,8 @@ def run(tmp_path: Path, monkeypatch, recording: str, objs: list[dict], level: in
         monkeypatch.setenv(k, v)
     # 4 s, not 1: the fake veristat is a Python script, and on a loaded 2-core machine (a kernel build, VM tests)
     # one of its programs took over a second, which read as a second timeout
-    plan = {"veristat": str(FAKES / "veristat"), "program_timeout": 4, "failure_log_level": level,
-            **({"main_log_level": main_log_level} if main_log_level else {})}
+    plan = Plan(veristat=str(FAKES / "veristat"), workers=1, objects_per_veristat=len(objs), program_timeout=4,
+                objects=objs, deadline_s=600, failure_log_level=level, main_log_level=main_log_level)  # type: ignore[arg-type]
     out = Writer(tmp_path / "results.jsonl")
     Worker(plan, out, tmp_path, 0).verify_objects(objs)
     recs = [json.loads(ln) for ln in (tmp_path / "results.jsonl").read_text().splitlines()]
@@ -222,3 +223,16 @@ def test_a_resumed_plan_verifies_only_what_has_no_result_and_finishes_the_second
     assert [c[c.index("-l") + 1] for c in calls] == ["4", "2"]
     assert sorted(main) == sorted(f"{o}.bpf.o/{p}" for o, p in set(verdicts) - {(head["name"], p) for p in skipped})
     assert {f"{head['name']}.bpf.o/{p}" for p in done} <= set(second)
+
+
+def test_a_plan_from_another_version_of_the_host_is_refused_naming_the_keys():
+    """The wire format is one dataclass on both sides: a host that writes a key this runner does not know, or
+    leaves out one it needs, is a version mismatch said in one line, not a KeyError in the guest."""
+    good = Plan(veristat="/v", workers=1, objects_per_veristat=1, program_timeout=4, objects=[], deadline_s=60)
+    assert Plan.from_json(good.to_json()) == good
+    assert "main_log_level" not in good.to_json()  # a logs re-run's key only when it is one
+    d = good.to_json()
+    d["batch_size"] = 3
+    del d["workers"]
+    with pytest.raises(PlanError, match=r"unknown: batch_size; missing: workers\): the host and the guest run"):
+        Plan.from_json(d)

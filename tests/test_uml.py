@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness import uml
+from harness.kernels import uml
 
 
 def test_boot_argv_uses_the_host_root_and_console_on_stdout():

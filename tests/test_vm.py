@@ -69,6 +69,7 @@ def test_the_staged_runner_imports_alone_with_the_stdlib(tmp_path):
     p = subprocess.run([sys.executable, "-S", "-c", code], env={"PYTHONPATH": str(staged)}, cwd=tmp_path,
                        capture_output=True, text=True, check=True)
     assert p.stdout.strip() == str(sorted(["harness", "harness.guest", "harness.guest.runner", "harness.guest.match",
+                                           "harness.guest.protocol",
                                            "harness.parse", "harness.parse.veristat"]))
 
 

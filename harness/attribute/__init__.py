@@ -18,6 +18,7 @@ from typing import Callable
 
 from harness.diff import Change
 from harness.matrix import DebianKernel, Matrix
+from harness.arch import PRIMARY
 
 CHANGES = (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED, Change.MSG_CHANGED)
 """What is attributed: a confirmed regression, a fix, an error change, a ``__msg`` change."""
@@ -68,7 +69,7 @@ def plan(pairs, matrix: Matrix) -> list[Job]:
         tag = b.stable_tag.replace
         out.append(Job(branch, base, new, tag("{version}", str(specs[base].version)),
                        tag("{version}", str(specs[new].version)), b.stable_tree,  # type: ignore[arg-type]
-                       b.corpus_for("x86_64"), tuple(sorted(progs))))
+                       b.corpus_for(PRIMARY.name), tuple(sorted(progs))))
     return out
 
 
@@ -158,7 +159,7 @@ def attribute(store, matrix: Matrix, pairs, db: Path, cache_root: Path | None,
                              f"before this one"}
         else:
             doc = bisect_job(job, matrix, db.parent / "attribution", cache_root, deadline, say)
-        store.add_attribution(job.branch, "x86_64", job.base, job.new,
+        store.add_attribution(job.branch, PRIMARY.name, job.base, job.new,
                               json.dumps([f"{o}/{p}" for o, p in job.programs]), json.dumps(doc, sort_keys=True))
         what = (f"{doc['commit'][:12]} {doc['subject']}" if doc.get("commit") else f"no commit: {doc['reason']}")
         lines.append(f"{job.branch} {job.base}..{job.new} ({len(job.programs)} program(s)): {what}")

@@ -1,5 +1,5 @@
 """One attribution: check that the two releases, built from the stable tree, reproduce the change, then bisect
-between them (:mod:`harness.build.bisect`) within the budget."""
+between them (:mod:`harness.bisect`) within the budget."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from harness.build import bisect, git
+from harness import bisect
+from harness.kernels.built import git
 from harness.errors import UserError
 from harness.matrix import Matrix
+from harness.arch import PRIMARY
+from harness.backends import UML, VM
 
 _UPSTREAM = re.compile(r"\[ ?Upstream commit ([0-9a-f]{7,40}) ?\]|commit ([0-9a-f]{40}) upstream", re.I)
 
@@ -57,12 +60,12 @@ def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, de
     except UserError as e:
         return {"reason": f"no tree to bisect in: {e}"}
     directory.mkdir(parents=True, exist_ok=True)
-    backends = ["uml", "vm"] if matrix.attribution.backend == "auto" else [matrix.attribution.backend]
+    backends = [UML.name, VM.name] if matrix.attribution.backend == "auto" else [matrix.attribution.backend]
     programs = list(job.programs)
     spent = 0
     for backend in backends:
-        bis = _Budgeted(matrix, tree, job.corpus, programs, backend, "x86_64",
-                        directory / bisect.store_name(programs, backend, "x86_64", job.corpus), cache_root, say,
+        bis = _Budgeted(matrix, tree, job.corpus, programs, backend, PRIMARY.name,
+                        directory / bisect.store_name(programs, backend, PRIMARY.name, job.corpus), cache_root, say,
                         steps=matrix.attribution.steps - spent, deadline=deadline)
         say(f"attribute: {job.branch} {job.base}..{job.new}: building the ends {job.good} and {job.bad} ({backend})")
         try:
@@ -77,7 +80,7 @@ def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, de
         if bisect.changed(ends[0], ends[1], programs, matrix.thresholds):
             break
         judged = all(fidelity.uml_only(r[p]) is None for r in ends for p in programs if p in r)
-        if backend == "uml" and not judged and "vm" in backends:
+        if backend == UML.name and not judged and VM.name in backends:
             say("attribute: UML does not judge these programs as a VM would, and its ends agree: the VM then")
             continue
         return {"reason": f"the ends do not reproduce it: built from the stable tree at {job.good} and {job.bad} "
@@ -100,7 +103,7 @@ def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, de
         return {**doc, "reason": "the ends do not reproduce it"}
     spec = matrix.corpora[job.corpus]
     repro = directory / f"attribution-{o.culprit[:12]}.yaml"
-    repro.write_text(bisect.reproducer_matrix(o, tree, bis.backend, "x86_64", job.corpus, {
+    repro.write_text(bisect.reproducer_matrix(o, tree, bis.backend, PRIMARY.name, job.corpus, {
         "source": str(spec.source), "include": list(spec.include), "exclude": list(spec.exclude)}, matrix.debian.suites))
     return {**doc, "commit": o.culprit, "subject": o.info.subject, "upstream": upstream(o.info.trailers),
             "outside_paths": o.verdict == "outside-paths",

@@ -22,10 +22,12 @@ from typing import Sequence
 from harness.backports import behaviour as beh
 from harness.backports import changelog, commits, evidence, maps
 from harness.backports.confirm import Confirmation
-from harness.build import git
+from harness.kernels.built import git
 from harness.errors import UserError
 from harness.store import Store
 from harness.version import KernelVersion
+from harness.arch import PRIMARY
+from harness.backends import UML
 
 
 @dataclasses.dataclass
@@ -112,7 +114,7 @@ def queued_subjects(inbox: Path, series: tuple[int, int]) -> dict[str, str]:
 def check(*, branch: str, db: Path | None, maps_paths: Sequence[Path] = (), mainline: Path | None = None,
           since: str | None = None, head: str = "HEAD", base: str | None = None, stable: Path | None = None,
           stable_rev: str | None = None, changelog_path: Path | None = None, queue: Path | None = None,
-          notes_path: Path | None = None, arch: str = "x86_64", at: str | None = None) -> Report:
+          notes_path: Path | None = None, arch: str = PRIMARY.name, at: str | None = None) -> Report:
     """Gather every kind of evidence this machine has for ``branch``; what it lacks goes in ``gaps``."""
     try:
         series = evidence.series_of(branch)
@@ -199,7 +201,7 @@ def check(*, branch: str, db: Path | None, maps_paths: Sequence[Path] = (), main
             if cells.newer and cells.reference:
                 bn, br = store.result_map(cells.newer.id), store.result_map(cells.reference.id)
                 found, unjudged = beh.compare(cells.newer.kernel, bn, cells.reference.kernel, br,
-                                              (cells.newer.backend == "uml", cells.reference.backend == "uml"))
+                                              (cells.newer.backend == UML.name, cells.reference.backend == UML.name))
                 sources.append(f"behaviour: corpus {cells.newer.corpus} on {cells.newer.kernel} vs "
                                f"{cells.reference.kernel}: {len(found)} differences read through the tests' "
                                f"expectations")
@@ -215,7 +217,7 @@ def check(*, branch: str, db: Path | None, maps_paths: Sequence[Path] = (), main
                 own = store.result_map(cells.own.id)
                 own_cases, own_load = beh.own_unexpected(cells.own.kernel, own, bn, br,
                                                          cells.reference.kernel if cells.reference else None,
-                                                         uml=cells.own.backend == "uml")
+                                                         uml=cells.own.backend == UML.name)
                 unjudged += own_load
                 sources.append(f"own selftests: corpus {cells.own.corpus} on {cells.own.kernel}")
             else:

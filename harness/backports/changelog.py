@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import re
+from harness.arch import PRIMARY
 from pathlib import Path
 from typing import Iterable
 
@@ -109,7 +110,7 @@ def debian(version, matrix, cache_root: Path) -> Path:
     from harness.arch import get_arch
     from harness.kernels import debian as deb
     from harness.kernels.apt import Apt
-    apt = Apt(cache_root, get_arch("x86_64"), matrix.debian)
+    apt = Apt(cache_root, get_arch(PRIMARY.name), matrix.debian)
     apt.update()
     pkg, tarball = deb.fetch_source(version, apt, cache_root)
     path = tarball.parents[1] / "share" / "doc" / pkg.name / "changelog.Debian.gz"

@@ -7,7 +7,7 @@
 3. ``subject``: a stable commit -- or, with no stable git tree, a Debian changelog entry -- has the same
    subject (weakest: a subject can be reused).
 
-Parsing commit messages is pure (:func:`parse_message`); reading trees goes through :mod:`harness.build.git`.
+Parsing commit messages is pure (:func:`parse_message`); reading trees goes through :mod:`harness.kernels.built.git`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from harness.backports.changelog import Entry, norm_subject
-from harness.build import git
+from harness.kernels.built import git
 
 _FIXES = re.compile(r"^\s*Fixes:\s*([0-9a-f]{7,40})\b(?:\s*\(\"(.*)\"\))?", re.I | re.M)
 _UPSTREAM = re.compile(r"^\s*(?:\[\s*Upstream commit ([0-9a-f]{7,40})\s*\]|commit ([0-9a-f]{7,40}) upstream\.?)",

@@ -1,7 +1,7 @@
 """``--confirm``: build the branch's kernel with a candidate fix applied and verify before/after.
 
 Before: the branch's newest Debian release as a ``{source: X.Y.Z}`` kernel; after: the same source with
-the fix as a patch (``git format-patch`` of the mainline commit).  Both are built by :mod:`harness.build`
+the fix as a patch (``git format-patch`` of the mainline commit).  Both are built by :mod:`harness.kernels.built`
 for the backend asked (UML first where the fast lane covers the test) and verify the whole corpus holding
 the paired tests.  Verdicts:
 
@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Callable
 
 from harness import diff as diff_mod
-from harness.build import git
-from harness.build.kbuild import BuildFailed
+from harness.kernels.built import git
+from harness.kernels.built.kbuild import BuildFailed
 from harness.matrix import Branch, KernelSpec, Matrix, SourceKernel
 from harness.version import KernelVersion
+from harness.arch import PRIMARY
+from harness.backends import UML
 
 Program = tuple[str, str]
 
@@ -100,7 +102,7 @@ def confirm(matrix: Matrix, version: KernelVersion, patch: Path, tests: list[Pro
     short = patch.stem
     before = KernelSpec(f"{version}-base", SourceKernel(version, (), backend), "backports --confirm")
     after = KernelSpec(f"{version}+{short}", SourceKernel(version, (patch,), backend), "backports --confirm")
-    m = dataclasses.replace(matrix, branches=(Branch(f"confirm-{short}", (before, after), corpus, ("x86_64",)),),
+    m = dataclasses.replace(matrix, branches=(Branch(f"confirm-{short}", (before, after), corpus, (PRIMARY.name,)),),
                             reference=None)
     say(f"backports: confirming {short} on {version} ({backend}): {', '.join(f'{o}/{p}' for o, p in tests)}")
     try:
@@ -115,6 +117,42 @@ def confirm(matrix: Matrix, version: KernelVersion, patch: Path, tests: list[Pro
         bad = [f"{o.key}: {o.status.value}" for o in summary.outcomes if not o.status.ok]
         return Confirmation("not-run", "cells did not complete: " + "; ".join(bad), reproduce=reproduce)
     with Store(db) as store:
-        cb, ca = store.latest_cell(before.id, "x86_64"), store.latest_cell(after.id, "x86_64")
+        cb, ca = store.latest_cell(before.id, PRIMARY.name), store.latest_cell(after.id, PRIMARY.name)
         rb, ra = store.result_map(cb["id"]), store.result_map(ca["id"])
-    return dataclasses.replace(judge(tests, rb, ra, matrix.thresholds, uml=backend == "uml"), reproduce=reproduce)
+    return dataclasses.replace(judge(tests, rb, ra, matrix.thresholds, uml=backend == UML.name), reproduce=reproduce)
+
+
+def candidates(report, load: Callable[[], Matrix], *, branch: str, mainline: Path | None, at: str | None, corpus: str | None,
+               backend: str, db: Path, cache_root: Path | None, say: Callable[[str], None]) -> None:
+    """``backports --confirm``: each candidate with paired tests built into the branch's newest release (or
+    ``at``) and verified before/after; the candidates re-ranked by what that showed.  ``load`` gives the matrix
+    whose corpora and Debian kernels it builds from (read once the arguments are known to be whole)."""
+    from harness import cache
+    from harness.backports import evidence
+    from harness.errors import ConfigError
+    from harness.matrix import DebianKernel
+    if mainline is None:
+        raise ConfigError("backports --confirm needs --mainline (the fix is picked from it)")
+    m = load()
+    series = evidence.series_of(branch)
+    versions = [k.source.version for k in m.kernels() if isinstance(k.source, DebianKernel)
+                and (k.source.version.major, k.source.version.minor) == series]
+    cells = report.cells
+    if at:
+        versions = [KernelVersion.parse(at)]
+    elif cells and (cells.newer or cells.own):
+        versions = [(cells.newer or cells.own).version]
+    if not versions:
+        raise ConfigError(f"{m.path}: no Debian kernel of {branch} to apply fixes to (--at X.Y.Z)")
+    corpus = corpus or (cells.newer.corpus if cells and cells.newer else None) or m.branches[0].corpus
+    if corpus not in m.corpora:
+        raise ConfigError(f"{m.path}: no corpus {corpus!r} for --confirm; corpora: {', '.join(m.corpora)}")
+    patches = (cache_root or cache.root()) / "backports" / "patches"
+    for c in report.candidates:
+        if not c.id or not c.tests:
+            continue
+        tests = [tuple(t.split("/", 1)) for t in c.tests]
+        patch = format_patch(mainline, c.id, patches)
+        c.confirmation = confirm(m, max(versions), patch, tests, corpus, backend, db.parent / f"backports-{branch}.db",
+                                 cache_root, say)
+    report.candidates.sort(key=lambda c: c.rank)

@@ -8,6 +8,8 @@ import re
 
 from harness.store import Store
 from harness.version import KernelVersion
+from harness.arch import PRIMARY
+from harness.backends import VM
 
 _REL = re.compile(r"^(\d+\.\d+(?:\.\d+)?)")
 
@@ -34,7 +36,7 @@ class CellRef:
     corpus: str
     corpus_version: KernelVersion | None
     status: str
-    backend: str = "vm"
+    backend: str = VM.name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Cells:
     """Cells that would have been evidence but did not complete: said, never read as clean."""
 
 
-def find(store: Store, series: tuple[int, int], arch: str = "x86_64", at: KernelVersion | None = None) -> Cells:
+def find(store: Store, series: tuple[int, int], arch: str = PRIMARY.name, at: KernelVersion | None = None) -> Cells:
     """The branch's kernel (``at``, else the newest of the series in the store) and its evidence cells: the
     branch's own selftests (a corpus of the series, no newer than the kernel), newer selftests (a corpus
     newer than the kernel) and the newest kernel newer than the branch's that verified the same corpus."""

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence
 import yaml
 
 from harness.backports.commits import Commit, read_log
-from harness.build import git
+from harness.kernels.built import git
 from harness.errors import UserError
 
 PROGS = "tools/testing/selftests/bpf/progs/"

@@ -13,8 +13,8 @@ the plan's) is recorded as ``timeout`` and the rest go on in a new veristat.
 When the order cannot tell which program it was, the batch is narrowed to one
 object, then one program per veristat.
 
-Files in the rwdir: ``plan.json`` (in), ``started.json``, ``results.jsonl``,
-``done.json`` (out).  The host reads only these, never vng's exit code.
+Files in the rwdir (:mod:`harness.guest.protocol`): ``plan.json`` (in), ``started.json``,
+``results.jsonl``, ``done.json`` (out).  The host reads only these, never vng's exit code.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import threading
 import time
 from pathlib import Path
 
+from harness.guest.protocol import BATCH, DONE, ERROR, MSG, RESULT, RESULTS, STARTED, TAIL, Plan
 from harness.guest.match import first_missing, first_present
 from harness.parse.veristat import Stream
 
@@ -164,7 +165,7 @@ Key = tuple[str, str]  # (object name, program name), in the order veristat veri
 
 
 class Worker:
-    def __init__(self, plan: dict, out: Writer, tmpdir: Path, index: int):
+    def __init__(self, plan: Plan, out: Writer, tmpdir: Path, index: int):
         self.plan = plan
         self.out = out
         self.tmp = tmpdir
@@ -180,8 +181,8 @@ class Worker:
             path = self.tmp / f"filters-{self.index}"
             base = {o["name"]: Path(o["path"]).name for o in used}
             path.write_text("".join(f"{base[o]}/{p}\n" for o, p in keys))
-        size = (MAIN_LOG_SIZE if log_level == 4 else FULL_LOG_SIZE) if self.plan.get("log_size") else None
-        return veristat_argv(self.plan["veristat"], [o["path"] for o in used], log_level, path, options, size)
+        size = (MAIN_LOG_SIZE if log_level == 4 else FULL_LOG_SIZE) if self.plan.log_size else None
+        return veristat_argv(self.plan.veristat, [o["path"] for o in used], log_level, path, options, size)
 
     def verify_objects(self, objs: list[dict]) -> None:
         """Verify every program of ``objs``: one veristat for all of them while that works.
@@ -209,7 +210,7 @@ class Worker:
         mode = "batch" if len(objs) > 1 else "object"
         t_last = t_pass = time.monotonic()
         # a logs re-run verifies at a higher log level (stats still asked for) and keeps whole logs
-        full = int(self.plan.get("main_log_level", 0))
+        full = self.plan.main_log_level
 
         def emit(rec: dict) -> None:
             nonlocal t_last
@@ -239,8 +240,8 @@ class Worker:
                 keys = keys[:1]
             t_start = time.monotonic()
             # the host tells the program in flight from this if the guest hangs
-            self.out.write({"kind": "batch", "worker": self.index, "keys": keys})
-            status, stream = run_veristat(self._argv(objs, keys, 4 | full), self.plan["program_timeout"], emit,
+            self.out.write({"kind": BATCH, "worker": self.index, "keys": keys})
+            status, stream = run_veristat(self._argv(objs, keys, 4 | full), self.plan.program_timeout, emit,
                                           full_logs=bool(full))
             left = [k for k in keys if k in pending]
             if not left:
@@ -250,7 +251,7 @@ class Worker:
                 msg = stream.open_failures + stream.orphan_lines
                 for key in left:
                     del pending[key]
-                    self.out.write({"kind": "result", "status": "done", "object": key[0], "program": key[1],
+                    self.out.write({"kind": RESULT, "status": "done", "object": key[0], "program": key[1],
                                     "verdict": "failure", "log": [], "libbpf": msg[-20:] or
                                     ["veristat reported nothing for this program"], "worker": self.index,
                                     "wall_s": round(time.monotonic() - t_start, 3)})
@@ -259,10 +260,10 @@ class Worker:
             if status != "ok" and (mode == "single" or keys[:len(reported)] == reported):
                 key = left[0]
                 del pending[key]
-                self.out.write({"kind": "result", "status": "timeout" if status == "timeout" else "crash",
+                self.out.write({"kind": RESULT, "status": "timeout" if status == "timeout" else "crash",
                                 "object": key[0], "program": key[1], "verdict": None,
                                 "log": [], "libbpf": stream.orphan_lines[-20:], "worker": self.index,
-                                "wall_s": (float(self.plan["program_timeout"]) if status == "timeout"
+                                "wall_s": (float(self.plan.program_timeout) if status == "timeout"
                                            else round(time.monotonic() - t_start, 3)),
                                 "detail": status})
                 t_last = time.monotonic()
@@ -282,7 +283,7 @@ class Worker:
         test expects its messages in a level-1 log is verified once for both.  A check whose messages
         are all in the main pass's own log is matched without re-verifying (see ``found_in_main_log``).
         """
-        level = self.plan.get("failure_log_level", 0)
+        level = self.plan.failure_log_level
         # rejections the selftest expects: the main pass has their error line, no tail wanted
         no_tail = {(o["name"], p) for o in objs for p in o.get("no_tail", ())}
         failed = [k for k in failed if k not in no_tail]
@@ -291,7 +292,7 @@ class Worker:
         for key in list(checks):
             log = (main_logs or {}).get(key)
             if log is not None and found_in_main_log(checks[key], log, verdicts[key]):
-                self.out.write({"kind": "msg", "object": key[0], "program": key[1], "check": "matched",
+                self.out.write({"kind": MSG, "object": key[0], "program": key[1], "check": "matched",
                                 "log_level": checks[key]["log_level"], "detail":
                                 f"{len(checks[key]['patterns'])} message(s) in order (in the main pass's log)"})
                 del checks[key]
@@ -314,14 +315,14 @@ class Worker:
                     return
                 del pending[key]
                 if tail_group.get(key) == group and rec["verdict"] == "failure":
-                    self.out.write({"kind": "tail", "object": key[0], "program": key[1],
+                    self.out.write({"kind": TAIL, "object": key[0], "program": key[1],
                                     "log_level": group[0], "tail": rec["log"][-TAIL_LINES:]})
                 if key in checks and _group(checks[key]) == group:
                     self.out.write(_msg_record(key[0], key[1], checks[key], rec, verdicts[key]))
 
             while pending:
                 run = list(pending)
-                status, _ = run_veristat(self._argv(objs, run, *group), self.plan["program_timeout"], emit,
+                status, _ = run_veristat(self._argv(objs, run, *group), self.plan.program_timeout, emit,
                                          full_logs=True)
                 left = [k for k in run if k in pending]
                 # The main pass verified all of these; one that stops veristat now is given up on,
@@ -330,7 +331,7 @@ class Worker:
                 for key in lost:
                     del pending[key]
                     if key in checks and _group(checks[key]) == group:
-                        self.out.write({"kind": "msg", "object": key[0], "program": key[1], "check": "n/a",
+                        self.out.write({"kind": MSG, "object": key[0], "program": key[1], "check": "n/a",
                                         "detail": f"no log at level {group[0]} ({status})", "log_level": group[0]})
 
     def loop(self, q: "queue.Queue[list[dict]]") -> None:
@@ -343,7 +344,7 @@ class Worker:
                 self.verify_objects(objs)
             except Exception as e:  # keep the other objects going; the host sees the gap
                 for obj in objs:
-                    self.out.write({"kind": "error", "object": obj["name"], "error": repr(e)})
+                    self.out.write({"kind": ERROR, "object": obj["name"], "error": repr(e)})
 
 
 def found_in_main_log(check: dict, log: list[str], verdict: str) -> bool:
@@ -376,7 +377,7 @@ def _verifier_ran(log: list[str]) -> bool:
 
 def _msg_record(obj: str, prog: str, check: dict, rec: dict, main_verdict: str) -> dict:
     """Whether the test's expected messages appear, in order, in this log (test_loader's rules)."""
-    out = {"kind": "msg", "object": obj, "program": prog, "log_level": check["log_level"]}
+    out = {"kind": MSG, "object": obj, "program": prog, "log_level": check["log_level"]}
     if rec["verdict"] == "failure" and not _verifier_ran(rec["log"]):
         why = " ".join(rec.get("libbpf", [])[-2:]) or "no verifier log"
         flags = f" with the test's flags {' '.join(check['options'])}" if rec["verdict"] != main_verdict else ""
@@ -449,30 +450,30 @@ def private_tmp(tmp: Path) -> str:
 
 def main(argv: list[str]) -> int:
     plan_path = Path(argv[1])
-    plan = json.loads(plan_path.read_text())
+    plan = Plan.from_json(json.loads(plan_path.read_text()))
     rw = plan_path.parent
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
     tmp = rw / "tmp"  # not /tmp: a UML guest shares the host's filesystem
     tmp.mkdir(parents=True, exist_ok=True)
-    kconfig = provide_kconfig(plan.get("kconfig"))
-    scratch = private_tmp(tmp) if plan.get("private_tmp") else "scratch dir in the rwdir"
-    _write_json(rw / "started.json", {"time": time.time(), "release": os.uname().release, "kconfig": kconfig,
+    kconfig = provide_kconfig(plan.kconfig)
+    scratch = private_tmp(tmp) if plan.private_tmp else "scratch dir in the rwdir"
+    _write_json(rw / STARTED, {"time": time.time(), "release": os.uname().release, "kconfig": kconfig,
                                       "scratch": scratch,
                                       "cpus": os.cpu_count(),
                                       "btf": os.path.exists("/sys/kernel/btf/vmlinux")})
-    out = Writer(rw / "results.jsonl", fsync=plan.get("fsync", True))
+    out = Writer(rw / RESULTS, fsync=plan.fsync)
     q: "queue.Queue[list[dict]]" = queue.Queue()
-    objs, per = plan["objects"], max(1, int(plan.get("objects_per_veristat", 1)))
+    objs, per = plan.objects, max(1, plan.objects_per_veristat)
     for i in range(0, len(objs), per):
         q.put(objs[i:i + per])
     t0 = time.monotonic()
-    deadline = plan.get("deadline_s")
+    deadline = plan.deadline_s
     if deadline:
         # If the host harness died (kill -9), nobody stops this VM: power off on our own.
         timer = threading.Timer(float(deadline), lambda: os._exit(124))
         timer.daemon = True
         timer.start()
-    workers = [Worker(plan, out, tmp, i) for i in range(max(1, int(plan["workers"])))]
+    workers = [Worker(plan, out, tmp, i) for i in range(max(1, plan.workers))]
     threads = [threading.Thread(target=w.loop, args=(q,), daemon=True) for w in workers]
     for t in threads:
         t.start()
@@ -480,7 +481,7 @@ def main(argv: list[str]) -> int:
         t.join()
     # Worker-seconds in each pass (the wall time with one worker, as in UML).
     passes = {k: round(sum(w.seconds[k] for w in workers), 3) for k in ("main", "second")}
-    _write_json(rw / "done.json", {"seconds": round(time.monotonic() - t0, 3), "records": out.count,
+    _write_json(rw / DONE, {"seconds": round(time.monotonic() - t0, 3), "records": out.count,
                                    "pass_seconds": passes})
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.arch import get_arch
+from harness.arch import PRIMARY, get_arch
 from harness.kernels import Kernel, debian, local
 from harness.kernels.apt import Apt
 from harness.matrix import BUILT, DebianKernel, KernelSpec, LocalKernel, Matrix, SourceKernel, UmlKernel
@@ -20,18 +20,18 @@ def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, ap
     if isinstance(spec.source, UmlKernel):
         import logging
         import os
-        from harness import uml
+        from harness.kernels import uml
         if apt is None:
             apt = Apt(cache_root, arch, matrix.debian)
             apt.update()
         return uml.build(spec.source.version, spec.id, apt, cache_root, os.cpu_count() or 2,
-                         logging.getLogger("harness.uml").info)
+                         logging.getLogger("harness.kernels.uml").info)
     if isinstance(spec.source, LocalKernel):
         return local.fetch(spec, arch, cache_root)
     assert isinstance(spec.source, BUILT)
-    from harness import build
+    from harness.kernels import built as build
     if isinstance(spec.source, SourceKernel) and apt is None:
-        apt = Apt(cache_root, get_arch("x86_64"), matrix.debian)
+        apt = Apt(cache_root, get_arch(PRIMARY.name), matrix.debian)
         apt.update()
     return build.fetch(spec, arch_name, cache_root, apt)
 
@@ -39,5 +39,5 @@ def fetch(spec: KernelSpec, arch_name: str, matrix: Matrix, cache_root: Path, ap
 def check_supported(matrix: Matrix) -> Matrix:
     """Refuse, before any download, what ``fetch`` would refuse later (validation and run must agree);
     returns the matrix with commit ranges expanded into their commits."""
-    from harness import build
+    from harness.kernels import built as build
     return build.check(matrix)

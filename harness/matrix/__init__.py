@@ -4,10 +4,12 @@ Two halves: :mod:`harness.matrix.model` (the frozen records every stage reads) a
 :mod:`harness.matrix.load` (strict YAML -> those records, with ``file:line`` in every error).
 """
 
-from harness.matrix.load import load, parse
 from harness.matrix.model import (BUILT, Accel, Attribution, Branch, Cell, CorpusSpec, DebianKernel, DebianSettings,
                                   GitFollow, GitKernel, GitRange, Host, KernelSpec, LatestRule, LocalKernel, Matrix,
                                   Queue, SourceKernel, Thresholds, UmlKernel, VmSettings)
+
+# after the records: the loader asks harness.backends for the backend names, and the backends read these records
+from harness.matrix.load import load, parse  # noqa: E402
 
 __all__ = ["BUILT", "Accel", "Attribution", "Branch", "Cell", "CorpusSpec", "DebianKernel", "DebianSettings",
            "GitFollow", "GitKernel", "GitRange", "Host", "KernelSpec", "LatestRule", "LocalKernel", "Matrix", "Queue",

@@ -15,7 +15,8 @@ from typing import Callable, TypeVar
 
 import yaml
 
-from harness.arch import ARCHES, SUPPORTED
+from harness import backends
+from harness.arch import ARCHES, PRIMARY, SUPPORTED
 from harness.errors import ConfigError
 from harness.matrix.model import (Accel, Attribution, Branch, CorpusSpec, DebianKernel, DebianSettings, GitFollow,
                                   GitKernel, GitRange, Host, KernelSpec, LatestRule, LocalKernel, Matrix, Queue,
@@ -111,7 +112,6 @@ RULE_KEYS = ("latest", "id")
 _SERIES = re.compile(r"^([0-9]+\.[0-9]+)(?:\.y)?(?:$|-)")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "queue", "on")
 KERNEL_KINDS = ("debian", "local", "git", "uml", "source", "queue")
-BACKENDS = ("vm", "uml")
 CORPUS_KEYS = ("source", "include", "exclude", "objects")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
@@ -145,7 +145,7 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
         raise ConfigError(f"{path}:1: empty matrix: it needs at least one branch with one kernel")
     top = w.mapping(root, "matrix", TOP_KEYS, required=("branches",))
 
-    arches = ("x86_64",)
+    arches = (PRIMARY.name,)
     if "arches" in top:
         arches = tuple(_arches(w, top["arches"][1], "arches"))
     vm = _vm(w, top["vm"][1]) if "vm" in top else VmSettings()
@@ -197,10 +197,11 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
             corpus = f"{name}-selftests"
             corpora.setdefault(corpus, CorpusSpec(corpus, newest))
         barches = tuple(_arches(w, b["arches"][1], f"branch {name}: arches")) if "arches" in b else arches
-        uml = [k for k in kernels if k.backend == "uml"]
-        if uml and set(barches) != {"x86_64"}:
-            raise ConfigError(f"{uml[0].where}: branch {name}: uml kernels run on x86_64 only; give the branch "
-                              f"arches: [x86_64]")
+        uml = [k for k in kernels if k.backend == backends.UML.name]
+        if uml and not all(backends.UML.runs(a) for a in barches):
+            only = ", ".join(backends.UML.arches())
+            raise ConfigError(f"{uml[0].where}: branch {name}: uml kernels run on {only} only; give the branch "
+                              f"arches: [{only}]")
         by_arch: list[tuple[str, str]] = []
         if "corpus_by_arch" in b:
             what = f"branch {name}: corpus_by_arch"
@@ -262,8 +263,9 @@ def _attribution(w: _Walker, node: yaml.Node) -> Attribution:
         kw["minutes"] = w.integer(m["minutes"][1], "attribution: minutes", 1, 24 * 60)
     if "backend" in m:
         backend = w.scalar(m["backend"][1], "attribution: backend")
-        if backend not in ("auto", "uml", "vm"):
-            raise w.fail(m["backend"][1], f"attribution: backend must be auto, uml or vm, not {backend!r}")
+        if backend not in ("auto", *backends.NAMES):
+            raise w.fail(m["backend"][1], f"attribution: backend must be one of auto, {', '.join(backends.NAMES)}, "
+                                          f"not {backend!r}")
         kw["backend"] = backend
     return Attribution(**kw)  # type: ignore[arg-type]
 
@@ -353,9 +355,9 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
                 raise w.fail(m[key][0], f"kernel: {key} goes with a git or source kernel, not {kind}")
     elif "patches" in m and kind in ("git", "queue"):
         raise w.fail(m["patches"][0], f"kernel: patches go with a source kernel, not a {kind} kernel")
-    backend = w.scalar(m["backend"][1], "kernel: backend") if "backend" in m else "vm"
-    if backend not in BACKENDS:
-        raise w.fail(m["backend"][1], f"kernel: backend {backend!r}: one of {', '.join(BACKENDS)}")
+    backend = w.scalar(m["backend"][1], "kernel: backend") if "backend" in m else backends.VM.name
+    if backend not in backends.NAMES:
+        raise w.fail(m["backend"][1], f"kernel: backend {backend!r}: one of {', '.join(backends.NAMES)}")
     kid = w.scalar(m["id"][1], "kernel: id") if "id" in m else None
     if kid is not None and not _NAME.match(kid):
         raise w.fail(m["id"][1], f"kernel id {kid!r} must be letters, digits, . _ + -")

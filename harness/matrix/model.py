@@ -10,6 +10,7 @@ import enum
 import fnmatch
 from pathlib import Path
 
+from harness.arch import ARM64
 from harness.errors import ConfigError
 from harness.version import KernelVersion
 
@@ -50,7 +51,7 @@ class UmlKernel:
 
 @dataclasses.dataclass(frozen=True)
 class GitKernel:
-    """One commit of a git tree, built by the harness (``harness.build``) for ``backend``."""
+    """One commit of a git tree, built by the harness (``harness.kernels.built``) for ``backend``."""
     tree: Path
     commit: str
     backend: str = "vm"
@@ -60,7 +61,7 @@ class GitKernel:
 
 @dataclasses.dataclass(frozen=True)
 class GitRange:
-    """``A..B`` of a git tree: expanded (``harness.build.expand``) into A and every commit after it that touches
+    """``A..B`` of a git tree: expanded (``harness.kernels.built.expand``) into A and every commit after it that touches
     ``paths``, each diffed against the one before."""
     tree: Path
     range: str
@@ -130,7 +131,9 @@ class KernelSpec:
 
     @property
     def backend(self) -> str:
-        """``uml``: verified in a user-mode Linux process; ``vm``: in a qemu guest."""
+        """The name of its :mod:`harness.backends` backend (``uml``: a user-mode Linux process; ``vm``: a qemu
+        guest).  The names are written here as data: the backends read these records, so this module cannot
+        import them; ``tests/test_backends.py`` checks every name here is a backend's."""
         if isinstance(self.source, BUILT):
             return self.source.backend
         return "uml" if isinstance(self.source, UmlKernel) else "vm"
@@ -230,7 +233,7 @@ class VmSettings:
 
     def for_arch(self, arch: str) -> "VmSettings":
         """The settings a cell of ``arch`` runs with (arm64 has its own timeouts)."""
-        if arch != "arm64":
+        if arch != ARM64.name:
             return self
         return dataclasses.replace(self, boot_timeout=self.boot_timeout_arm64,
                                    program_timeout=self.program_timeout_arm64,

@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.addinivalue_line("markers", "bpf_cell(key): the cell (KERNEL/ARCH) a bpf-harness item belongs to")
     from harness import matrix as matrix_mod
-    from harness.build import expand
+    from harness.kernels.built import expand
     from harness.kernels import acquire
     from harness.nightly import known
     path = Path(config.getoption("bpf_matrix"))

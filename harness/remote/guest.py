@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 
 from harness import vm
-from harness.arch import Arch, get_arch
+from harness.guest import protocol
+from harness.arch import Arch, get_arch, of_machine
 from harness.errors import InfraError, UserError
 from harness.matrix import Accel
 from harness.remote.ssh import Connection, home
 
 log = logging.getLogger(__name__)
 
-MIRRORED = ("started.json", "done.json")
+MIRRORED = (protocol.STARTED, protocol.DONE)
 """rwdir files copied back whole once they exist; ``results.jsonl`` is copied as it grows."""
 POLL_S = 0.5
 
@@ -48,10 +49,10 @@ def preflight(conn: Connection, arch: Arch) -> dict[str, str]:
                          "them (Debian: python3, qemu-system-*, busybox-static, kmod; pip install virtme-ng)")
     lines = out.splitlines()
     machine = lines[-1].strip() if lines else ""
-    native = {"x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
-    if native != arch.name:
-        raise UserError(f"host {host.name}: it is {machine}, so it runs {native} cells only (its guests use its "
-                        f"own root); remove {arch.name} from its arches")
+    native = of_machine(machine)
+    if native is not arch:
+        raise UserError(f"host {host.name}: it is {machine}, so it runs {native.name if native else 'no'} cells only "
+                        f"(its guests use its own root); remove {arch.name} from its arches")
     return {"qemu": lines[-3].strip() if len(lines) >= 3 else "", "vng": lines[-2].strip() if len(lines) >= 2 else ""}
 
 
@@ -164,11 +165,11 @@ class RemoteGuest:
         self.thread.start()
 
     def _sync(self) -> None:
-        got = self.conn.read_from(f"{self.remote_rw}/results.jsonl", self._offset)
+        got = self.conn.read_from(f"{self.remote_rw}/{protocol.RESULTS}", self._offset)
         if got:
             cut = got.rfind(b"\n") + 1  # whole records only
             if cut:
-                with open(self.local_rw / "results.jsonl", "ab") as f:
+                with open(self.local_rw / protocol.RESULTS, "ab") as f:
                     f.write(got[:cut])
                 self._offset += cut
         for name in MIRRORED:
@@ -240,10 +241,10 @@ def launch(conn: Connection, stage: Stage, job, accel: vm.AccelChoice, plan: dic
     remote_rw = f"{stage.root}/runs/{cell_dir_name}-{int(time.time() * 1000)}/rw"
     conn.check(["mkdir", "-p", remote_rw], "creating the cell's rwdir")
     rplan = remote_plan(plan, {**kpaths, **cpaths}, remote_rw)
-    with conn.sftp.open(f"{remote_rw}/plan.json", "wb") as f:
+    with conn.sftp.open(f"{remote_rw}/{protocol.PLAN}", "wb") as f:
         f.write(json.dumps(rplan).encode())
     argv = vm.vng_argv(vng=conn.host.vng, image=Path(kpaths[str(job.kernel.image)]), arch=arch, accel=accel.accel,
                        cpus=job.vm.cpus, memory=job.vm.memory, rwdir=Path(remote_rw),
-                       guest=vm.guest_argv(Path(f"{remote_rw}/plan.json"), python="python3", pkg_root=Path(runner)))
+                       guest=vm.guest_argv(Path(f"{remote_rw}/{protocol.PLAN}"), python="python3", pkg_root=Path(runner)))
     prefix = f"{Path(conn.host.vng).parent}:" if "/" in conn.host.vng else ""
     return RemoteGuest(conn, argv, remote_rw, local_rw, console, header, prefix)

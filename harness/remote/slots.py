@@ -14,6 +14,7 @@ import threading
 
 from harness import vm
 from harness.arch import get_arch
+from harness.backends import Backend
 from harness.errors import HarnessError, InfraError
 from harness.matrix import Accel, Host
 
@@ -49,10 +50,10 @@ class Slots:
         self.cond = threading.Condition()
         self.message = message or (lambda text: log.warning("%s", text))
 
-    def _eligible(self, slot: Slot, arch: str, backend: str) -> bool:
+    def _eligible(self, slot: Slot, arch: str, backend: Backend) -> bool:
         if slot.host is None:
             return True
-        return backend == "vm" and arch in slot.host.arches and slot.host.name not in self.dead
+        return backend.on_hosts and arch in slot.host.arches and slot.host.name not in self.dead
 
     def _rank(self, slot: Slot) -> int:
         """KVM host 0; a host not checked yet 1 (it may have KVM: the first cell finds out); here 2; TCG host 3."""
@@ -61,7 +62,7 @@ class Slots:
         info = self.info.get(slot.host.name)
         return 1 if info is None else 0 if info.accel.accel is Accel.KVM else 3
 
-    def acquire(self, arch: str, backend: str, cancel: threading.Event) -> Slot:
+    def acquire(self, arch: str, backend: Backend, cancel: threading.Event) -> Slot:
         """The best free slot for a cell of ``arch``; waits for one."""
         with self.cond:
             while True:
@@ -69,7 +70,7 @@ class Slots:
                     raise KeyboardInterrupt
                 ok = [s for s in self.free if self._eligible(s, arch, backend)]
                 if not ok and not any(self._eligible(s, arch, backend) for s in self.all):
-                    raise InfraError(f"no slot left for {arch} {backend} cells: " + (
+                    raise InfraError(f"no slot left for {arch} {backend.name} cells: " + (
                         "; ".join(self.dead.values()) or "no host serves that arch and --jobs is 0"))
                 if ok:
                     best = min(ok, key=lambda s: (self._rank(s), s.name, s.index))

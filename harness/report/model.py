@@ -11,6 +11,7 @@ from harness.corpus import SELFTESTS
 from harness.diff import ORDER, Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
 from harness.store import Store
+from harness.backends import UML
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +162,7 @@ def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresh
     label, same = comparability(store, base, new)
     b, n = store.result_map(base["id"]), store.result_map(new["id"])
     findings, unchanged = diff(b, n, th, (store.confirmations(base["id"]), store.confirmations(new["id"])),
-                               uncovered=fidelity.uncovered if base["backend"] == "uml" else None)
+                               uncovered=fidelity.uncovered if base["backend"] == UML.name else None)
     keys = set(b) | set(n)
     found = {(f.object, f.program) for f in findings}
     none = sum(1 for k in keys - found if k in b and k in n and no_verdict(b[k]) and no_verdict(n[k]))
@@ -199,11 +200,11 @@ def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
     A UML-derived finding gets the VM command for the Debian kernel of the same version instead:
     the fast lane screens, the VM confirms.
     """
-    if cell.get("backend") == "uml" and commit_of(cell):
+    if cell.get("backend") == UML.name and commit_of(cell):
         c = commit_of(cell)
         return (f"UML-derived; confirm in a VM: add commit {c['id'][:12]} (backend: vm) to a VM branch, "
                 f"{{id: ..., git: {{tree: ..., commit: {c['id']}}}}}, and run bpf-harness run --cell ID/{cell['arch']}")
-    if cell.get("backend") == "uml":
+    if cell.get("backend") == UML.name:
         version = cell.get("release")
         vm_cell = store.db.execute(  # the Debian kernel built from the same source package version
             "SELECT * FROM cells WHERE backend='vm' AND purpose='run' AND arch=? AND package_version=? "

@@ -116,7 +116,7 @@ def _archive(matrix: Matrix, cache_root: Path) -> Archive:
 
 
 def _git_state(spec) -> Followed:
-    from harness.build import git
+    from harness.kernels.built import git
     src = spec.source
     where = f"{spec.where}: kernel {spec.id}"
     tree = git.check_tree(src.tree, where)
@@ -133,7 +133,7 @@ def _git_state(spec) -> Followed:
 
 def _queue_state(spec, matrix: Matrix, cache_root: Path):
     from harness.arch import host_arch
-    from harness.build import debsrc, git
+    from harness.kernels.built import debsrc, git
     from harness.kernels.apt import Apt
     from harness.stream import queue
     src = spec.source

@@ -112,7 +112,7 @@ class Applied:
 
 def apply(repo: Path, base: str, patches: list[Patch], work: Path, where: str) -> Applied:
     """Commit ``patches`` one by one on ``base`` in ``repo`` (``work``: where the patch files are written)."""
-    from harness.build import git
+    from harness.kernels.built import git
     work.mkdir(parents=True, exist_ok=True)
     head, commits = base, []
     for i, p in enumerate(patches):

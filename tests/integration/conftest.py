@@ -76,7 +76,7 @@ def tree() -> Path:
     directory, kept in the cache across runs."""
     from harness import cache
     from harness.arch import get_arch
-    from harness.build import debsrc, git
+    from harness.kernels.built import debsrc, git
     from harness.kernels.apt import Apt
     from harness.matrix import DebianSettings
     from harness.version import KernelVersion

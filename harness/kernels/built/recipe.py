@@ -1,6 +1,7 @@
-"""How each backend's kernel is configured and built from a source tree (pure data and argv lists).
+"""How a kernel is configured and built from a source tree (pure data and argv lists); each backend of
+:mod:`harness.backends` gives its recipe per arch (``backends.named(name).recipe(arch)``).
 
-- ``uml``: ``make ARCH=um defconfig`` + the fast lane's fragment and patches (``harness/uml_data``),
+- ``uml``: ``make ARCH=um defconfig`` + the fast lane's fragment and patches (``harness/kernels/uml_data``),
   target ``linux``: the same recipe as the Debian-source UML kernels, so a git commit and a Debian
   release built for the fast lane differ only in their source.
 - ``vm`` x86_64 / arm64: what the selftests' own ``vmtest.sh`` (BPF CI) builds -- an empty config, the
@@ -15,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-
-from harness import uml
 
 DATA = Path(__file__).resolve().parent / "data"
 COMMON = DATA / "common.config"
@@ -42,6 +41,10 @@ class Recipe:
     """What the backend boots, relative to the build directory."""
     base: str = "defconfig"
     """The make target the fragments are merged over; empty: an empty config (as vmtest.sh)."""
+    kept: str = "vmlinux"
+    """The build's ELF kernel with the BTF, kept as ``vmlinux`` (UML's is the runnable ``linux``)."""
+    source: str = "git"
+    """:attr:`harness.kernels.Kernel.source` of what it builds."""
 
     def key(self, compiler: str) -> str:
         """Hash of everything besides the source that decides the binary (pure)."""
@@ -57,24 +60,6 @@ class Recipe:
         if cc:
             argv.append(f"CC={cc}")
         return argv + list(targets)
-
-
-def get(backend: str, arch: str) -> Recipe:
-    if backend == "uml":
-        if arch != "x86_64":
-            raise ValueError("uml kernels are x86_64 only")
-        return Recipe("uml", "uml", "x86_64", ("ARCH=um", "LOCALVERSION="), "gcc", (uml.FRAGMENT, COMMON), (),
-                      tuple(sorted(uml.PATCHES.glob("*.patch"))), ("linux",), "linux")
-    if arch == "x86_64":
-        return Recipe("vm-x86_64", "vm", arch, ("ARCH=x86_64", "LOCALVERSION="), "gcc", (DATA / "vm-x86_64.config", COMMON),
-                      SELFTESTS + ("tools/testing/selftests/bpf/config.x86_64",), (), ("vmlinux", "bzImage"),
-                      "vmlinux", base="")
-    if arch == "arm64":
-        return Recipe("vm-arm64", "vm", arch, ("ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "LOCALVERSION="),
-                      "aarch64-linux-gnu-gcc", (DATA / "vm-arm64.config", COMMON),
-                      SELFTESTS + ("tools/testing/selftests/bpf/config.aarch64",), (), ("vmlinux", "Image"),
-                      "arch/arm64/boot/Image", base="")
-    raise ValueError(f"no build recipe for {backend} {arch}")
 
 
 def builtin_fragment(text: str) -> str:

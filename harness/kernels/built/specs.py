@@ -7,8 +7,9 @@ import logging
 import os
 from pathlib import Path
 
-from harness import proc
-from harness.build import debsrc, git, kbuild, recipe
+from harness import backends, proc
+from harness.arch import get_arch
+from harness.kernels.built import debsrc, git, kbuild
 from harness.errors import UserError
 from harness.kernels import Kernel
 from harness.kernels.apt import Apt
@@ -74,11 +75,10 @@ def check(matrix: Matrix) -> Matrix:
     for tool, hint in TOOLS:
         proc.require(tool, hint)
     arches = {a for b in matrix.branches for a in b.arches
-              if any(isinstance(k.source, (GitKernel, GitRange, SourceKernel)) and k.backend == "vm" for k in b.kernels)}
-    if "arm64" in arches:
-        proc.require("aarch64-linux-gnu-gcc", "apt-get install gcc-aarch64-linux-gnu (arm64 kernels are cross-built)")
-        proc.require("cpio", "apt-get install cpio (the selftests' config.aarch64 sets CONFIG_IKHEADERS, whose "
-                             "archive kbuild makes with cpio)")
+              if any(isinstance(k.source, (GitKernel, GitRange, SourceKernel)) for k in b.kernels)}
+    for name in sorted(arches):
+        for tool, hint in get_arch(name).cross_packages:
+            proc.require(tool, hint)
     expanded = expand(matrix)
     for k in expanded.kernels():
         if isinstance(k.source, GitKernel):
@@ -94,7 +94,7 @@ def check(matrix: Matrix) -> Matrix:
 def source_commit(spec: KernelSpec, apt: Apt, cache_root: Path) -> tuple[Path, str]:
     """A ``{source: V, patches: [...]}`` kernel's git import of the Debian source and its commit with the
     patches applied (the same commit on every call: fixed identities and dates); raises
-    :class:`harness.build.git.PatchDoesNotApply` naming the first patch that does not apply.  Cheap next to
+    :class:`harness.kernels.built.git.PatchDoesNotApply` naming the first patch that does not apply.  Cheap next to
     a build: a run asks it of every patched kernel before it builds any (:func:`check_patches`)."""
     src = spec.source
     assert isinstance(src, SourceKernel)
@@ -114,7 +114,7 @@ def check_patches(specs: list[KernelSpec], apt: Apt, cache_root: Path) -> None:
 def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Kernel:
     """The built kernel of ``spec`` for ``arch`` (and the spec's backend), from the cache or built now."""
     src = spec.source
-    r = recipe.get(spec.backend, arch)
+    r = backends.named(spec.backend).recipe(get_arch(arch))
     where = f"{spec.where}: kernel {spec.id}"
     if isinstance(src, GitKernel):
         tree = git.check_tree(src.tree, where)
@@ -126,5 +126,5 @@ def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Ker
         raise AssertionError(f"not a built kernel: {spec}")
     jobs = os.cpu_count() or 2
     built = kbuild.build(tree, commit, r, kid=spec.id, cache_root=cache_root, jobs=jobs,
-                         progress=logging.getLogger("harness.build").info)
+                         progress=logging.getLogger("harness.kernels.built").info)
     return built.kernel

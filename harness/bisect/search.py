@@ -1,6 +1,6 @@
 """``bpf-harness bisect``: the first commit of GOOD..BAD where named programs' results changed.
 
-Each step builds one commit (incrementally, :mod:`harness.build.kbuild`) and verifies only the named
+Each step builds one commit (incrementally, :mod:`harness.kernels.built.kbuild`) and verifies only the named
 programs in a cell of that kernel, into a store of its own next to the results store (one per program
 set, so a step that was verified once is never verified again).  "Changed" is what the reports call a
 change: another verdict, another normalized error, a load failure that came or went, or insns past
@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-from harness.build import git
-from harness.build.kbuild import BuildFailed
+from harness.kernels.built import git
+from harness.kernels.built.kbuild import BuildFailed
 from harness.diff import Change, diff
 from harness.errors import UserError
 from harness.matrix import Branch, GitKernel, KernelSpec, Matrix
+from harness.backends import UML
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def uml_warnings(bisector: "Bisector", sides: Mapping[str, Results]) -> tuple[st
     """For a UML bisection: the named programs UML rejected on GOOD or BAD for a reason a VM would not have (a kfunc
     call without a JIT, a hook UML lacks: :func:`harness.fidelity.uml_only`); the commit found is where UML's answer
     changed, which a VM must confirm."""
-    if bisector.backend != "uml":
+    if bisector.backend != UML.name:
         return ()
     from harness import fidelity
     out = []

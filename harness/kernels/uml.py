@@ -3,8 +3,8 @@ an ordinary host process that verifies at native speed.
 
 The build is ``make ARCH=um defconfig``, the config fragment in ``uml_data/`` merged over it, the
 patches in ``uml_data/patches/`` applied (each says why it exists; none changes verifier logic),
-``make ARCH=um linux``: the ``uml`` recipe of :mod:`harness.build.recipe`, run by
-:mod:`harness.build.kbuild` over the release's source imported into git, cached by commit and recipe
+``make ARCH=um linux``: the ``uml`` recipe of :mod:`harness.kernels.built.recipe`, run by
+:mod:`harness.kernels.built.kbuild` over the release's source imported into git, cached by commit and recipe
 hash (fragment, patches, gcc version); only the ``linux`` binary and its ``.config`` are kept.
 
 A UML cell boots with the host's filesystem as its root (hostfs, read-write: the runner writes its
@@ -20,6 +20,7 @@ import shlex
 from pathlib import Path
 from typing import Callable
 
+from harness.arch import PRIMARY
 from harness.kernels import Kernel, check_config
 from harness.kernels.apt import Apt
 from harness.version import KernelVersion
@@ -43,11 +44,12 @@ def missing_options(config_text: str, fragment_text: str) -> list[str]:
 def build(version: KernelVersion, kid: str, apt: Apt, cache_root: Path, jobs: int,
           progress: Callable[[str], None] | None = None) -> Kernel:
     """The UML kernel of a Debian release: its ``linux-source`` as a git repository, built with the ``uml``
-    recipe of :mod:`harness.build` -- the same build a ``{source: V, backend: uml}`` kernel or a commit of a
+    recipe of :mod:`harness.kernels.built` -- the same build a ``{source: V, backend: uml}`` kernel or a commit of a
     git tree gets, sharing its out-of-tree directory and compiler cache."""
-    from harness.build import debsrc, kbuild, recipe
+    from harness.backends import UML
+    from harness.kernels.built import debsrc, kbuild
     repo, base, pkg = debsrc.repo(version, apt, cache_root)
-    built = kbuild.build(repo, base, recipe.get("uml", "x86_64"), kid=kid, cache_root=cache_root, jobs=jobs,
+    built = kbuild.build(repo, base, UML.recipe(PRIMARY), kid=kid, cache_root=cache_root, jobs=jobs,
                          progress=progress)
     k = built.kernel
     check_config(k.config.read_text() if k.config else "", f"uml {version}")

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from harness import cache, proc
-from harness.build import git
+from harness.kernels.built import git
 from harness.kernels import debian
 from harness.kernels.apt import Apt, Package
 from harness.version import KernelVersion

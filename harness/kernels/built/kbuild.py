@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 from harness import cache, proc
-from harness.arch import get_arch
-from harness.build import git
-from harness.build.recipe import Recipe, builtin_fragment
+from harness.kernels.built import git
+from harness.kernels.built.recipe import Recipe, builtin_fragment
 from harness.errors import BuildError, InfraError, UserError
 from harness.kernels import Kernel, check_config
 
@@ -90,10 +89,9 @@ def build(tree: Path, commit: str, recipe: Recipe, *, kid: str, cache_root: Path
 
 def describe(final: Path, kid: str, recipe: Recipe, commit: str, tree: Path) -> Kernel:
     meta = json.loads((final / "build.json").read_text())
-    arch = get_arch(recipe.arch)
     vml = final / "vmlinux"
-    image = vml if (recipe.backend == "uml" or arch.boots_uncompressed) else final / Path(recipe.image).name
-    return Kernel(id=kid, arch=recipe.arch, release=meta["release"], source="uml" if recipe.backend == "uml" else "git",
+    image = vml if recipe.image == recipe.kept else final / Path(recipe.image).name
+    return Kernel(id=kid, arch=recipe.arch, release=meta["release"], source=recipe.source,
                   image=image, vmlinux=vml, modules=None, config=final / "config",
                   package=meta.get("subject", ""), package_version=commit, package_sha256=meta["recipe_key"],
                   commit=commit, tree=str(tree))
@@ -142,8 +140,8 @@ def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Pa
     info = git.info(src, commit)
     with cache.building(final) as tmp:
         # UML's runnable ``linux`` is kept as ``vmlinux``: it is both what boots and what carries the BTF
-        shutil.copy2(out / ("linux" if recipe.backend == "uml" else "vmlinux"), tmp / "vmlinux")
-        if recipe.image not in ("vmlinux", "linux"):
+        shutil.copy2(out / recipe.kept, tmp / "vmlinux")
+        if recipe.image != recipe.kept:
             shutil.copy2(out / recipe.image, tmp / Path(recipe.image).name)
         shutil.copy2(out / ".config", tmp / "config")
         shutil.copy2(log_path, tmp / "build.log")
@@ -187,7 +185,7 @@ def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path,
             proc.run(argv, env=env, timeout=600, log_path=log_path, what=f"{recipe.name}: {argv[-1]}")
         except InfraError as e:
             raise BuildFailed(f"{recipe.name}: configuring failed ({e}); log: {log_path}", log_path) from None
-    from harness.uml import missing_options
+    from harness.kernels.uml import missing_options
     text = (out / ".config").read_text()
     missing = [m for f in recipe.fragments for m in missing_options(text, f.read_text())]
     if missing:

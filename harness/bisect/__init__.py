@@ -1,0 +1,102 @@
+"""Bisection: the first commit of a git range where named programs' results changed.
+
+The public face: :func:`bisect_range` (``bpf-harness bisect``: the backend chosen, the search, a UML
+culprit confirmed in a VM, a reproducer matrix written), :func:`choose_backend`, and the search itself from
+:mod:`harness.bisect.search` (:class:`Bisector`, :func:`run`), which automatic attribution
+(:mod:`harness.attribute`) drives within its budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Callable
+
+from harness.arch import PRIMARY
+from harness.backends import UML, VM
+from harness.bisect.search import (Bisector, Outcome, Step, changed, header_states, log_diff, render_text,
+                                   reproducer_matrix, run, search, store_name, to_json, uml_warnings)
+from harness.errors import ConfigError
+from harness.kernels.built import git
+from harness.matrix import Matrix
+
+__all__ = ["Answer", "Bisector", "Outcome", "Step", "bisect_range", "changed", "choose_backend", "header_states",
+           "log_diff", "render_text", "reproducer_matrix", "run", "search", "store_name", "to_json", "uml_warnings"]
+
+log = logging.getLogger("harness.bisect")
+
+
+def choose_backend(db: Path, programs: list[tuple[str, str]]) -> str:
+    """UML when the store has a UML cell that verified every named program as a VM would
+    (:func:`harness.fidelity.uml_only`), else the VM."""
+    from harness import fidelity
+    from harness.store import Store
+    if db.exists():
+        store = Store(db)
+        try:
+            for c in store.latest_cells():
+                if c["backend"] != UML.name:
+                    continue
+                res = store.result_map(c["id"])
+                if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
+                    log.info(f"bisect: UML (the fast lane verified these programs in cell {c['kernel_id']}/{c['arch']})")
+                    return UML.name
+        finally:
+            store.close()
+    log.info("bisect: the VM (no UML cell in the store verified these programs; --backend uml forces the fast lane)")
+    return VM.name
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    outcome: Outcome
+    backend: str
+    confirmation: str
+    """For a UML culprit: whether its VM cells change too ("" when not asked or not applicable)."""
+    reproduce: str
+    """The command that runs the culprit and its parent as a matrix ("" without a culprit)."""
+
+    @property
+    def ok(self) -> bool:
+        """The search ended with an answer (a culprit, no change, or a change outside the paths)."""
+        return self.outcome.verdict in ("found", "unchanged", "outside-paths")
+
+
+def bisect_range(m: Matrix, tree: Path, good: str, bad: str, programs: list[tuple[str, str]], *, corpus: str,
+                 backend: str, arch: str, db: Path, cache_root: Path | None, paths: tuple[str, ...] | None = None,
+                 all_commits: bool = False, confirm: bool = True,
+                 say: Callable[[str], None] = log.info) -> Answer:
+    """``bpf-harness bisect``: ``backend`` is ``auto`` (:func:`choose_backend` over the store at ``db``) or a
+    backend's name; ``paths``: what a candidate must touch (default :data:`harness.kernels.built.git.BPF_PATHS`);
+    each step's store lies next to ``db``."""
+    if corpus not in m.corpora:
+        raise ConfigError(f"{m.path}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
+    if backend == "auto":
+        backend = choose_backend(db, programs)
+    if backend == UML.name and not UML.runs(arch):
+        raise ConfigError(f"--backend uml runs {', '.join(UML.arches())} only")
+    tree = git.check_tree(tree, "bisect --tree")
+    db_dir = db.parent
+    db_dir.mkdir(parents=True, exist_ok=True)
+    bis = Bisector(m, tree, corpus, programs, backend, arch, db_dir / store_name(programs, backend, arch, corpus),
+                   cache_root, say)
+    o = run(tree, good, bad, bis, () if all_commits else (paths or git.BPF_PATHS), all_commits)
+    confirmation = ""
+    if o.culprit and o.parent and backend == UML.name and confirm:
+        vm_bis = Bisector(m, tree, corpus, programs, VM.name, PRIMARY.name,
+                          db_dir / store_name(programs, VM.name, PRIMARY.name, corpus), cache_root, say)
+        say(f"bisect: confirming {o.culprit[:12]} against its parent in {PRIMARY.name} VM cells")
+        before, after = vm_bis.verify(o.parent), vm_bis.verify(o.culprit)
+        ok = before is not None and after is not None and changed(before, after, programs, m.thresholds)
+        confirmation = "confirmed in a VM" if ok else "NOT confirmed in a VM: the VM results do not change there"
+    reproduce = ""
+    if o.culprit:
+        repro_yaml = db_dir / f"bisect-{o.culprit[:12]}.yaml"
+        spec = m.corpora[corpus]
+        repro_yaml.write_text(reproducer_matrix(o, tree, backend, arch, corpus, {
+            "source": str(spec.source), "include": list(spec.include), "exclude": list(spec.exclude)},
+            m.debian.suites))
+        reproduce = (f"bpf-harness run -m {repro_yaml} --db {db_dir / 'bisect-repro.db'} "
+                     f"--report {db_dir / 'bisect-report'}")
+    return Answer(o, backend, confirmation, reproduce)

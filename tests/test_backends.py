@@ -1,0 +1,52 @@
+"""The guest backends: each answers for itself what used to be a string compare spread over the package."""
+
+import dataclasses
+
+import pytest
+
+from harness import backends, matrix
+from harness.arch import ARM64, X86_64
+from harness.errors import UserError
+from harness.kernels import Kernel
+from harness.matrix import Host, KernelSpec, VmSettings
+
+
+def test_recipe_keys_are_the_ones_built_kernels_are_cached_under():
+    """Moving the recipes into the backends must not rename a cached build: these keys name the kernels in
+    every cache that built them before (recorded from the recipes as they were)."""
+    assert backends.UML.recipe(X86_64).key("gcc 12") == "19f2f540de08"
+    assert backends.VM.recipe(X86_64).key("gcc 12") == "e3f3c8ca960c"
+    assert backends.VM.recipe(ARM64).key("gcc 12") == "17cc016a8b8c"
+
+
+def test_names_the_model_writes_are_backends():
+    for cls in (matrix.GitKernel, matrix.GitRange, matrix.SourceKernel, matrix.GitFollow, matrix.Queue):
+        default = next(f.default for f in dataclasses.fields(cls) if f.name == "backend")
+        assert backends.named(default) is backends.VM
+    uml = KernelSpec("u", matrix.UmlKernel(None), "m.yaml:1")  # type: ignore[arg-type]
+    assert backends.named(uml.backend) is backends.UML
+    with pytest.raises(UserError, match="unknown backend 'kvm'; valid: vm, uml"):
+        backends.named("kvm")
+
+
+def test_the_kernel_says_where_it_boots():
+    k = Kernel("6.12.113", "x86_64", "6.12.113", "debian", image=None, vmlinux=None, modules=None)  # type: ignore[arg-type]
+    assert backends.of(k) is backends.VM
+    assert backends.of(dataclasses.replace(k, source="uml")) is backends.UML
+    assert backends.of(dataclasses.replace(k, source="git")) is backends.VM
+
+
+def test_tuning_uml_one_worker_one_veristat_no_fsync_vm_four_batches_per_worker():
+    s = VmSettings(cpus=2)
+    assert backends.UML.tune(s, 93) == backends.Tuning(1, 93, fsync=False)
+    assert backends.VM.tune(s, 93) == backends.Tuning(2, 12, fsync=True)
+    assert backends.VM.tune(s, 0).objects_per_veristat == 1
+
+
+def test_which_backends_run_where():
+    assert backends.UML.runs("x86_64") and not backends.UML.runs("arm64")
+    assert backends.VM.runs("arm64") and backends.VM.on_hosts and not backends.UML.on_hosts
+    host = Host("h", "root", "h.example", 22, ("arm64",), None)  # type: ignore[arg-type]
+    remote = backends.RemoteVm(host)
+    assert remote.name == "vm" and remote.runs("arm64") and not remote.runs("x86_64")
+    assert remote.root(None, ARM64) is None  # type: ignore[arg-type]
