@@ -30,7 +30,7 @@ from harness import cache, matrix, vm  # noqa: E402
 from harness.arch import X86_64  # noqa: E402
 from harness.cell import CellJob, run_cell  # noqa: E402
 from harness.matrix import Accel  # noqa: E402
-from harness.run import Preparer  # noqa: E402
+from harness.engine import Preparer  # noqa: E402
 from harness.store import Store  # noqa: E402
 
 DEFAULT_EXCLUDE = ["verifier_loops1", "verifier_search_pruning"]

@@ -26,7 +26,7 @@ sys.path.insert(0, str(top / "tests"))
 
 from harness import cache, matrix  # noqa: E402
 from harness.remote import Connection, Stage  # noqa: E402
-from harness.run import Preparer, run_matrix  # noqa: E402
+from harness.engine import Context, Engine, Preparer  # noqa: E402
 from sshd import Sshd  # noqa: E402
 
 
@@ -60,8 +60,8 @@ def main() -> int:
             seconds = {}
             for name in ("local", "remote"):
                 t0 = time.monotonic()
-                summary = run_matrix(matrix.load(d / f"{name}.yaml"), db=d / name / "results.db",
-                                     jobs=1 if name == "local" else 0)
+                summary = Engine(matrix.load(d / f"{name}.yaml"), d / name / "results.db",
+                                 Context.make(jobs=1 if name == "local" else 0)).run()
                 seconds[name] = time.monotonic() - t0
                 (o,) = summary.outcomes
                 boot = sqlite3.connect(d / name / "results.db").execute("SELECT boot_s FROM cells").fetchone()[0]

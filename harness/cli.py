@@ -218,7 +218,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness import cache, stream
     from harness.kernels import acquire
-    from harness.run import default_jobs, infra_failures, run_matrix
+    import dataclasses
+    from harness.engine import Context, Engine, default_jobs, infra_failures
     m = matrix_mod.load(args.matrix)
     if args.jobs is not None and args.jobs < (0 if m.hosts else 1):
         raise ConfigError("--jobs must be at least 1 (0, all cells on the matrix's hosts, needs hosts:)")
@@ -241,8 +242,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("harness.run").info(
             "%d guest(s) at a time here (vm: cpus %d, memory %s on %d core(s); --jobs N to choose)",
             jobs, m.vm.cpus, m.vm.memory, len(os.sched_getaffinity(0)))
-    summary = run_matrix(m, db=db, only=only, jobs=jobs, force=args.force,
-                         cache_root=args.cache, argv=args.argv)
+    engine = Engine(m, db, Context.make(args.cache, jobs, args.argv))
+    summary = engine.run(only, force=args.force)
+    confirmations, fetched = judge.follow_up(engine, m)  # steps of their own, after the cells
+    summary = dataclasses.replace(summary, confirmations=confirmations, logs=fetched)
     bad = infra_failures(summary)
     ran = len(summary.outcomes)
     regressed = False
@@ -363,14 +366,16 @@ def cmd_logdiff(args: argparse.Namespace) -> int:
     _open_store(args).close()  # a results store, or one line naming what is wrong
 
     def fetch(sides, level):
-        from harness.kernels import acquire
-        from harness.run import default_jobs, run_matrix
         from harness import stream
+        from harness.engine import Context, Engine, Purpose, Rerun, default_jobs
+        from harness.kernels import acquire
         from harness.store import Store
         with Store(db) as store:
             m = acquire.check_supported(stream.recorded_matrix(matrix_mod.load(args.matrix), store)[0])
-        return run_matrix(m, db=db, jobs=default_jobs(m), cache_root=args.cache, argv=args.argv, logs=sides,
-                          log_level=level).outcomes
+        engine = Engine(m, db, Context.make(args.cache, default_jobs(m), args.argv))
+        return engine.reverify([Rerun(side, frozenset(progs)) for side, progs in sides], Purpose.LOGS,
+                               log_level=level, what=f"for their whole logs at level {level}",
+                               not_done="no logs fetched")
 
     diffs = triage.log_diffs(db, args.base, args.new, programs, args.level, None if args.no_fetch else fetch)
     for d in diffs:

@@ -73,3 +73,25 @@ def incomplete(matrix: Matrix, row_of: RowOf, only: tuple[str, ...] = ()) -> lis
         if row is None or row["status"] != "complete":
             out.append((c.key, row["status"] if row is not None else "not run"))
     return out
+
+
+def follow_up(engine, matrix: Matrix, *, logs: bool = True) -> tuple[tuple, tuple]:
+    """What a run does after its cells, each a step of the engine's: both sides of every regression verified
+    again (``vm: confirm``: one that does not reproduce is flaky), then the level-2 logs the report's log diffs
+    need (``vm: log_diffs``, when ``logs``).  Returns (confirmations, log re-runs)."""
+    from harness.engine import Purpose
+    from harness.report.model import to_confirm, to_fetch_logs
+    from harness.store import Store
+    confirmations: tuple = ()
+    if matrix.vm.confirm:
+        with Store(engine.db) as store:
+            todo = to_confirm(store, matrix)
+        confirmations = engine.reverify(todo, Purpose.CONFIRM, what="to confirm their regressions",
+                                        not_done="regressions not confirmed")
+    fetched: tuple = ()
+    if logs and matrix.vm.log_diffs:
+        with Store(engine.db) as store:
+            todo = to_fetch_logs(store, matrix, matrix.vm.log_diffs)
+        fetched = engine.reverify(todo, Purpose.LOGS, log_level=2, what="for their whole logs (the report's log diffs)",
+                                  not_done="no log diffs")
+    return confirmations, fetched

@@ -335,13 +335,13 @@ def test_two_cells_at_once_each_in_its_own_guest(fake_vng, tmp_path, monkeypatch
     import dataclasses
     import json
     from harness.progress import Progress
-    from harness.run import _run_jobs
+    from harness.engine.schedule import run_jobs
     fake_vng("complete", "console-6.12.117-ok.txt")
     monkeypatch.setenv("FAKE_VNG_BARRIER", str(tmp_path / "barrier"))
     a = job(tmp_path)
     b = dataclasses.replace(a, kernel=dataclasses.replace(a.kernel, id="6.12.115", package_version="6.12.115-2~deb12u1"))
     import io
-    outs = _run_jobs([a, b], 2, Progress(io.StringIO(), live=False), a.out_dir)
+    outs = run_jobs([a, b], 2, Progress(io.StringIO(), live=False), a.out_dir)
     assert [o.status for o in outs] == [CellStatus.COMPLETE] * 2 and {o.key for o in outs} == {
         "6.12.117/x86_64", "6.12.115/x86_64"}
     for o in outs:
@@ -368,7 +368,7 @@ def test_next_cell_is_prepared_while_the_first_runs(fake_vng, tmp_path):
     import dataclasses
     import io
     from harness.progress import Progress
-    from harness.run import _run_jobs
+    from harness.engine.schedule import run_jobs
     fake_vng("complete", "console-6.12.117-ok.txt")
     a = job(tmp_path)
     b = dataclasses.replace(a, kernel=dataclasses.replace(a.kernel, id="6.12.115", package_version="6.12.115-2~deb12u1"))
@@ -379,7 +379,7 @@ def test_next_cell_is_prepared_while_the_first_runs(fake_vng, tmp_path):
         overlapped.append(_wait_for(tmp_path / "out" / "6.12.117_x86_64" / "console.log"))
         yield b
 
-    outs = _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+    outs = run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
     assert overlapped == [True]
     assert [o.status for o in outs] == [CellStatus.COMPLETE] * 2
 
@@ -387,7 +387,7 @@ def test_next_cell_is_prepared_while_the_first_runs(fake_vng, tmp_path):
 def test_a_failed_preparation_lets_started_cells_finish(fake_vng, tmp_path):
     import io
     from harness.progress import Progress
-    from harness.run import _run_jobs
+    from harness.engine.schedule import run_jobs
     fake_vng("complete", "console-6.12.117-ok.txt")
     a = job(tmp_path)
 
@@ -396,7 +396,7 @@ def test_a_failed_preparation_lets_started_cells_finish(fake_vng, tmp_path):
         raise InfraError("apt-get download linux-image-6.1.0-57-arm64-unsigned failed")
 
     with pytest.raises(InfraError, match="arm64-unsigned"):
-        _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+        run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
     got = sqlite3.connect(tmp_path / "r.db").execute("SELECT status FROM cells").fetchall()
     assert got == [("complete",)]
     assert len(rows(tmp_path, 1)) == 96
@@ -408,7 +408,7 @@ def test_interrupt_kills_running_guests_and_keeps_their_results(fake_vng, tmp_pa
     import io
     import time
     from harness.progress import Progress
-    from harness.run import _run_jobs
+    from harness.engine.schedule import run_jobs
     fake_vng("slow", "console-6.12.117-ok.txt")
     a = job(tmp_path)
     recorded = recorded_results()
@@ -430,7 +430,7 @@ def test_interrupt_kills_running_guests_and_keeps_their_results(fake_vng, tmp_pa
 
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        _run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
+        run_jobs(ready(), 1, Progress(io.StringIO(), live=False), a.out_dir)
     assert time.monotonic() - t0 < 40  # the fake guest would hang for an hour
     status, detail, pgid = sqlite3.connect(tmp_path / "r.db").execute(
         "SELECT status, detail, pgid FROM cells").fetchone()

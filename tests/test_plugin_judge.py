@@ -43,7 +43,7 @@ def store_and_matrix(tmp_path, monkeypatch):
     (tmp_path / "m.yaml").write_text(MATRIX)
 
     from harness.corpus import Corpus, CorpusObject
-    from harness.run import Preparer
+    from harness.engine import Preparer
     objects: dict[str, list[str]] = {}
     for o, p in programs:
         objects.setdefault(o, []).append(p)

@@ -3,7 +3,7 @@
 import logging
 
 from harness.cli import _setup_logging
-from harness.run import fit_jobs, mem_available
+from harness.engine import fit_jobs, mem_available
 
 
 def test_one_vcpu_per_core_and_the_guests_memory_within_what_is_available():

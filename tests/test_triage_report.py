@@ -112,11 +112,11 @@ def test_after_a_run_the_logs_of_findings_to_diff_are_fetched_once(store):  # no
     """vm: log_diffs -- the 6.1.190 -> 6.1.192 fix is a verdict flip: its level-2 logs are wanted from both cells,
     and no longer once the store has them."""
     from harness import matrix
-    from harness.run import to_fetch_logs
+    from harness.report.model import to_fetch_logs
     from test_report import MATRIX
     m = matrix.parse(MATRIX, "m.yaml")
     want = to_fetch_logs(store, m, 10)
-    assert sorted((c["kernel_id"], sorted(ks)) for c, ks in want) == [("6.1.190", [PROGRAM]), ("6.1.192", [PROGRAM])]
+    assert sorted((r.cell["kernel_id"], sorted(r.programs)) for r in want) == [("6.1.190", [PROGRAM]), ("6.1.192", [PROGRAM])]
     assert to_fetch_logs(store, m, 0) == []
     add_logs(store)
     assert to_fetch_logs(store, m, 10) == []

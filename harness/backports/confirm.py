@@ -22,7 +22,7 @@ from typing import Callable
 from harness import diff as diff_mod
 from harness.kernels.built import git
 from harness.kernels.built.kbuild import BuildFailed
-from harness.matrix import Branch, KernelSpec, Matrix, SourceKernel
+from harness.matrix import KernelSpec, Matrix, SourceKernel
 from harness.version import KernelVersion
 from harness.arch import PRIMARY
 from harness.backends import UML
@@ -97,29 +97,25 @@ def judge(tests: list[Program], before: dict, after: dict, th, uml: bool = False
 
 def confirm(matrix: Matrix, version: KernelVersion, patch: Path, tests: list[Program], corpus: str, backend: str,
             db: Path, cache_root: Path | None, say: Callable[[str], None]) -> Confirmation:
-    from harness.run import run_matrix
-    from harness.store import Store
+    from harness.engine import Context, Engine
     short = patch.stem
     before = KernelSpec(f"{version}-base", SourceKernel(version, (), backend), "backports --confirm")
     after = KernelSpec(f"{version}+{short}", SourceKernel(version, (patch,), backend), "backports --confirm")
-    m = dataclasses.replace(matrix, branches=(Branch(f"confirm-{short}", (before, after), corpus, (PRIMARY.name,)),),
-                            reference=None)
     say(f"backports: confirming {short} on {version} ({backend}): {', '.join(f'{o}/{p}' for o, p in tests)}")
     try:
-        summary = run_matrix(m, db=db, cache_root=cache_root, argv=["backports", "--confirm", short])
+        engine = Engine(matrix, db, Context.make(cache_root, argv=["backports", "--confirm", short]))
+        vb, va = engine.verify([before, after], corpus, PRIMARY.name, name=f"confirm-{short}")
     except git.PatchDoesNotApply as e:
         return Confirmation("does-not-apply", str(e))
     except BuildFailed as e:
         return Confirmation("build-failed", str(e))
     reproduce = (f"bpf-harness run -m <matrix with kernels {{source: {version}}} and {{source: {version}, "
                  f"patches: [{patch}]}}, backend {backend}>")
-    if not summary.ok:
-        bad = [f"{o.key}: {o.status.value}" for o in summary.outcomes if not o.status.ok]
+    bad = [f"{v.kernel_id}/{v.arch}: {v.status}" for v in (vb, va) if v.status != "complete"]
+    if bad:
         return Confirmation("not-run", "cells did not complete: " + "; ".join(bad), reproduce=reproduce)
-    with Store(db) as store:
-        cb, ca = store.latest_cell(before.id, PRIMARY.name), store.latest_cell(after.id, PRIMARY.name)
-        rb, ra = store.result_map(cb["id"]), store.result_map(ca["id"])
-    return dataclasses.replace(judge(tests, rb, ra, matrix.thresholds, uml=backend == UML.name), reproduce=reproduce)
+    return dataclasses.replace(judge(tests, vb.results, va.results, matrix.thresholds, uml=backend == UML.name),
+                               reproduce=reproduce)
 
 
 def candidates(report, load: Callable[[], Matrix], *, branch: str, mainline: Path | None, at: str | None, corpus: str | None,

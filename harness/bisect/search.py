@@ -24,7 +24,7 @@ from harness.kernels.built import git
 from harness.kernels.built.kbuild import BuildFailed
 from harness.diff import Change, diff
 from harness.errors import UserError
-from harness.matrix import Branch, GitKernel, KernelSpec, Matrix
+from harness.matrix import GitKernel, KernelSpec, Matrix
 from harness.backends import UML
 
 log = logging.getLogger(__name__)
@@ -134,24 +134,15 @@ class Bisector:
             return self.results[commit]
         if commit in self.failed:
             return None
-        from harness.run import run_matrix
-        from harness.store import Store
+        from harness.engine import Context, Engine
         spec = self.spec(commit)
-        m = dataclasses.replace(self.matrix, branches=(Branch("bisect", (spec,), self.corpus, (self.arch,)),),
-                                reference=None)
+        engine = Engine(self.matrix, self.db, Context.make(self.cache_root, argv=["bisect", commit]))
         try:
-            run_matrix(m, db=self.db, cache_root=self.cache_root, programs=frozenset(self.programs),
-                       argv=["bisect", commit])
+            (got,) = engine.verify([spec], self.corpus, self.arch, frozenset(self.programs), name="bisect")
         except BuildFailed as e:
             self.failed[commit] = str(e)
             return None
-        store = Store(self.db)
-        try:
-            cell = store.latest_cell(spec.id, self.arch)
-            res = store.result_map(cell["id"]) if cell is not None else {}
-            status = cell["status"] if cell is not None else "missing"
-        finally:
-            store.close()
+        res, status = got.results, got.status
         missing = [f"{o}/{p}" for o, p in self.programs if (o, p) not in res]
         if missing:
             raise UserError(f"{', '.join(missing)}: not in corpus {self.corpus} (cell {spec.id}/{self.arch} is "

@@ -1,7 +1,7 @@
 """The nightly job as a pytest session: ``pytest --bpf-matrix MATRIX [--bpf-db PATH] [-n N]``.
 
 One test item per (cell, program), node id ``KERNEL/ARCH::OBJECT/PROGRAM``.  The engine is the one
-``bpf-harness run`` uses (:func:`harness.run.run_matrix` into the same store); pytest only schedules and
+``bpf-harness run`` uses (:class:`harness.engine.Engine` into the same store); pytest only schedules and
 judges:
 
 - **scheduling**: with ``-n``, whole *lanes* (a branch on an arch: its kernels in order) go to one worker
@@ -131,7 +131,7 @@ def pytest_ignore_collect(collection_path, config):
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     if not _active(config):
         return
-    from harness.run import Preparer
+    from harness.engine import Preparer
     state: _State = config._bpf
     prep = Preparer(state.matrix, state.cache or _cache_root())
     today = datetime.date.today()
@@ -286,7 +286,8 @@ def _cell_results(item: pytest.Item, cell) -> dict:
     state: _State = item.config._bpf
     if cell.key in state.cells:
         return state.cells[cell.key]
-    from harness.run import run_matrix
+    from harness import judge
+    from harness.engine import Context, Engine
     from harness.store import Store
     wanted = {(i.obj, i.prog) for i in item.session.items if isinstance(i, ProgramItem) and i.cell.key == cell.key}
     with Store(state.db) as store:
@@ -296,8 +297,9 @@ def _cell_results(item: pytest.Item, cell) -> dict:
     if not (done is not None and done["status"] == "complete"):
         from harness.errors import HarnessError
         try:
-            run_matrix(state.matrix, db=state.db, only=(cell.key,), jobs=1, cache_root=state.cache, argv=argv,
-                       programs=None if whole else frozenset(wanted), select=not whole)
+            engine = Engine(state.matrix, state.db, Context.make(state.cache, 1, argv))
+            engine.run((cell.key,), programs=None if whole else frozenset(wanted), select=not whole)
+            judge.follow_up(engine, state.matrix, logs=whole)  # the same steps after the cell as bpf-harness run
         except HarnessError as e:  # a download, build or tool: every item of the cell says so, none runs it again
             state.cells[cell.key] = {"row": None, "results": {}, "error": str(e)}
             return state.cells[cell.key]

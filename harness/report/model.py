@@ -10,6 +10,7 @@ from harness import fidelity, judge
 from harness.corpus import SELFTESTS
 from harness.diff import ORDER, Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
+from harness.engine import Rerun
 from harness.store import Store
 from harness.backends import UML
 
@@ -256,3 +257,35 @@ def narrow(cell_command: str, guest: list[str]) -> str | None:
         out.append(a)
         i += 1
     return shlex.join(out)
+
+
+# --- what a run verifies again after its cells (harness.judge.follow_up) ------------------------------
+
+def to_confirm(store: Store, matrix: Matrix) -> list[Rerun]:
+    """Both sides of every regression not yet re-run there (``vm: confirm``)."""
+    todo: dict[int, tuple[dict, set[tuple[str, str]]]] = {}
+    for p in pairs(store, matrix):
+        for f in p.findings:
+            if f.change is not Change.REGRESSION or f.confirmed is not None:
+                continue
+            for side in (p.base, p.new):
+                if (f.object, f.program) not in store.confirmations(side["id"]):
+                    todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
+    return [Rerun(side, frozenset(progs)) for side, progs in todo.values()]
+
+
+LOG_DIFF_CHANGES = ("regression", "flaky", "fixed", "error-changed", "msg-check")
+"""Findings where where two verifiers parted is the question: a verdict flip, an error or a message change."""
+
+
+def to_fetch_logs(store: Store, matrix: Matrix, per_pair: int) -> list[Rerun]:
+    """Cells and programs whose level-2 logs the report's log diffs still need: per pair, the first ``per_pair``
+    findings of those classes in the order a maintainer works through them."""
+    todo: dict[int, tuple[dict, set[tuple[str, str]]]] = {}
+    for p in pairs(store, matrix):
+        wanted = sorted((f for f in p.findings if f.change.value in LOG_DIFF_CHANGES), key=work_first)[:per_pair]
+        for f in wanted:
+            for side in (p.base, p.new):
+                if (f.object, f.program) not in store.logs(side["id"], 2):
+                    todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
+    return [Rerun(side, frozenset(progs)) for side, progs in todo.values()]

@@ -2,7 +2,7 @@
 
 ``log_diffs`` reads both cells' logs of the programs from the store; the ones it lacks are fetched
 first by verifying just those programs again in fresh guests of the same kernels and corpus
-(``run_matrix(logs=...)``, stored as ``logs`` cells), never made up.  ``logdiff`` (pure) aligns
+(:meth:`harness.engine.Engine.reverify`, stored as ``logs`` cells), never made up.  ``logdiff`` (pure) aligns
 two logs and finds the first divergence.
 """
 

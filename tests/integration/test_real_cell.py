@@ -22,7 +22,7 @@ from harness import matrix, vm
 from harness.arch import X86_64
 from harness.matrix import Accel
 from harness.report import writers
-from harness.run import Preparer, run_matrix
+from harness.engine import Context, Engine, Preparer
 from harness.store import CellStatus
 from integration.conftest import KERNEL, MATRIX, ROOT
 
@@ -34,7 +34,7 @@ def real_run(tmp_path_factory, tools):
     d = tmp_path_factory.mktemp("real")
     (d / "m.yaml").write_text(MATRIX)
     m = matrix.load(d / "m.yaml")
-    summary = run_matrix(m, db=d / "results.db")
+    summary = Engine(m, d / "results.db", Context.make()).run()
     return m, d, summary
 
 

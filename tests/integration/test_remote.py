@@ -17,7 +17,7 @@ import pytest
 from harness import cache, matrix
 from harness.errors import ConfigError, InfraError
 from harness.remote import Connection
-from harness.run import run_matrix
+from harness.engine import Context, Engine
 from harness.store import CellStatus
 from sshd import Sshd, free_port
 
@@ -90,7 +90,7 @@ def test_cells_run_here_and_on_the_host_with_the_same_answers(sshd, tmp_path, to
     (tmp_path / "remote.yaml").write_text(MATRIX + sshd.matrix_hosts())
     (tmp_path / "local.yaml").write_text(MATRIX)
     t0 = time.monotonic()
-    remote = run_matrix(matrix.load(tmp_path / "remote.yaml"), db=tmp_path / "r" / "results.db", jobs=1)
+    remote = Engine(matrix.load(tmp_path / "remote.yaml"), tmp_path / "r" / "results.db", Context.make(jobs=1)).run()
     both = time.monotonic() - t0
     assert [o.status for o in remote.outcomes] == [CellStatus.COMPLETE] * 2, [o.detail for o in remote.outcomes]
     cells = sqlite3.connect(tmp_path / "r" / "results.db").execute(
@@ -99,14 +99,14 @@ def test_cells_run_here_and_on_the_host_with_the_same_answers(sshd, tmp_path, to
     assert len(on_host) == 1 and "on host lab" in on_host[0][1], cells  # one cell here, one there
     console = next((tmp_path / "r" / "runs" / "run-1").glob(f"{on_host[0][0]}_x86_64/console.log")).read_text()
     assert "# host: lab (root@" in console and "Linux version 6.12." in console
-    local = run_matrix(matrix.load(tmp_path / "local.yaml"), db=tmp_path / "l" / "results.db", jobs=1)
+    local = Engine(matrix.load(tmp_path / "local.yaml"), tmp_path / "l" / "results.db", Context.make(jobs=1)).run()
     assert [o.status for o in local.outcomes] == [CellStatus.COMPLETE] * 2
     got, want = verdicts(tmp_path / "r" / "results.db"), verdicts(tmp_path / "l" / "results.db")
     assert len(want) > 40 and got == want
     # the second run of the host's cell uploads nothing: kernel, corpus and runner are there by content
     with Connection(h) as c:
         from harness.remote import Stage
-        from harness.run import Preparer
+        from harness.engine import Preparer
         m = matrix.load(tmp_path / "remote.yaml")
         cell = next(c for c in m.cells() if c.kernel.id == on_host[0][0])
         prep = Preparer(m, cache.root())
@@ -146,7 +146,7 @@ def test_a_dropped_connection_keeps_what_arrived_and_the_cell_runs_again_here(ss
     import threading
     cutter = threading.Thread(target=cut_when_results_arrive, daemon=True)
     cutter.start()
-    summary = run_matrix(matrix.load(tmp_path / "m.yaml"), db=tmp_path / "results.db", jobs=1)
+    summary = Engine(matrix.load(tmp_path / "m.yaml"), tmp_path / "results.db", Context.make(jobs=1)).run()
     cutter.join(timeout=5)
     assert killed and killed[0], "the connection was never cut"
     (o,) = summary.outcomes
