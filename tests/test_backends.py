@@ -50,3 +50,22 @@ def test_which_backends_run_where():
     remote = backends.RemoteVm(host)
     assert remote.name == "vm" and remote.runs("arm64") and not remote.runs("x86_64")
     assert remote.root(None, ARM64) is None  # type: ignore[arg-type]
+
+
+def test_every_kernel_source_answers_the_same_questions():
+    """No stage asks which class a kernel source is: each says its backend, version, whether it reads the Debian
+    archive and whether the harness builds it (what fetching, preparing and validating dispatch on)."""
+    from pathlib import Path
+    from harness.version import KernelVersion
+    v = KernelVersion.parse("6.12.113")
+    t = Path("/tree")
+    cases = [(matrix.DebianKernel(v), "vm", v, True, False), (matrix.LocalKernel(t, None), "vm", None, False, False),
+             (matrix.UmlKernel(v), "uml", v, True, False), (matrix.GitKernel(t, "c"), "vm", None, False, True),
+             (matrix.GitRange(t, "a..b", ()), "vm", None, False, True),
+             (matrix.SourceKernel(v, (), "uml"), "uml", v, True, True), (matrix.GitFollow(t, "b"), "vm", None, False, True),
+             (matrix.Queue(t, v), "vm", None, True, True)]
+    for src, backend, version, apt, built in cases:
+        spec = KernelSpec("k", src, "m.yaml:1")
+        assert (spec.backend, spec.version, src.needs_apt, src.built) == (backend, version, apt, built), src
+        assert backends.named(spec.backend)  # a name the backends know
+    assert matrix.BUILT == tuple(type(s) for s, *_, built in cases if built)

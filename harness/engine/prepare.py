@@ -9,7 +9,7 @@ from harness.arch import get_arch, host_arch
 from harness.corpus import Builder, Corpus
 from harness.kernels import Kernel, acquire, debian
 from harness.kernels.apt import Apt
-from harness.matrix import Cell, DebianKernel, KernelSpec, Matrix, SourceKernel, UmlKernel
+from harness.matrix import Cell, DebianKernel, KernelSpec, Matrix
 
 
 class Preparer:
@@ -33,7 +33,7 @@ class Preparer:
     def kernel(self, spec: KernelSpec, arch: str) -> Kernel:
         key = (spec.id, arch)
         if key not in self._kernels:
-            apt = self.apt(arch) if isinstance(spec.source, (DebianKernel, UmlKernel, SourceKernel)) else None
+            apt = self.apt(arch) if spec.source.needs_apt else None
             self._kernels[key] = acquire.fetch(spec, arch, self.matrix, self.cache_root, apt)
         return self._kernels[key]
 

@@ -9,6 +9,7 @@ import dataclasses
 import enum
 import fnmatch
 from pathlib import Path
+from typing import ClassVar
 
 from harness.arch import ARM64
 from harness.errors import ConfigError
@@ -29,10 +30,20 @@ class Accel(enum.Enum):
     """UML cells: the kernel is a host process (never a matrix setting)."""
 
 
+# Every kernel source answers the same questions, so that no stage asks which class it is:
+#   backend    the harness.backends name its kernels boot in (data here: the backends read these records)
+#   version    the Debian release it is or is built from, if any
+#   needs_apt  fetching it reads the Debian archive (a package, or linux-source)
+#   built      the harness builds it from source (harness.kernels.built)
+
+
 @dataclasses.dataclass(frozen=True)
 class DebianKernel:
     version: KernelVersion
     """Upstream version; resolved to the Debian package that carries it."""
+    backend: ClassVar[str] = "vm"
+    needs_apt: ClassVar[bool] = True
+    built: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +52,20 @@ class LocalKernel:
     """A bootable image (bzImage/vmlinuz or vmlinux)."""
     modules: Path | None
     """``lib/modules/<release>`` directory, if the kernel needs modules."""
+    backend: ClassVar[str] = "vm"
+    version: ClassVar[KernelVersion | None] = None
+    needs_apt: ClassVar[bool] = False
+    built: ClassVar[bool] = False
 
 
 @dataclasses.dataclass(frozen=True)
 class UmlKernel:
     version: KernelVersion
     """A user-mode Linux kernel built by the harness from this version's Debian ``linux-source``."""
+    backend: ClassVar[str] = "uml"
+    needs_apt: ClassVar[bool] = True
+    built: ClassVar[bool] = False
+    """Built, but as a Debian release's UML kernel (:mod:`harness.kernels.uml`), not from a matrix's tree."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +76,9 @@ class GitKernel:
     backend: str = "vm"
     subject: str = ""
     """Filled in when a range is expanded (for messages; reports read it from the build)."""
+    version: ClassVar[KernelVersion | None] = None
+    needs_apt: ClassVar[bool] = False
+    built: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +89,9 @@ class GitRange:
     range: str
     paths: tuple[str, ...]
     backend: str = "vm"
+    version: ClassVar[KernelVersion | None] = None
+    needs_apt: ClassVar[bool] = False
+    built: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +100,8 @@ class SourceKernel:
     version: KernelVersion
     patches: tuple[Path, ...]
     backend: str = "vm"
+    needs_apt: ClassVar[bool] = True
+    built: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +111,9 @@ class GitFollow:
     tree: Path
     branch: str
     backend: str = "vm"
+    version: ClassVar[KernelVersion | None] = None
+    needs_apt: ClassVar[bool] = False
+    built: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +124,9 @@ class Queue:
     path: Path
     on: KernelVersion
     backend: str = "vm"
+    version: ClassVar[KernelVersion | None] = None
+    needs_apt: ClassVar[bool] = True
+    built: ClassVar[bool] = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +147,8 @@ class LatestRule:
 
 
 KernelSource = DebianKernel | LocalKernel | GitKernel | GitRange | SourceKernel | UmlKernel | GitFollow | Queue
-BUILT = (GitKernel, GitRange, SourceKernel, GitFollow, Queue)
+BUILT = tuple(c for c in (DebianKernel, LocalKernel, GitKernel, GitRange, SourceKernel, UmlKernel, GitFollow, Queue)
+              if c.built)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,16 +161,14 @@ class KernelSpec:
 
     @property
     def version(self) -> KernelVersion | None:
-        return self.source.version if isinstance(self.source, (DebianKernel, UmlKernel, SourceKernel)) else None
+        return self.source.version
 
     @property
     def backend(self) -> str:
         """The name of its :mod:`harness.backends` backend (``uml``: a user-mode Linux process; ``vm``: a qemu
         guest).  The names are written here as data: the backends read these records, so this module cannot
         import them; ``tests/test_backends.py`` checks every name here is a backend's."""
-        if isinstance(self.source, BUILT):
-            return self.source.backend
-        return "uml" if isinstance(self.source, UmlKernel) else "vm"
+        return self.source.backend
 
 
 @dataclasses.dataclass(frozen=True)

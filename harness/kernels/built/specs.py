@@ -69,13 +69,13 @@ def expand_range(spec: KernelSpec) -> list[KernelSpec]:
 def check(matrix: Matrix) -> Matrix:
     """Refuse what a build would refuse later (missing tools, bad trees and revisions); returns the matrix
     expanded."""
-    built = [k for k in matrix.kernels() if isinstance(k.source, (GitKernel, GitRange, SourceKernel))]
+    built = [k for k in matrix.kernels() if k.source.built]
     if not built:
         return matrix
     for tool, hint in TOOLS:
         proc.require(tool, hint)
     arches = {a for b in matrix.branches for a in b.arches
-              if any(isinstance(k.source, (GitKernel, GitRange, SourceKernel)) for k in b.kernels)}
+              if any(k.source.built for k in b.kernels)}
     for name in sorted(arches):
         for tool, hint in get_arch(name).cross_packages:
             proc.require(tool, hint)
