@@ -338,12 +338,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
         th = Thresholds()
         overrides = {k: v for k, v in (("insns_pct", args.insns_pct), ("insns_abs", args.insns_abs)) if v is not None}
         th = dataclasses.replace(th, **overrides)
-        if base["arch"] != new["arch"]:
+        if base.arch != new.arch:
             raise ConfigError(f"cannot diff {args.base} and {args.new}: different arches")
-        if base["backend"] != new["backend"]:
-            raise ConfigError(f"cannot diff {args.base} and {args.new}: a {base['backend'].upper()} and a "
-                              f"{new['backend'].upper()} cell (compare them with `bpf-harness fidelity`)")
-        p = pair(store, base["branch"] or "", "commit", dict(base), dict(new), th)
+        if base.backend != new.backend:
+            raise ConfigError(f"cannot diff {args.base} and {args.new}: a {base.backend.upper()} and a "
+                              f"{new.backend.upper()} cell (compare them with `bpf-harness fidelity`)")
+        p = pair(store, base.branch or "", "commit", base.to_dict(), new.to_dict(), th)
         terminal.render(p, sys.stdout, args.limit)
         if p.regressions:
             return ExitCode.REGRESSION
@@ -406,7 +406,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
                                   f"and corpus; run a matrix with both (see README, 'Fast lane')")
         for u, v in pairs:
             fidelity.check_pair(u, v)
-            f = fidelity.compare(store.result_map(u["id"]), store.result_map(v["id"]))
+            f = fidelity.compare(store.result_map(u.id), store.result_map(v.id))
             sys.stdout.write(fidelity.render(f, u, v, args.limit))
     finally:
         store.close()

@@ -14,7 +14,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from harness.store import CellRecord
 
 
 class Cause(enum.Enum):
@@ -184,11 +187,11 @@ def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str],
     return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys))
 
 
-def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) -> str:
+def render(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 10) -> str:
     """Terminal text: the identical share, coverage, and every cause with examples (pure)."""
     pct = lambda n: f"{100 * n / f.total:.1f}%" if f.total else "n/a"  # noqa: E731
-    out = [f"fidelity: UML {uml_cell['kernel_id']} ({uml_cell['release']}) vs VM {vm_cell['kernel_id']} "
-           f"({vm_cell['release']}), corpus {uml_cell['corpus_id']}",
+    out = [f"fidelity: UML {uml_cell.kernel_id} ({uml_cell.release}) vs VM {vm_cell.kernel_id} "
+           f"({vm_cell.release}), corpus {uml_cell.corpus_id}",
            f"  identical (verdict and insns): {f.identical}/{f.total} ({pct(f.identical)})",
            f"  covered (verified in UML): {f.covered}/{f.total} ({pct(f.covered)}); not-covered: {f.not_covered} "
            f"(verified in the VM, not in UML)" + (f"; {f.neither} verified in neither" if f.neither else "")]
@@ -204,7 +207,7 @@ def render(f: Fidelity, uml_cell: Mapping, vm_cell: Mapping, limit: int = 10) ->
     return "\n".join(out) + "\n"
 
 
-def pairs(cells: list[Mapping]) -> list[tuple[Mapping, Mapping]]:
+def pairs(cells: list["CellRecord"]) -> list[tuple["CellRecord", "CellRecord"]]:
     """(UML cell, VM cell) of the same version, arch and corpus (stored cell rows).
 
     A UML cell's package version is its linux-source's, which Debian builds from the same source
@@ -212,15 +215,14 @@ def pairs(cells: list[Mapping]) -> list[tuple[Mapping, Mapping]]:
     ``uname -r`` would not (``6.1.0-56-amd64`` vs ``6.1.192``).
     """
     from harness.backends import UML, VM
-    vms = [c for c in cells if c["backend"] == VM.name]
-    return [(u, v) for u in cells if u["backend"] == UML.name for v in vms
-            if u["package_version"] == v["package_version"] and u["arch"] == v["arch"]
-            and u["corpus_id"] == v["corpus_id"]]
+    vms = [c for c in cells if c.backend == VM.name]
+    return [(u, v) for u in cells if u.backend == UML.name for v in vms
+            if u.package_version == v.package_version and u.arch == v.arch and u.corpus_id == v.corpus_id]
 
 
-def check_pair(uml: Mapping, vm: Mapping) -> None:
+def check_pair(uml: "CellRecord", vm: "CellRecord") -> None:
     """Refuse a pair that is not a UML cell then a VM cell."""
     from harness.backends import UML, VM
     from harness.errors import ConfigError
-    if uml["backend"] != UML.name or vm["backend"] != VM.name:
-        raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {uml['backend']} with {vm['backend']}")
+    if uml.backend != UML.name or vm.backend != VM.name:
+        raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {uml.backend} with {vm.backend}")

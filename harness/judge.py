@@ -10,10 +10,13 @@ whose session exits 3 for the same :func:`incomplete` cells.  The nights' histor
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from harness.diff import Change, Finding
 from harness.matrix import Matrix
+
+if TYPE_CHECKING:
+    from harness.store import CellRecord
 
 FAIL_ON = ("regression", "unexpected", "never")
 """``regression``: a program verified on the base kernel and rejected on the new one (re-verified on both when
@@ -21,7 +24,8 @@ FAIL_ON = ("regression", "unexpected", "never")
 result the selftest's own expectation meets on the base kernel and not on the new one; ``never``."""
 
 Row = dict
-RowOf = Callable[[str, str], "Row | None"]
+"""A cell in a pair or a lane: :meth:`harness.store.CellRecord.to_dict` (the reports' view)."""
+RowOf = Callable[[str, str], "CellRecord | None"]
 """(kernel id, arch) -> the stored cell that stands for that kernel on that arch, or None."""
 
 
@@ -32,7 +36,7 @@ def lane(matrix: Matrix, branch: str, arch: str, row_of: RowOf, until: str | Non
     kernels = [k.id for k in b.kernels]
     if until is not None:
         kernels = kernels[:kernels.index(until) + 1]
-    return [dict(r) for r in (row_of(k, arch) for k in kernels) if r is not None]
+    return [r.to_dict() for r in (row_of(k, arch) for k in kernels) if r is not None]
 
 
 def commit_pairs(cells: Sequence[Row]) -> list[tuple[Row, Row]]:
@@ -70,8 +74,8 @@ def incomplete(matrix: Matrix, row_of: RowOf, only: tuple[str, ...] = ()) -> lis
     out = []
     for c in matrix.cells(only):
         row = row_of(c.kernel.id, c.arch)
-        if row is None or row["status"] != "complete":
-            out.append((c.key, row["status"] if row is not None else "not run"))
+        if row is None or not row.complete:
+            out.append((c.key, row.status if row is not None else "not run"))
     return out
 
 

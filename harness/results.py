@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from harness.store import Store
+from harness.store import CellRecord, Store
 
 COLUMNS = ("cell", "status", "accel", "boot", "time", "programs", "verified", "rejected", "load-fail",
            "timeout", "crash", "not-run", "unexpected")
@@ -14,11 +14,11 @@ def _fmt_s(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}s" if v < 100 else f"{v:.0f}s"
 
 
-def cell_row(cell, counts: dict[str, int], unexpected: int) -> tuple[str, ...]:
+def cell_row(cell: CellRecord, counts: dict[str, int], unexpected: int) -> tuple[str, ...]:
     total = sum(counts.values())
-    where = f" @{cell['host'].split(' ')[0]}" if cell["host"] else ""  # a remote host's name
-    return (f"{cell['kernel_id']}/{cell['arch']}", cell["status"], (cell["accel"] or "-") + where, _fmt_s(cell["boot_s"]),
-            _fmt_s(cell["seconds"]), str(total), str(counts.get("success", 0)),
+    where = f" @{cell.host.split(' ')[0]}" if cell.host else ""  # a remote host's name
+    return (f"{cell.kernel_id}/{cell.arch}", cell.status, (cell.accel or "-") + where, _fmt_s(cell.boot_s),
+            _fmt_s(cell.seconds), str(total), str(counts.get("success", 0)),
             str(counts.get("failure:verifier", 0)), str(counts.get("failure:load", 0)),
             str(counts.get("timeout", 0)), str(counts.get("crash", 0)), str(counts.get("not-run", 0)), str(unexpected))
 
@@ -36,18 +36,18 @@ def render(store: Store, out: TextIO, keys: tuple[str, ...] = (), limit: int = 2
     if not cells:
         print("no results" + (f" for {', '.join(keys)}" if keys else "") + f" in {store.path}", file=out)
         return 0
-    rows = [cell_row(c, store.verdict_counts(c["id"]),
-                     sum(r["outcome"] == "unexpected" for r in store.result_map(c["id"]).values())) for c in cells]
+    rows = [cell_row(c, store.verdict_counts(c.id),
+                     sum(r["outcome"] == "unexpected" for r in store.result_map(c.id).values())) for c in cells]
     for line in table(rows, COLUMNS):
         print(line, file=out)
     for c in cells:
-        failures = [r for r in store.results(c["id"])
+        failures = [r for r in store.results(c.id)
                     if r["verdict"] in ("failure", "timeout", "crash") and
                     (r["failure_class"] in classes or r["verdict"] != "failure")]
-        findings = store.findings(c["id"])
-        print(f"\n{c['kernel_id']}/{c['arch']}  {c['release']}  corpus {c['corpus_id']}  {c['clang']}", file=out)
-        if c["status"] != "complete":
-            print(f"  cell {c['status']}: {c['detail']}  (console: {c['console_log']})", file=out)
+        findings = store.findings(c.id)
+        print(f"\n{c.kernel_id}/{c.arch}  {c.release}  corpus {c.corpus_id}  {c.clang}", file=out)
+        if c.status != "complete":
+            print(f"  cell {c.status}: {c.detail}  (console: {c.console_log})", file=out)
         for f in findings:
             print(f"  console {f['kind']}: {f['line']}", file=out)
         shown = failures if limit <= 0 else failures[:limit]

@@ -144,6 +144,67 @@ class CellStatus(enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
+class CellRecord:
+    """One row of the ``cells`` table, as every reader gets it (:meth:`Store.latest_cell` and friends).  The
+    reports' JSON and HTML views take :meth:`to_dict`."""
+    id: int
+    run_id: int
+    branch: str | None
+    kernel_id: str
+    kernel_key: str
+    release: str | None
+    kernel_source: str | None
+    package: str | None
+    package_version: str | None
+    arch: str
+    backend: str
+    """A :mod:`harness.backends` name (``vm``, ``uml``)."""
+    accel: str | None
+    accel_reason: str | None
+    qemu: str | None
+    vng: str | None
+    corpus_id: str
+    clang: str | None
+    status: str
+    """A :class:`CellStatus` value."""
+    detail: str | None
+    started: float
+    finished: float | None
+    boot_s: float | None
+    seconds: float | None
+    programs_total: int | None
+    console_log: str | None
+    reproducer: str | None
+    pgid: int | None
+    image: str | None
+    veristat: str | None
+    purpose: str = "run"
+    """``run``, ``select`` (a pytest selection), ``confirm`` or ``logs`` (re-verifications of cell ``confirms``)."""
+    confirms: int | None = None
+    host: str | None = None
+    """``NAME (user@address:port)`` of the matrix host it ran on; None: this machine."""
+    log_level: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kernel_id}/{self.arch}"
+
+    @property
+    def complete(self) -> bool:
+        return self.status == CellStatus.COMPLETE.value
+
+    @classmethod
+    def of(cls, row: "sqlite3.Row | dict | None") -> "CellRecord | None":
+        if row is None:
+            return None
+        d = dict(row)
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class ResultRow:
     object: str
     program: str
@@ -368,23 +429,23 @@ class Store:
         return {(r[0], r[1]) for r in self.db.execute("SELECT object, program FROM results WHERE cell_id=?", (cell_id,))}
 
     # --- reading ------------------------------------------------------------------------
-    def latest_cells(self, keys: tuple[str, ...] = ()) -> list[sqlite3.Row]:
+    def latest_cells(self, keys: tuple[str, ...] = ()) -> list[CellRecord]:
         """Newest cell per (kernel, arch, corpus, backend), optionally only ``KERNEL/ARCH`` or ``KERNEL`` keys."""
-        rows = self.db.execute(
+        rows = [CellRecord.of(r) for r in self.db.execute(
             "SELECT * FROM cells WHERE id IN (SELECT MAX(id) FROM cells WHERE purpose='run' "
             "GROUP BY kernel_key, arch, corpus_id, backend) "
-            "ORDER BY branch, id").fetchall()
+            "ORDER BY branch, id").fetchall()]
         if keys:
-            rows = [r for r in rows if f"{r['kernel_id']}/{r['arch']}" in keys or r["kernel_id"] in keys]
-        return rows
+            rows = [r for r in rows if r.key in keys or r.kernel_id in keys]  # type: ignore[union-attr]
+        return rows  # type: ignore[return-value]
 
-    def latest_cell(self, kernel_id: str, arch: str) -> sqlite3.Row | None:
-        """The newest cell (complete or not) of a kernel on an arch."""
-        return self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? AND purpose='run' "
-                               "ORDER BY id DESC LIMIT 1",
-                               (kernel_id, arch)).fetchone()
+    def latest_cell(self, kernel_id: str, arch: str, purpose: str = "run") -> CellRecord | None:
+        """The newest cell (complete or not) of a kernel on an arch (``purpose``: another kind of cell, e.g. a
+        pytest ``select`` cell)."""
+        return CellRecord.of(self.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? AND purpose=? "
+                                             "ORDER BY id DESC LIMIT 1", (kernel_id, arch, purpose)).fetchone())
 
-    def find_cell(self, selector: str) -> sqlite3.Row:
+    def find_cell(self, selector: str) -> CellRecord:
         """The newest cell for ``KERNEL`` or ``KERNEL/ARCH`` (x86_64 if no arch), or a NotFoundError."""
         kernel, _, arch = selector.partition("/")
         row = self.latest_cell(kernel, arch or PRIMARY.name)

@@ -263,7 +263,7 @@ def test_a_confirmation_cell_verifies_only_its_programs_and_never_becomes_the_la
     plan = (tmp_path / "out" / f"6.12.117_x86_64_confirm-{first.cell_id}" / "rw" / "plan.json").read_text()
     assert '"failure_log_level": 0' in plan and "verifier_loops1" not in plan
     s = Store(tmp_path / "r.db")
-    assert s.latest_cell("6.12.117", "x86_64")["id"] == first.cell_id
+    assert s.latest_cell("6.12.117", "x86_64").id == first.cell_id
     key = job(tmp_path).kernel.key
     assert key == "6.12.117@6.12.117-1~deb12u1"
     assert s.complete_cell(key, "x86_64", "c0ffee", "vm") == first.cell_id  # never the confirmation cell

@@ -1,5 +1,7 @@
 """UML vs VM fidelity on results recorded from a real UML 6.12.117 cell and a real 6.12.117 TCG guest."""
 
+from types import SimpleNamespace
+
 from harness import fidelity
 from harness.fidelity import Cause
 from conftest import stored_rows
@@ -37,7 +39,7 @@ def test_programs_that_never_reached_the_verifier_are_not_covered_never_unchange
 
 def test_the_rendering_gives_the_share_and_other_with_its_error_lines():
     f = fidelity.compare(UML, VM)
-    cell = lambda kid, rel: {"kernel_id": kid, "release": rel, "corpus_id": "c31a"}  # noqa: E731
+    cell = lambda kid, rel: SimpleNamespace(kernel_id=kid, release=rel, corpus_id="c31a")  # noqa: E731
     text = fidelity.render(f, cell("6.12.117-uml", "6.12.117"), cell("6.12.117", "6.12.117+deb12-amd64"))
     assert "identical (verdict and insns): 2/17 (11.8%)" in text
     assert "not-covered: 13" in text

@@ -71,8 +71,8 @@ def test_new_still_present_and_gone_across_nights(tmp_path):
     prog = gone.split("|")[5]
     add_cell(s, "6.1.192", "results-6.1.192-classes.jsonl", 1764979200.0)
     obj, p = prog.split("/")
-    cid = s.latest_cell("6.1.192", "x86_64")["id"]
-    base = s.result_map(s.latest_cell("6.1.190", "x86_64")["id"])[(obj, p)]
+    cid = s.latest_cell("6.1.192", "x86_64").id
+    base = s.result_map(s.latest_cell("6.1.190", "x86_64").id)[(obj, p)]
     s.db.execute("UPDATE results SET verdict=?, error=?, insns=?, failure_class=? WHERE cell_id=? AND object=? "
                  "AND program=?", (base["verdict"], base["error"], base["insns"], base["failure_class"], cid, obj, p))
     pairs4, h4 = night(s, TWO)

@@ -73,11 +73,11 @@ def test_schema_4_store_is_migrated_in_place_and_keeps_its_results(tmp_path):
     assert s.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "11"
     row = next(s.results(cid))
     assert (row["insns"], row["msg_check"]) == (7, None)
-    assert s.latest_cell("6.12.117", "x86_64")["purpose"] == "run"
+    assert s.latest_cell("6.12.117", "x86_64").purpose == "run"
     cols = {r[1] for r in s.db.execute("PRAGMA table_info(expectations)")}
     assert {"not_messages", "unchecked", "skip"} <= cols  # schema 5 -> 6 too
-    assert s.latest_cell("6.12.117", "x86_64")["host"] is None  # and 6 -> 7: where a cell ran
-    assert s.latest_cell("6.12.117", "x86_64")["log_level"] is None  # and 7 -> 8: logs cells' level
+    assert s.latest_cell("6.12.117", "x86_64").host is None  # and 6 -> 7: where a cell ran
+    assert s.latest_cell("6.12.117", "x86_64").log_level is None  # and 7 -> 8: logs cells' level
     tables = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"nights", "night_findings"} <= tables  # and 8 -> 9: the nights' history
     assert "resolutions" in tables  # and 9 -> 10: what kernel rules resolved to
@@ -145,4 +145,4 @@ def test_logs_come_from_complete_logs_cells_at_the_level_asked_or_more(tmp_path)
     assert s.logs(cid, 1) == {("o", "a"): "0: (b7) r0 = 0"} and s.logs(cid, 2) == {}
     logs_cell(2, CellStatus.COMPLETE, "0: (b7) r0 = 0 ; R0_w=0\n1: (95) exit")
     assert s.logs(cid, 2) == {("o", "a"): "0: (b7) r0 = 0 ; R0_w=0\n1: (95) exit"}
-    assert s.latest_cell("6.12.117", "x86_64")["id"] == cid  # logs cells are not the kernel's cell
+    assert s.latest_cell("6.12.117", "x86_64").id == cid  # logs cells are not the kernel's cell

@@ -25,11 +25,11 @@ def add_logs(s) -> None:
     """The two fetched logs as ``logs`` cells of the fixture's two run cells, as logdiff stores them."""
     run = s.start_run("m", "", ["bpf-harness", "logdiff"])
     for cell in s.latest_cells(("6.1.190", "6.1.192")):
-        log = (DATA / f"log-l2-{cell['kernel_id']}-test_global_func16.txt").read_text().splitlines()
-        cid = s.start_cell(run_id=run, branch=cell["branch"], kernel_id=cell["kernel_id"], kernel_key=cell["kernel_key"],
-                           arch="x86_64", backend="vm", corpus_id=cell["corpus_id"], release=cell["release"],
-                           purpose="logs", confirms=cell["id"], log_level=2)
-        verdict = "failure" if cell["kernel_id"] == "6.1.190" else "success"
+        log = (DATA / f"log-l2-{cell.kernel_id}-test_global_func16.txt").read_text().splitlines()
+        cid = s.start_cell(run_id=run, branch=cell.branch, kernel_id=cell.kernel_id, kernel_key=cell.kernel_key,
+                           arch="x86_64", backend="vm", corpus_id=cell.corpus_id, release=cell.release,
+                           purpose="logs", confirms=cell.id, log_level=2)
+        verdict = "failure" if cell.kernel_id == "6.1.190" else "success"
         s.add_result(cid, row_of({"object": PROGRAM[0], "program": PROGRAM[1], "verdict": verdict, "log": log}))
         s.finish_cell(cid, CellStatus.COMPLETE, "ok")
 
@@ -116,7 +116,7 @@ def test_after_a_run_the_logs_of_findings_to_diff_are_fetched_once(store):  # no
     from test_report import MATRIX
     m = matrix.parse(MATRIX, "m.yaml")
     want = to_fetch_logs(store, m, 10)
-    assert sorted((r.cell["kernel_id"], sorted(r.programs)) for r in want) == [("6.1.190", [PROGRAM]), ("6.1.192", [PROGRAM])]
+    assert sorted((r.cell.kernel_id, sorted(r.programs)) for r in want) == [("6.1.190", [PROGRAM]), ("6.1.192", [PROGRAM])]
     assert to_fetch_logs(store, m, 0) == []
     add_logs(store)
     assert to_fetch_logs(store, m, 10) == []

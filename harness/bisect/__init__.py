@@ -36,11 +36,11 @@ def choose_backend(db: Path, programs: list[tuple[str, str]]) -> str:
         store = Store(db)
         try:
             for c in store.latest_cells():
-                if c["backend"] != UML.name:
+                if c.backend != UML.name:
                     continue
-                res = store.result_map(c["id"])
+                res = store.result_map(c.id)
                 if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
-                    log.info(f"bisect: UML (the fast lane verified these programs in cell {c['kernel_id']}/{c['arch']})")
+                    log.info(f"bisect: UML (the fast lane verified these programs in cell {c.key})")
                     return UML.name
         finally:
             store.close()

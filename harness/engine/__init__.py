@@ -33,7 +33,7 @@ from harness.errors import UserError
 from harness.kernels import Kernel
 from harness.matrix import Accel, Branch, Cell, KernelSpec, Matrix, SourceKernel
 from harness.progress import Progress
-from harness.store import CellStatus, Store
+from harness.store import CellRecord, CellStatus, Store
 
 __all__ = ["Context", "Engine", "Purpose", "Rerun", "RunSummary", "Verified", "default_jobs", "fit_jobs",
            "infra_failures", "mem_available", "Preparer"]
@@ -73,8 +73,8 @@ class Purpose(enum.Enum):
 @dataclasses.dataclass(frozen=True)
 class Rerun:
     """Programs of a stored cell to verify again."""
-    cell: Mapping
-    """The stored cell (its id, kernel id, arch, corpus id)."""
+    cell: CellRecord
+    """The stored cell whose kernel and corpus verify the programs again."""
     programs: frozenset[Program]
 
 
@@ -160,8 +160,8 @@ class Engine:
         with Store(self.db) as store:
             for k in kernels:
                 cell = store.latest_cell(k.id, arch)
-                out.append(Verified(k.id, arch, cell["status"] if cell is not None else "missing",
-                                    store.result_map(cell["id"]) if cell is not None else {}))
+                out.append(Verified(k.id, arch, cell.status if cell is not None else "missing",
+                                    store.result_map(cell.id) if cell is not None else {}))
         return out
 
     def reverify(self, reruns: Sequence[Rerun], purpose: Purpose, *, log_level: int = 0, what: str = "again",
@@ -174,19 +174,18 @@ class Engine:
             todo = []
             for r in reruns:
                 side = r.cell
-                cell = next((c for c in self.matrix.cells() if c.kernel.id == side["kernel_id"]
-                             and c.arch == side["arch"]), None)
+                cell = next((c for c in self.matrix.cells() if c.kernel.id == side.kernel_id and c.arch == side.arch),
+                            None)
                 if cell is None:
-                    raise UserError(f"{self.matrix.path} has no cell {side['kernel_id']}/{side['arch']}: give the "
-                                    f"matrix that ran it (-m)")
+                    raise UserError(f"{self.matrix.path} has no cell {side.key}: give the matrix that ran it (-m)")
                 kernel, corpus = self.prep.kernel(cell.kernel, cell.arch), self.prep.corpus(cell)
-                if corpus.id != side["corpus_id"]:
+                if corpus.id != side.corpus_id:
                     self.ctx.progress.message(f"[{cell.key}] {not_done}: its cell verified corpus "
-                                              f"{side['corpus_id']}, the matrix now builds {corpus.id}")
+                                              f"{side.corpus_id}, the matrix now builds {corpus.id}")
                     continue
                 self.ctx.progress.message(f"[{cell.key}] re-verifying {len(r.programs)} program(s) {what}")
                 todo.append(self._job(run_id, out_dir, cell, kernel, corpus, programs=r.programs,
-                                      confirms=side["id"], log_level=log_level if purpose is Purpose.LOGS else None))
+                                      confirms=side.id, log_level=log_level if purpose is Purpose.LOGS else None))
             outcomes = tuple(run_jobs(todo, self.ctx.jobs, self.ctx.progress, out_dir, self.matrix.hosts))
             self._finish(store, run_id, RunSummary(run_id, outcomes, (),
                                                    outcomes if purpose is Purpose.CONFIRM else ()))

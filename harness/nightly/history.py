@@ -55,8 +55,8 @@ def snapshot(store, matrix: Matrix) -> tuple[str, bool]:
             complete = False
             parts.append(f"{c.key}:none")
             continue
-        complete = complete and row["status"] == "complete"
-        parts.append("|".join(str(row[k]) for k in ("kernel_key", "arch", "corpus_id", "backend", "started")))
+        complete = complete and row.complete
+        parts.append("|".join(str(v) for v in (row.kernel_key, row.arch, row.corpus_id, row.backend, row.started)))
     return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:16], complete
 
 

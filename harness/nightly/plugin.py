@@ -207,10 +207,10 @@ class ProgramItem(pytest.Item):
         r = results.get((self.obj, self.prog))
         issue = known.match(state.known, self.cell.kernel.id, self.cell.arch, f"{self.obj}/{self.prog}")
         self.user_properties += [("cell", self.cell.key), ("kernel", self.cell.kernel.id),
-                                 ("cell_status", row["status"] if row else "not run")]
+                                 ("cell_status", row.status if row else "not run")]
         if row is None or r is None or r["verdict"] not in ("success", "failure"):
             why = (f"the cell did not run: {mine.get('error') or 'no cell in the store'}" if row is None else
-                   f"cell {row['status']}: {row['detail'] or ''}".strip() if r is None or row["status"] != "complete"
+                   f"cell {row.status}: {row.detail or ''}".strip() if r is None or not row.complete
                    else f"no verdict: {r['verdict']}")
             pytest.skip(f"inconclusive: {why}")
         self.user_properties += [("verdict", r["verdict"]), ("error", r.get("error") or ""),
@@ -247,7 +247,7 @@ def _finding_text(item: ProgramItem, what: str, detail: str, base: dict | None, 
     from harness.report.model import reproducer
     from harness.store import Store
     with Store(item.config._bpf.db) as store:
-        repro = reproducer(store, dict(row), item.obj, item.prog)
+        repro = reproducer(store, row.to_dict(), item.obj, item.prog)
     tail = (new.get("tail") or new.get("log") or "").strip().splitlines()[-12:]
     lines = [f"{what}: {item.obj}/{item.prog} on {item.cell.key} {detail}".rstrip(),
              f"  before: {base['verdict'] if base else 'absent'}"
@@ -294,7 +294,7 @@ def _cell_results(item: pytest.Item, cell) -> dict:
         done = store.latest_cell(cell.kernel.id, cell.arch)
     whole = not _deselected(item, cell)
     argv = ["pytest", "--bpf-matrix", str(state.matrix_path), f"session {state.session}", f"worker {state.worker}"]
-    if not (done is not None and done["status"] == "complete"):
+    if not (done is not None and done.complete):
         from harness.errors import HarnessError
         try:
             engine = Engine(state.matrix, state.db, Context.make(state.cache, 1, argv))
@@ -305,13 +305,12 @@ def _cell_results(item: pytest.Item, cell) -> dict:
             return state.cells[cell.key]
     with Store(state.db) as store:
         row = store.latest_cell(cell.kernel.id, cell.arch)
-        if row is None or row["status"] != "complete" or not whole:
-            sel = store.db.execute("SELECT * FROM cells WHERE kernel_id=? AND arch=? AND purpose='select' "
-                                   "ORDER BY id DESC LIMIT 1", (cell.kernel.id, cell.arch)).fetchone()
-            if sel is not None and (row is None or row["status"] != "complete"):
+        if row is None or not row.complete or not whole:
+            sel = store.latest_cell(cell.kernel.id, cell.arch, purpose="select")
+            if sel is not None and (row is None or not row.complete):
                 row = sel
-        results = store.result_map(row["id"]) if row is not None else {}
-    state.cells[cell.key] = {"row": dict(row) if row is not None else None, "results": results}
+        results = store.result_map(row.id) if row is not None else {}
+    state.cells[cell.key] = {"row": row, "results": results}
     return state.cells[cell.key]
 
 

@@ -60,12 +60,12 @@ def write(store: Store, matrix: Matrix, fmt: str, out: Path, cells: tuple[str, .
     elif fmt == "csv":
         chosen = [store.find_cell(c) for c in cells] if cells else store.latest_cells()
         if len(chosen) == 1 and cells:
-            out.write_text(writers.veristat_csv(store.result_map(chosen[0]["id"]).values()))
+            out.write_text(writers.veristat_csv(store.result_map(chosen[0].id).values()))
         else:
             out.mkdir(parents=True, exist_ok=True)
             for c in chosen:
-                (out / f"{safe_name(c['kernel_id'])}_{c['arch']}.csv").write_text(
-                    writers.veristat_csv(store.result_map(c["id"]).values()))
+                (out / f"{safe_name(c.kernel_id)}_{c.arch}.csv").write_text(
+                    writers.veristat_csv(store.result_map(c.id).values()))
     else:
         raise ValueError(fmt)
     return pairs

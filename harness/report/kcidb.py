@@ -85,7 +85,7 @@ def from_store(store, matrix, pairs) -> dict:
             for a in b.arches:
                 row = store.latest_cell(k.id, a)
                 if row is not None:
-                    cells.append(dict(row))
+                    cells.append(row.to_dict())
     findings = {(p.new["id"], f.object, f.program): f.change.value for p in pairs if p.kind == "commit"
                 for f in p.findings}
     return to_kcidb(cells, {c["id"]: store.result_map(c["id"]) for c in cells}, findings)

@@ -11,8 +11,8 @@ from harness.corpus import SELFTESTS
 from harness.diff import ORDER, Change, Finding, diff, no_verdict
 from harness.matrix import Matrix, Thresholds
 from harness.engine import Rerun
-from harness.store import Store
-from harness.backends import UML
+from harness.store import CellRecord, Store
+from harness.backends import UML, VM
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,8 +208,8 @@ def reproducer(store: Store, cell: dict, obj: str, prog: str) -> str:
     if cell.get("backend") == UML.name:
         version = cell.get("release")
         vm_cell = store.db.execute(  # the Debian kernel built from the same source package version
-            "SELECT * FROM cells WHERE backend='vm' AND purpose='run' AND arch=? AND package_version=? "
-            "ORDER BY id DESC LIMIT 1", (cell["arch"], cell.get("package_version"))).fetchone()
+            "SELECT * FROM cells WHERE backend=? AND purpose='run' AND arch=? AND package_version=? "
+            "ORDER BY id DESC LIMIT 1", (VM.name, cell["arch"], cell.get("package_version"))).fetchone()
         if vm_cell is None:
             return (f"UML-derived; confirm in a VM: add Debian kernel {version} to a VM branch and run "
                     f"bpf-harness run --cell {version}/{cell['arch']}")
@@ -271,7 +271,7 @@ def to_confirm(store: Store, matrix: Matrix) -> list[Rerun]:
             for side in (p.base, p.new):
                 if (f.object, f.program) not in store.confirmations(side["id"]):
                     todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
-    return [Rerun(side, frozenset(progs)) for side, progs in todo.values()]
+    return [Rerun(CellRecord.of(side), frozenset(progs)) for side, progs in todo.values()]  # type: ignore[arg-type]
 
 
 LOG_DIFF_CHANGES = ("regression", "flaky", "fixed", "error-changed", "msg-check")
@@ -288,4 +288,4 @@ def to_fetch_logs(store: Store, matrix: Matrix, per_pair: int) -> list[Rerun]:
             for side in (p.base, p.new):
                 if (f.object, f.program) not in store.logs(side["id"], 2):
                     todo.setdefault(side["id"], (side, set()))[1].add((f.object, f.program))
-    return [Rerun(side, frozenset(progs)) for side, progs in todo.values()]
+    return [Rerun(CellRecord.of(side), frozenset(progs)) for side, progs in todo.values()]  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ class ProgramLogs:
 
 
 def _name(cell) -> str:
-    return f"{cell['kernel_id']}/{cell['arch']}"
+    return cell.key
 
 
 def log_diffs(db: Path, base: str, new: str, programs: list[Key], level: int,
@@ -39,14 +39,14 @@ def log_diffs(db: Path, base: str, new: str, programs: list[Key], level: int,
     from harness.store import CellStatus, Store
     with Store(db) as store:
         a, b = store.find_cell(base), store.find_cell(new)
-        if a["arch"] != b["arch"]:
+        if a.arch != b.arch:
             raise NotFoundError(f"cannot compare logs of {base} and {new}: different arches")
         for cell in (a, b):
-            have = store.done_programs(cell["id"])
+            have = store.done_programs(cell.id)
             for k in programs:
                 if k not in have:
                     raise NotFoundError(f"{db}: cell {_name(cell)} has no program {k[0]}/{k[1]}")
-        missing = [(dict(c), {k for k in programs if k not in store.logs(c["id"], level)}) for c in (a, b)]
+        missing = [(c, {k for k in programs if k not in store.logs(c.id, level)}) for c in (a, b)]
         missing = [(c, ks) for c, ks in missing if ks]
     if missing:
         if fetch is None:
@@ -57,9 +57,9 @@ def log_diffs(db: Path, base: str, new: str, programs: list[Key], level: int,
             raise InfraError(f"fetching logs: {bad[0].key}: {bad[0].status.value}: {bad[0].detail}")
     out = []
     with Store(db) as store:
-        logs_a, logs_b = store.logs(a["id"], level), store.logs(b["id"], level)
-        res_a = {(r["object"], r["program"]): r["verdict"] for r in store.results(a["id"])}
-        res_b = {(r["object"], r["program"]): r["verdict"] for r in store.results(b["id"])}
+        logs_a, logs_b = store.logs(a.id, level), store.logs(b.id, level)
+        res_a = {(r["object"], r["program"]): r["verdict"] for r in store.results(a.id)}
+        res_b = {(r["object"], r["program"]): r["verdict"] for r in store.results(b.id)}
         for k in programs:
             if k not in logs_a or k not in logs_b:
                 side = _name(a) if k not in logs_a else _name(b)

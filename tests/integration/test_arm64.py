@@ -103,7 +103,7 @@ def test_arm64_cell_verifies_arm64_objects_beside_x86_64(tools, tmp_path, out_in
     from harness.store import Store
     s = Store(db)
     for arch in ("arm64", "x86_64"):
-        cmd = model.reproducer(s, dict(s.latest_cell(KERNEL, arch)), "verifier_and", "invalid_range_check")
+        cmd = model.reproducer(s, s.latest_cell(KERNEL, arch).to_dict(), "verifier_and", "invalid_range_check")
         assert ("--arch arm64" in cmd) == (arch == "arm64"), cmd
         p = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=900,
                            env={**os.environ, **vm.vng_env()}, stdin=subprocess.DEVNULL)
