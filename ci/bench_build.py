@@ -30,7 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import cache, matrix  # noqa: E402
-from harness.arch import get_arch  # noqa: E402
+from harness.arch import PRIMARY, get_arch  # noqa: E402
+from harness.backends import UML, VM  # noqa: E402
+from harness.engine import Context  # noqa: E402
 from harness import bisect  # noqa: E402
 from harness.kernels.built import debsrc, git, kbuild, recipe  # noqa: E402
 from harness.kernels.apt import Apt  # noqa: E402
@@ -85,7 +87,7 @@ def main() -> int:
     verifier_commit = commits[1]
     rows: list[tuple[str, float, str]] = []
     for name in args.recipe or ["uml"]:
-        r = recipe.get(*(("uml", "x86_64") if name == "uml" else ("vm", name.removeprefix("vm-"))))
+        r = UML.recipe(PRIMARY) if name == "uml" else VM.recipe(get_arch(name.removeprefix("vm-")))
         if args.cold:
             with tempfile.TemporaryDirectory(prefix="bench-build-", dir=root) as tmp:
                 fresh = Path(tmp) / "linux"
@@ -110,29 +112,29 @@ def main() -> int:
     if not args.no_bisect:
         m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora:\n  exc: {source: 6.12.117, "
                          "include: [exceptions_fail]}\nbranches: {b: {corpus: exc, kernels: [6.12.117]}}\n", ROOT / "bench.yaml")
+        target = bisect.Target("exc", (PROGRAM,), UML.name, PRIMARY.name)
+        ctx = Context.make(root, say=lambda s: None)
         with tempfile.TemporaryDirectory(prefix="bench-bisect-") as tmp:
-            b = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s.db", root, lambda s: None)
+            b = bisect.Bisector(m, tree, target, Path(tmp) / "s.db", ctx)
             t0 = time.monotonic()
             b.verify(base)
             rows.append(("uml: one bisection step (kernel cached: boot + verify 1 program)", time.monotonic() - t0,
                          "the base kernel"))
             timed_step = commits[1]
-            timed_build(tree, base, recipe.get("uml", "x86_64"), root)  # the build directory one commit behind
-            final = kbuild.final_dir(root, recipe.get("uml", "x86_64"), timed_step,
-                                     kbuild.compiler_version(recipe.get("uml", "x86_64")))
+            timed_build(tree, base, UML.recipe(PRIMARY), root)  # the build directory one commit behind
+            final = kbuild.final_dir(root, UML.recipe(PRIMARY), timed_step,
+                                     kbuild.compiler_version(UML.recipe(PRIMARY)))
             shutil.rmtree(final, ignore_errors=True)  # force the rebuild in the step
-            b2 = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s2.db", root,
-                                 lambda s: None)
+            b2 = bisect.Bisector(m, tree, target, Path(tmp) / "s2.db", ctx)
             b2.results[base] = b.results[base]
             t0 = time.monotonic()
             b2.verify(timed_step)
             rows.append(("uml: one bisection step (rebuild + boot + verify 1 program)", time.monotonic() - t0,
                          "build directory one commit behind"))
-            uml = recipe.get("uml", "x86_64")
+            uml = UML.recipe(PRIMARY)
             for c in commits:  # every step rebuilds (incrementally); GOOD's kernel stays cached
                 shutil.rmtree(kbuild.final_dir(root, uml, c, kbuild.compiler_version(uml)), ignore_errors=True)
-            b3 = bisect.Bisector(m, tree, "exc", [PROGRAM], "uml", "x86_64", Path(tmp) / "s3.db", root,
-                                 lambda s: None)
+            b3 = bisect.Bisector(m, tree, target, Path(tmp) / "s3.db", ctx)
             t0 = time.monotonic()
             o = bisect.run(tree, base, REF, b3, git.BPF_PATHS, False)
             rows.append((f"uml: whole bisection, {o.candidates} BPF commits, {len(o.steps)} steps -> "

@@ -260,8 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pairs = all_pairs(store, m)
             if attributing:  # every finding between releases named by its commit, before the reports
                 from harness import attribute
-                for line in attribute.attribute(store, m, pairs, db, args.cache,
-                                                logging.getLogger("harness.attribute").info):
+                for line in attribute.attribute(store, m, pairs, db, dataclasses.replace(
+                        engine.ctx, say=logging.getLogger("harness.attribute").info)):
                     print(f"attribution: {line}")
             if args.report is not None:
                 report.write_all(store, m, args.report, record=True, pairs=pairs)  # the night's own run
@@ -418,10 +418,12 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     from harness import bisect, cache, stream
     m = stream.latest_matrix(matrix_mod.load(args.matrix), _db(args), args.cache or cache.root())
     programs = [_program(p, "--program") for p in args.program]
-    a = bisect.bisect_range(m, args.tree, args.good, args.bad, programs,
-                            corpus=args.corpus or (m.branches[0].corpus if m.branches else ""), backend=args.backend,
-                            arch=args.arch, db=_db(args), cache_root=args.cache, paths=tuple(args.path) or None,
-                            all_commits=args.all_commits, confirm=not args.no_confirm)
+    from harness.engine import Context
+    target = bisect.Target(args.corpus or (m.branches[0].corpus if m.branches else ""), tuple(programs), args.backend,
+                           args.arch)
+    a = bisect.bisect_range(m, args.tree, args.good, args.bad, target, db=_db(args),
+                            ctx=Context.make(args.cache, argv=args.argv, say=logging.getLogger("harness.bisect").info),
+                            paths=tuple(args.path) or None, all_commits=args.all_commits, confirm=not args.no_confirm)
     if args.format == "json":
         d = bisect.to_json(a.outcome, programs, a.reproduce)
         d["backend"], d["vm_confirmation"] = a.backend, a.confirmation or None
@@ -475,10 +477,11 @@ def cmd_backports(args: argparse.Namespace) -> int:
     if args.confirm:
         from harness import cache, stream
         from harness.backports import confirm
+        from harness.engine import Context
         confirm.candidates(r, lambda: stream.latest_matrix(matrix_mod.load(args.matrix), db, args.cache or cache.root()),
                            branch=args.branch, mainline=args.mainline, at=args.at, corpus=args.corpus,
-                           backend=args.backend, db=db, cache_root=args.cache,
-                           say=logging.getLogger("harness.backports").info)
+                           backend=args.backend, db=db,
+                           ctx=Context.make(args.cache, argv=args.argv, say=logging.getLogger("harness.backports").info))
     text = {"md": report.markdown, "json": report.dumps, "html": report.page}[args.format](r)
     if args.output:
         args.output.write_text(text)

@@ -12,6 +12,7 @@ from conftest import DATA
 from harness import matrix
 from harness.arch import ARM64, X86_64
 from harness.backends import UML, VM
+from harness.engine import Context
 from harness import bisect
 from harness.kernels.built import expand, git, recipe
 from harness.kernels.built.kbuild import CONFIG_INPUTS
@@ -381,8 +382,9 @@ class Replay(bisect.Bisector):
 
     def __init__(self, tree: Path, answers: dict[str, dict]):
         super().__init__(matrix.parse("corpora: {exc: {source: 6.12.117}}\nbranches: {b: {corpus: exc, kernels: "
-                                      "[6.12.117]}}\n", tree.parent / "m.yaml"), tree, "exc", [PROG], "uml",
-                         "x86_64", tree.parent / "b.db", None, lambda s: None)
+                                      "[6.12.117]}}\n", tree.parent / "m.yaml"), tree,
+                         bisect.Target("exc", (PROG,), "uml", "x86_64"), tree.parent / "b.db",
+                         Context(tree.parent / "cache", say=lambda s: None))
         self.answers, self.asked = answers, []
 
     def verify(self, commit):

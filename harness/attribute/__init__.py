@@ -14,11 +14,14 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
+from harness.arch import PRIMARY
 from harness.diff import Change
 from harness.matrix import DebianKernel, Matrix
-from harness.arch import PRIMARY
+
+if TYPE_CHECKING:
+    from harness.engine import Context
 
 CHANGES = (Change.REGRESSION, Change.FIXED, Change.ERROR_CHANGED, Change.MSG_CHANGED)
 """What is attributed: a confirmed regression, a fix, an error change, a ``__msg`` change."""
@@ -142,8 +145,7 @@ def queue_commits(pairs) -> dict[tuple[str, str, str, str], dict]:
     return out
 
 
-def attribute(store, matrix: Matrix, pairs, db: Path, cache_root: Path | None,
-              say: Callable[[str], None]) -> list[str]:
+def attribute(store, matrix: Matrix, pairs, db: Path, ctx: "Context") -> list[str]:
     """Bisect what :func:`plan` asks within the budget and record each answer; returns one line per bisection."""
     from harness.attribute.bisection import bisect_job
     jobs = plan(pairs, matrix)
@@ -158,7 +160,7 @@ def attribute(store, matrix: Matrix, pairs, db: Path, cache_root: Path | None,
             doc = {"reason": f"budget spent: the run's {matrix.attribution.minutes} minutes of bisection were used up "
                              f"before this one"}
         else:
-            doc = bisect_job(job, matrix, db.parent / "attribution", cache_root, deadline, say)
+            doc = bisect_job(job, matrix, db.parent / "attribution", ctx, deadline)
         store.add_attribution(job.branch, PRIMARY.name, job.base, job.new,
                               json.dumps([f"{o}/{p}" for o, p in job.programs]), json.dumps(doc, sort_keys=True))
         what = (f"{doc['commit'][:12]} {doc['subject']}" if doc.get("commit") else f"no commit: {doc['reason']}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from harness import bisect
 from harness.kernels.built import git
@@ -14,6 +14,9 @@ from harness.errors import UserError
 from harness.matrix import Matrix
 from harness.arch import PRIMARY
 from harness.backends import UML, VM
+
+if TYPE_CHECKING:
+    from harness.engine import Context
 
 _UPSTREAM = re.compile(r"\[ ?Upstream commit ([0-9a-f]{7,40}) ?\]|commit ([0-9a-f]{40}) upstream", re.I)
 
@@ -48,10 +51,10 @@ def upstream(trailers: tuple[str, ...]) -> str | None:
     return None
 
 
-def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, deadline: float,
-               say: Callable[[str], None]) -> dict:
+def bisect_job(job, matrix: Matrix, directory: Path, ctx: "Context", deadline: float) -> dict:
     """The attribution of ``job`` as the store keeps it: the commit, or the reason there is none."""
     from harness import fidelity
+    say = ctx.say
     t0 = time.monotonic()
     try:
         tree = git.check_tree(job.tree, f"branch {job.branch}: stable_tree")
@@ -64,8 +67,8 @@ def bisect_job(job, matrix: Matrix, directory: Path, cache_root: Path | None, de
     programs = list(job.programs)
     spent = 0
     for backend in backends:
-        bis = _Budgeted(matrix, tree, job.corpus, programs, backend, PRIMARY.name,
-                        directory / bisect.store_name(programs, backend, PRIMARY.name, job.corpus), cache_root, say,
+        target = bisect.Target(job.corpus, tuple(programs), backend, PRIMARY.name)
+        bis = _Budgeted(matrix, tree, target, directory / target.store_name(), ctx,
                         steps=matrix.attribution.steps - spent, deadline=deadline)
         say(f"attribute: {job.branch} {job.base}..{job.new}: building the ends {job.good} and {job.bad} ({backend})")
         try:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from harness import diff as diff_mod
 from harness.kernels.built import git
@@ -26,6 +26,9 @@ from harness.matrix import KernelSpec, Matrix, SourceKernel
 from harness.version import KernelVersion
 from harness.arch import PRIMARY
 from harness.backends import UML
+
+if TYPE_CHECKING:
+    from harness.engine import Context
 
 Program = tuple[str, str]
 
@@ -96,14 +99,14 @@ def judge(tests: list[Program], before: dict, after: dict, th, uml: bool = False
 
 
 def confirm(matrix: Matrix, version: KernelVersion, patch: Path, tests: list[Program], corpus: str, backend: str,
-            db: Path, cache_root: Path | None, say: Callable[[str], None]) -> Confirmation:
-    from harness.engine import Context, Engine
+            db: Path, ctx: "Context") -> Confirmation:
+    from harness.engine import Engine
     short = patch.stem
     before = KernelSpec(f"{version}-base", SourceKernel(version, (), backend), "backports --confirm")
     after = KernelSpec(f"{version}+{short}", SourceKernel(version, (patch,), backend), "backports --confirm")
-    say(f"backports: confirming {short} on {version} ({backend}): {', '.join(f'{o}/{p}' for o, p in tests)}")
+    ctx.say(f"backports: confirming {short} on {version} ({backend}): {', '.join(f'{o}/{p}' for o, p in tests)}")
     try:
-        engine = Engine(matrix, db, Context.make(cache_root, argv=["backports", "--confirm", short]))
+        engine = Engine(matrix, db, ctx.doing("backports", "--confirm", short))
         vb, va = engine.verify([before, after], corpus, PRIMARY.name, name=f"confirm-{short}")
     except git.PatchDoesNotApply as e:
         return Confirmation("does-not-apply", str(e))
@@ -118,12 +121,11 @@ def confirm(matrix: Matrix, version: KernelVersion, patch: Path, tests: list[Pro
                                reproduce=reproduce)
 
 
-def candidates(report, load: Callable[[], Matrix], *, branch: str, mainline: Path | None, at: str | None, corpus: str | None,
-               backend: str, db: Path, cache_root: Path | None, say: Callable[[str], None]) -> None:
+def candidates(report, load: Callable[[], Matrix], *, branch: str, mainline: Path | None, at: str | None,
+               corpus: str | None, backend: str, db: Path, ctx: "Context") -> None:
     """``backports --confirm``: each candidate with paired tests built into the branch's newest release (or
     ``at``) and verified before/after; the candidates re-ranked by what that showed.  ``load`` gives the matrix
     whose corpora and Debian kernels it builds from (read once the arguments are known to be whole)."""
-    from harness import cache
     from harness.backports import evidence
     from harness.errors import ConfigError
     from harness.matrix import DebianKernel
@@ -143,12 +145,12 @@ def candidates(report, load: Callable[[], Matrix], *, branch: str, mainline: Pat
     corpus = corpus or (cells.newer.corpus if cells and cells.newer else None) or m.branches[0].corpus
     if corpus not in m.corpora:
         raise ConfigError(f"{m.path}: no corpus {corpus!r} for --confirm; corpora: {', '.join(m.corpora)}")
-    patches = (cache_root or cache.root()) / "backports" / "patches"
+    patches = ctx.cache_root / "backports" / "patches"
     for c in report.candidates:
         if not c.id or not c.tests:
             continue
         tests = [tuple(t.split("/", 1)) for t in c.tests]
         patch = format_patch(mainline, c.id, patches)
         c.confirmation = confirm(m, max(versions), patch, tests, corpus, backend, db.parent / f"backports-{branch}.db",
-                                 cache_root, say)
+                                 ctx)
     report.candidates.sort(key=lambda c: c.rank)

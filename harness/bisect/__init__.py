@@ -11,17 +11,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from harness.arch import PRIMARY
 from harness.backends import UML, VM
-from harness.bisect.search import (Bisector, Outcome, Step, changed, header_states, log_diff, render_text,
+from harness.bisect.search import (Bisector, Outcome, Step, Target, changed, header_states, log_diff, render_text,
                                    reproducer_matrix, run, search, store_name, to_json, uml_warnings)
 from harness.errors import ConfigError
 from harness.kernels.built import git
 from harness.matrix import Matrix
 
-__all__ = ["Answer", "Bisector", "Outcome", "Step", "bisect_range", "changed", "choose_backend", "header_states",
+if TYPE_CHECKING:
+    from harness.engine import Context
+
+__all__ = ["Answer", "Bisector", "Outcome", "Step", "Target", "bisect_range", "changed", "choose_backend", "header_states",
            "log_diff", "render_text", "reproducer_matrix", "run", "search", "store_name", "to_json", "uml_warnings"]
 
 log = logging.getLogger("harness.bisect")
@@ -63,40 +66,38 @@ class Answer:
         return self.outcome.verdict in ("found", "unchanged", "outside-paths")
 
 
-def bisect_range(m: Matrix, tree: Path, good: str, bad: str, programs: list[tuple[str, str]], *, corpus: str,
-                 backend: str, arch: str, db: Path, cache_root: Path | None, paths: tuple[str, ...] | None = None,
-                 all_commits: bool = False, confirm: bool = True,
-                 say: Callable[[str], None] = log.info) -> Answer:
-    """``bpf-harness bisect``: ``backend`` is ``auto`` (:func:`choose_backend` over the store at ``db``) or a
-    backend's name; ``paths``: what a candidate must touch (default :data:`harness.kernels.built.git.BPF_PATHS`);
-    each step's store lies next to ``db``."""
-    if corpus not in m.corpora:
-        raise ConfigError(f"{m.path}: no corpus {corpus!r}; corpora: {', '.join(m.corpora)}")
-    if backend == "auto":
-        backend = choose_backend(db, programs)
-    if backend == UML.name and not UML.runs(arch):
+def bisect_range(m: Matrix, tree: Path, good: str, bad: str, target: Target, *, db: Path, ctx: Context,
+                 paths: tuple[str, ...] | None = None, all_commits: bool = False, confirm: bool = True) -> Answer:
+    """``bpf-harness bisect``: ``target.backend`` is ``auto`` (:func:`choose_backend` over the store at ``db``)
+    or a backend's name; ``paths``: what a candidate must touch (default
+    :data:`harness.kernels.built.git.BPF_PATHS`); each step's store lies next to ``db``."""
+    if target.corpus not in m.corpora:
+        raise ConfigError(f"{m.path}: no corpus {target.corpus!r}; corpora: {', '.join(m.corpora)}")
+    programs = list(target.programs)
+    if target.backend == "auto":
+        target = dataclasses.replace(target, backend=choose_backend(db, programs))
+    if target.backend == UML.name and not UML.runs(target.arch):
         raise ConfigError(f"--backend uml runs {', '.join(UML.arches())} only")
     tree = git.check_tree(tree, "bisect --tree")
     db_dir = db.parent
     db_dir.mkdir(parents=True, exist_ok=True)
-    bis = Bisector(m, tree, corpus, programs, backend, arch, db_dir / store_name(programs, backend, arch, corpus),
-                   cache_root, say)
+    bis = Bisector(m, tree, target, db_dir / target.store_name(), ctx)
     o = run(tree, good, bad, bis, () if all_commits else (paths or git.BPF_PATHS), all_commits)
     confirmation = ""
-    if o.culprit and o.parent and backend == UML.name and confirm:
-        vm_bis = Bisector(m, tree, corpus, programs, VM.name, PRIMARY.name,
-                          db_dir / store_name(programs, VM.name, PRIMARY.name, corpus), cache_root, say)
-        say(f"bisect: confirming {o.culprit[:12]} against its parent in {PRIMARY.name} VM cells")
+    if o.culprit and o.parent and target.backend == UML.name and confirm:
+        in_vm = dataclasses.replace(target, backend=VM.name, arch=PRIMARY.name)
+        vm_bis = Bisector(m, tree, in_vm, db_dir / in_vm.store_name(), ctx)
+        ctx.say(f"bisect: confirming {o.culprit[:12]} against its parent in {PRIMARY.name} VM cells")
         before, after = vm_bis.verify(o.parent), vm_bis.verify(o.culprit)
         ok = before is not None and after is not None and changed(before, after, programs, m.thresholds)
         confirmation = "confirmed in a VM" if ok else "NOT confirmed in a VM: the VM results do not change there"
     reproduce = ""
     if o.culprit:
         repro_yaml = db_dir / f"bisect-{o.culprit[:12]}.yaml"
-        spec = m.corpora[corpus]
-        repro_yaml.write_text(reproducer_matrix(o, tree, backend, arch, corpus, {
+        spec = m.corpora[target.corpus]
+        repro_yaml.write_text(reproducer_matrix(o, tree, target.backend, target.arch, target.corpus, {
             "source": str(spec.source), "include": list(spec.include), "exclude": list(spec.exclude)},
             m.debian.suites))
         reproduce = (f"bpf-harness run -m {repro_yaml} --db {db_dir / 'bisect-repro.db'} "
                      f"--report {db_dir / 'bisect-report'}")
-    return Answer(o, backend, confirmation, reproduce)
+    return Answer(o, target.backend, confirmation, reproduce)

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from harness.kernels.built import git
 from harness.kernels.built.kbuild import BuildFailed
@@ -26,6 +26,9 @@ from harness.diff import Change, diff
 from harness.errors import UserError
 from harness.matrix import GitKernel, KernelSpec, Matrix
 from harness.backends import UML
+
+if TYPE_CHECKING:
+    from harness.engine import Context
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +116,27 @@ def store_name(programs: list[Program], backend: str, arch: str, corpus: str) ->
     return f"bisect-{backend}-{arch}-{corpus}-{digest}.db"
 
 
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What each step verifies: named programs of a matrix's corpus, in a backend's guest on an arch."""
+    corpus: str
+    programs: tuple[Program, ...]
+    backend: str
+    """A :mod:`harness.backends` name (``auto`` only before :func:`harness.bisect.bisect_range` chooses)."""
+    arch: str
+
+    def store_name(self) -> str:
+        """The steps' own store, one per target (a step verified once is never verified again)."""
+        return store_name(list(self.programs), self.backend, self.arch, self.corpus)
+
+
 class Bisector:
     """Builds and verifies one commit per step; caches each step's results by commit."""
 
-    def __init__(self, matrix: Matrix, tree: Path, corpus: str, programs: list[Program], backend: str, arch: str,
-                 db: Path, cache_root: Path | None, progress: Callable[[str], None]):
-        self.matrix, self.tree, self.corpus, self.programs = matrix, tree, corpus, programs
-        self.backend, self.arch, self.db, self.cache_root, self.progress = backend, arch, db, cache_root, progress
+    def __init__(self, matrix: Matrix, tree: Path, target: Target, db: Path, ctx: "Context"):
+        self.matrix, self.tree, self.target, self.db, self.ctx = matrix, tree, target, db, ctx
+        self.corpus, self.programs = target.corpus, list(target.programs)
+        self.backend, self.arch, self.progress = target.backend, target.arch, ctx.say
         self.results: dict[str, Results] = {}
         self.failed: dict[str, str] = {}
 
@@ -134,9 +151,9 @@ class Bisector:
             return self.results[commit]
         if commit in self.failed:
             return None
-        from harness.engine import Context, Engine
+        from harness.engine import Engine
         spec = self.spec(commit)
-        engine = Engine(self.matrix, self.db, Context.make(self.cache_root, argv=["bisect", commit]))
+        engine = Engine(self.matrix, self.db, self.ctx.doing("bisect", commit))
         try:
             (got,) = engine.verify([spec], self.corpus, self.arch, frozenset(self.programs), name="bisect")
         except BuildFailed as e:

@@ -21,7 +21,7 @@ import enum
 import hashlib
 import logging
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from harness import backends, cache, proc, vm
 from harness.arch import get_arch
@@ -52,11 +52,18 @@ class Context:
     progress: Progress = dataclasses.field(default_factory=Progress)
     argv: tuple[str, ...] = ()
     """The command recorded with each run in the store."""
+    say: Callable[[str], None] = logging.getLogger("harness").info
+    """One line of narration for the user (a bisection's steps, a confirmation's start)."""
 
     @classmethod
     def make(cls, cache_root: Path | None = None, jobs: int = 1, argv: Sequence[str] = (),
-             progress: Progress | None = None) -> "Context":
-        return cls(cache_root or cache.root(), jobs, progress or Progress(), tuple(argv))
+             progress: Progress | None = None, say: Callable[[str], None] | None = None) -> "Context":
+        return cls(cache_root or cache.root(), jobs, progress or Progress(), tuple(argv),
+                   say or logging.getLogger("harness").info)
+
+    def doing(self, *argv: str) -> "Context":
+        """The same context for a step recorded in the store as ``argv``."""
+        return dataclasses.replace(self, argv=tuple(argv))
 
 
 class Purpose(enum.Enum):

@@ -60,12 +60,13 @@ def test_ends_that_do_not_reproduce_the_finding_are_said_so_and_not_bisected(tre
     from harness import cache, matrix
     from harness.attribute import Job
     from harness.attribute.bisection import bisect_job
+    from harness.engine import Context
     subprocess.run(["git", "-C", str(tree), "tag", "-f", "it-same", "v6.12.113"], check=True, capture_output=True)
     m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora: {exc: {source: 6.12.117, include: [exceptions_fail]}}\n"
                      "branches: {b: {corpus: exc, kernels: [6.12.113]}}\nattribution: {backend: uml}\n", tmp_path / "m.yaml")
     job = Job("b", "6.12.113", "6.12.115", "v6.12.113", "it-same", tree, "exc",
               (("exceptions_fail", "reject_subprog_with_rcu_read_lock"),))
-    got = bisect_job(job, m, tmp_path / "attribution", cache.root(), time.monotonic() + 1800, print)
+    got = bisect_job(job, m, tmp_path / "attribution", Context.make(cache.root(), say=print), time.monotonic() + 1800)
     assert got == {"backend": "uml", "reason": "the ends do not reproduce it: built from the stable tree at v6.12.113 "
                    "and it-same (uml), the programs give the same results (the Debian kernels' config differs, or the "
                    "change is not in the tree's history)"}
