@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from harness import matrix
+from harness.arch import ARM64
 from harness.errors import ConfigError
 from harness.matrix import Accel, DebianKernel, GitKernel, GitRange, LocalKernel, SourceKernel
 from harness.version import KernelVersion
@@ -64,6 +65,11 @@ def test_arm64_has_its_own_timeouts_and_may_verify_another_corpus():
     assert (x86.arch, x86.corpus.name, arm.arch, arm.corpus.name) == ("x86_64", "full", "arm64", "light")
     assert m.vm.for_arch("x86_64").boot_timeout == 100
     assert (m.vm.for_arch("arm64").boot_timeout, m.vm.for_arch("arm64").program_timeout) == (400, 90)
+    assert m.vm.for_arch("arm64").cell_timeout == ARM64.guest_timeouts[2]  # not set: the arch record's own
+    assert m.vm.for_arch("x86_64").cell_timeout == m.vm.cell_timeout  # x86_64 has none: the vm: values
+    # an arch's own keys exist for the arches the harness knows, no others
+    assert "vm: unknown key 'boot_timeout_riscv64'" in err(
+        "corpora:\n  c: {source: 6.1.1}\nbranches:\n  b: {kernels: [6.1.1], corpus: c}\nvm:\n  boot_timeout_riscv64: 9\n")
     assert err("corpora:\n  c: {source: 6.1.1}\nbranches:\n  b:\n    kernels: [6.1.1]\n"
                "    corpus_by_arch: {arm64: c}\n") == \
         "m.yaml:6: branch b: corpus_by_arch: 'arm64' is not one of the branch's arches (x86_64)"

@@ -21,6 +21,7 @@ from harness.errors import ConfigError
 from harness.matrix.model import (Accel, Attribution, Branch, CorpusSpec, DebianKernel, DebianSettings, GitFollow,
                                   GitKernel, GitRange, Host, KernelSpec, LatestRule, LocalKernel, Matrix, Queue,
                                   SourceKernel, Thresholds, UmlKernel, VmSettings)
+from harness.matrix.model import TIMEOUTS
 from harness.version import KernelVersion
 
 T = TypeVar("T")
@@ -113,7 +114,9 @@ _SERIES = re.compile(r"^([0-9]+\.[0-9]+)(?:\.y)?(?:$|-)")
 KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "queue", "on")
 KERNEL_KINDS = ("debian", "local", "git", "uml", "source", "queue")
 CORPUS_KEYS = ("source", "include", "exclude", "objects")
-VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings))
+VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings) if f.name != "arch_timeouts") + tuple(
+    f"{key}_{arch}" for arch in ARCHES for key in TIMEOUTS)
+"""Each arch may have its own timeouts (``boot_timeout_arm64``); :data:`harness.arch.ARCHES` says which arches."""
 DEBIAN_KEYS = tuple(f.name for f in dataclasses.fields(DebianSettings))
 THRESHOLD_KEYS = tuple(f.name for f in dataclasses.fields(Thresholds))
 
@@ -470,12 +473,13 @@ def _vm(w: _Walker, node: yaml.Node) -> VmSettings:
     m = w.mapping(node, "vm", VM_KEYS)
     kw: dict[str, object] = {}
     limits = {"cpus": (1, 64), "boot_timeout": (5, 3600), "program_timeout": (1, 36000),
-              "cell_timeout": (10, 7 * 86400), "boot_timeout_arm64": (5, 3600),
-              "program_timeout_arm64": (1, 36000), "cell_timeout_arm64": (10, 7 * 86400), "failure_log_level": (0, 2),
+              "cell_timeout": (10, 7 * 86400), "failure_log_level": (0, 2),
               "boot_retries": (0, 5), "hang_timeout": (5, 36000), "hang_retries": (0, 10), "log_diffs": (0, 1000)}
     for key, (lo, hi) in limits.items():
         if key in m:
             kw[key] = w.integer(m[key][1], f"vm: {key}", lo, hi)
+    kw["arch_timeouts"] = tuple((arch, key, w.integer(m[f"{key}_{arch}"][1], f"vm: {key}_{arch}", *limits[key]))
+                                for arch in ARCHES for key in TIMEOUTS if f"{key}_{arch}" in m)
     for key in ("check_messages", "confirm"):
         if key in m:
             kw[key] = w.boolean(m[key][1], f"vm: {key}")

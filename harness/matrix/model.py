@@ -11,7 +11,7 @@ import fnmatch
 from pathlib import Path
 from typing import ClassVar
 
-from harness.arch import ARM64
+from harness.arch import get_arch
 from harness.errors import ConfigError
 from harness.version import KernelVersion
 
@@ -221,6 +221,10 @@ class Branch:
         return dict(self.corpus_by_arch).get(arch, self.corpus)
 
 
+TIMEOUTS = ("boot_timeout", "program_timeout", "cell_timeout")
+"""The settings an arch may have its own of (``boot_timeout_arm64: 400``)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class VmSettings:
     cpus: int = 2
@@ -246,10 +250,9 @@ class VmSettings:
     A lockup or RCU-stall splat on the console followed by no result for 30 s is a hang too."""
     hang_retries: int = 2
     """Boots that resume a hung cell from the first program without a result."""
-    boot_timeout_arm64: int = 300
-    """arm64 guests run under TCG on x86_64 hosts: measured here ~50 s from qemu start to the runner."""
-    program_timeout_arm64: int = 180
-    cell_timeout_arm64: int = 3600
+    arch_timeouts: tuple[tuple[str, str, int], ...] = ()
+    """(arch, ``boot_timeout`` | ``program_timeout`` | ``cell_timeout``, seconds) from ``boot_timeout_<arch>`` and
+    the like: over the arch's own defaults (:attr:`harness.arch.Arch.guest_timeouts`)."""
     check_messages: bool = True
     """Check every ``__msg`` at the test's own log level and flags (a re-verification of those programs)."""
     confirm: bool = True
@@ -264,12 +267,12 @@ class VmSettings:
         return self.hang_timeout if self.hang_timeout is not None else self.program_timeout + 60
 
     def for_arch(self, arch: str) -> "VmSettings":
-        """The settings a cell of ``arch`` runs with (arm64 has its own timeouts)."""
-        if arch != ARM64.name:
-            return self
-        return dataclasses.replace(self, boot_timeout=self.boot_timeout_arm64,
-                                   program_timeout=self.program_timeout_arm64,
-                                   cell_timeout=self.cell_timeout_arm64)
+        """The settings a cell of ``arch`` runs with: its own timeouts where the arch has them (arm64 under TCG)
+        or the matrix sets them."""
+        own = get_arch(arch).guest_timeouts
+        timeouts = dict(zip(TIMEOUTS, own, strict=True)) if own else {}
+        timeouts.update({key: s for a, key, s in self.arch_timeouts if a == arch})
+        return dataclasses.replace(self, **timeouts) if timeouts else self  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True)
