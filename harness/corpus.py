@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from harness import btf, cache, elf, proc
-from harness.arch import Arch, host_arch
+from harness.arch import PRIMARY, Arch, host_arch
 from harness.errors import BuildError, UserError
 from harness.expect import VERSION as EXPECT_VERSION
 from harness.expect import Expectation, parse_tags
@@ -129,7 +129,7 @@ def read_objects(files: list[tuple[Path, bytes, bool]]) -> tuple[dict[str, bytes
 
 def extract_members(arch: Arch) -> list[str]:
     """Parts of the kernel tree the selftests build reads (the rest of the tarball is skipped)."""
-    arches = sorted({arch.make_arch, "x86"})
+    arches = sorted({arch.make_arch, (host_arch() or PRIMARY).make_arch})  # the build's own helpers are native
     return ["tools", "scripts", "include", "kernel/bpf", "Makefile", *[f"arch/{a}" for a in arches]]
 
 
