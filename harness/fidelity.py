@@ -134,7 +134,9 @@ UML_ONLY = NOT_COVERED + (Cause.NO_JIT_KFUNC, Cause.NO_JIT_TAILCALL, Cause.NO_JI
 def uml_only(uml: Mapping) -> Cause | None:
     """The cause when a UML rejection is one a VM with a JIT would not make (a kfunc call or tail call without a JIT,
     a hook or type UML lacks), or when UML stopped before the first instruction; None otherwise (pure).  Stricter
-    than :func:`uncovered`: a program UML verified up to a JIT-only instruction counts here."""
+    than :func:`uncovered`: a program UML verified up to a JIT-only instruction counts here.  A refusal after the
+    verifier accepted (:func:`verifier_verdict`) still counts: the judges compare recorded verdicts, and there the
+    refusal is not the VM's answer."""
     if uml["verdict"] != "failure":
         return None
     text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
@@ -144,6 +146,25 @@ def uml_only(uml: Mapping) -> Cause | None:
     return Cause.OTHER if not uml.get("insns") else None
 
 
+AFTER_VERIFICATION = re.compile(
+    # fixup_call_args(), which bpf_check() runs once do_check() has accepted every path, refuses these without a JIT
+    r"calling kernel functions are not allowed in non-JITed programs"
+    r"|tail_calls are not allowed in non-JITed programs with bpf-to-bpf calls"
+    r"|callbacks are not allowed in non-JITed programs"
+    # patch 0003: accepted, then the load needs a JIT image UML cannot make (ENOTSUPP)
+    r"|unknown error \(-524\)|failed to load: -524\b")
+"""A UML refusal that comes after the verifier accepted the program: its log has the whole walk's stats."""
+
+
+def verifier_verdict(uml: Mapping) -> str:
+    """The verifier's own answer in a UML result (pure): a program the verifier accepted and the kernel then
+    refused for want of a JIT (:data:`AFTER_VERIFICATION`, with the instructions it processed) is ``success``,
+    the verdict a VM with a JIT records; any other result keeps its verdict."""
+    if uml["verdict"] == "failure" and uml.get("insns") and AFTER_VERIFICATION.search(str(uml.get("error") or "")):
+        return "success"
+    return uml["verdict"]
+
+
 @dataclasses.dataclass(frozen=True)
 class Fidelity:
     total: int
@@ -151,6 +172,9 @@ class Fidelity:
     divergences: tuple[Divergence, ...]
     unverified: int = 0
     """Programs UML did not verify (:func:`uncovered`), whether or not the VM did."""
+    verifier_identical: int = 0
+    """Programs whose verifier answer is the VM's, verdict (:func:`verifier_verdict`) and insns: the identical
+    ones and those UML's kernel refused only after its verifier accepted them as the VM's did."""
 
     @property
     def not_covered(self) -> int:
@@ -184,7 +208,9 @@ def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str],
             same += 1
         else:
             div.append(Divergence(k[0], k[1], cause_of(u, v), u, v))
-    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys))
+    after = sum(verifier_verdict(d.uml) == d.vm["verdict"] != d.uml["verdict"] and d.uml.get("insns") == d.vm.get("insns")
+                for d in div)
+    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys), same + after)
 
 
 def render(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 10) -> str:
@@ -193,6 +219,8 @@ def render(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: in
     out = [f"fidelity: UML {uml_cell.kernel_id} ({uml_cell.release}) vs VM {vm_cell.kernel_id} "
            f"({vm_cell.release}), corpus {uml_cell.corpus_id}",
            f"  identical (verdict and insns): {f.identical}/{f.total} ({pct(f.identical)})",
+           f"  the verifier's answer identical (a refusal for want of a JIT after the verifier accepted counts as "
+           f"its acceptance): {f.verifier_identical}/{f.total} ({pct(f.verifier_identical)})",
            f"  covered (verified in UML): {f.covered}/{f.total} ({pct(f.covered)}); not-covered: {f.not_covered} "
            f"(verified in the VM, not in UML)" + (f"; {f.neither} verified in neither" if f.neither else "")]
     for cause, ds in sorted(f.by_cause().items(), key=lambda kv: -len(kv[1])):

@@ -85,7 +85,9 @@ def test_diff_of_uml_cells_counts_what_uml_did_not_verify_apart_and_refuses_uml_
     assert main(["fidelity", "--db", str(tmp_path / "r.db"), "6.12.117-uml", "6.12.117"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "fidelity: UML 6.12.117-uml (6.12.117) vs VM 6.12.117 (6.12.117), corpus c1"
-    assert out[1:3] == ["  identical (verdict and insns): 1/11 (9.1%)",
+    assert out[1:4] == ["  identical (verdict and insns): 1/11 (9.1%)",
+                        "  the verifier's answer identical (a refusal for want of a JIT after the verifier accepted "
+                        "counts as its acceptance): 1/11 (9.1%)",
                         "  covered (verified in UML): 3/11 (27.3%); not-covered: 7 (verified in the VM, not in UML); "
                         "1 verified in neither"]
     assert "  no-JIT kfunc call [not-covered]: 2" in out

@@ -144,6 +144,26 @@ def test_with_the_jit_capability_patch_uml_verifies_what_needed_a_jit():
     assert d.cause is Cause.NO_JIT_KFUNC and d.uml["insns"] == d.vm["insns"] == 10 and not d.not_covered
     assert causes[("verifier_tailcall_jit", "main")].cause is Cause.NO_JIT_TAILCALL
     assert (f.total, f.identical, f.not_covered) == (6, 2, 0)
+    # the verifier's own answer: the four refused after the verifier accepted them, each with the VM's insns
+    # (ENOTSUPP for a JIT image twice, fixup_call_args' kfunc and tail call refusals once each), count
+    assert f.verifier_identical == 6
+    assert [fidelity.verifier_verdict(JIT_UML[k]) for k in (("verifier_bits_iter", "bad_words"),
+                                                             ("verifier_global_ptr_args", "trusted_acq_rel"))] == \
+        ["success", "success"]
+
+
+def test_the_verifiers_answer_is_told_apart_from_a_refusal_after_it():
+    """A refusal for want of a JIT counts as the verifier's acceptance only when it comes after the walk (the
+    walk's insns are there); the same words before the first instruction, or a verifier rejection, keep the
+    verdict."""
+    row = {"verdict": "failure", "insns": 12, "error": "calling kernel functions are not allowed in non-JITed programs"}
+    assert fidelity.verifier_verdict(row) == "success"
+    assert fidelity.verifier_verdict(dict(row, insns=0)) == "failure"  # refused before verifying anything
+    assert fidelity.verifier_verdict(dict(row, error="JIT is required for calling kernel function")) == "failure"
+    assert fidelity.verifier_verdict(dict(row, error="bpf_throw cannot be used inside bpf_rcu_read_lock-ed region")) \
+        == "failure"
+    assert fidelity.verifier_verdict(dict(row, error="unknown error (-524)")) == "success"
+    assert fidelity.verifier_verdict(dict(row, verdict="success", error=None)) == "success"
 
 
 def test_uml_only_names_rejections_a_vm_would_not_make():
