@@ -22,13 +22,14 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from harness import proc, userspace, vm
+from harness import proc, vm
 from harness.arch import PRIMARY, SUPPORTED, Arch, get_arch, host_arch
 from harness.kernels import uml
 from harness.kernels.built.recipe import COMMON, DATA, SELFTESTS, Recipe
 from harness.errors import UserError
 from harness.guest import protocol
 from harness.matrix.model import Accel, Host, VmSettings
+from harness.version import KernelVersion
 
 if TYPE_CHECKING:
     from harness.cell import CellJob
@@ -96,7 +97,8 @@ class Backend:
     def runs(self, arch: str) -> bool:
         return arch in self.arches()
 
-    def recipe(self, arch: Arch) -> Recipe:
+    def recipe(self, arch: Arch, version: KernelVersion | None = None) -> Recipe:
+        """How a kernel for this backend is built from a source tree of ``version`` (None: not known)."""
         raise NotImplementedError
 
     def tune(self, settings: VmSettings, objects: int) -> Tuning:
@@ -129,7 +131,7 @@ class Vm(Backend):
     name = "vm"
     on_hosts = True
 
-    def recipe(self, arch: Arch) -> Recipe:
+    def recipe(self, arch: Arch, version: KernelVersion | None = None) -> Recipe:
         """What the selftests' own ``vmtest.sh`` (BPF CI) builds, see :mod:`harness.kernels.built.recipe`."""
         return Recipe(f"vm-{arch.name}", self.name, arch.name, (*arch.kbuild_vars, "LOCALVERSION="), arch.kbuild_cc,
                       (DATA / f"vm-{arch.name}.config", COMMON),
@@ -151,6 +153,7 @@ class Vm(Backend):
         return vm.tool_versions(arch)
 
     def root(self, cache_root: Path, arch: Arch) -> Path | None:
+        from harness import userspace  # it reads Debian archives (harness.kernels.apt), which read the matrix
         return None if arch is host_arch() else userspace.guest_root(cache_root, arch)
 
     def command(self, job: CellJob, accel: vm.AccelChoice, rwdir: Path, plan_path: Path) -> list[str]:
@@ -161,6 +164,7 @@ class Vm(Backend):
             return vm.vng_argv(**common, guest=vm.guest_argv(plan_path))
         # the guest runs its own python from its root, the runner from the rwdir (vm.stage_runner says
         # why not from the checkout); corpus and config come in read-only
+        from harness import userspace
         rodirs = tuple(sorted({job.corpus.build_dir, *([job.kernel.config.parent] if job.kernel.config else [])}))
         vm.check_mounts(rwdir, rodirs)
         userspace.expose(job.root, [rwdir, *rodirs])
@@ -181,13 +185,14 @@ class Uml(Backend):
     def arches(self) -> tuple[str, ...]:
         return (PRIMARY.name,)
 
-    def recipe(self, arch: Arch) -> Recipe:
-        """``make ARCH=um defconfig`` + the fast lane's fragment and patches (``harness/kernels/uml_data``), target
-        ``linux``: the same for a git commit and a Debian release, which then differ only in their source."""
+    def recipe(self, arch: Arch, version: KernelVersion | None = None) -> Recipe:
+        """``make ARCH=um defconfig`` + the fast lane's fragment and the patches of ``version``'s series
+        (:func:`harness.kernels.uml.patches_for`), target ``linux``: the same for a git commit and a Debian release
+        of one series, which then differ only in their source."""
         if not self.runs(arch.name):
             raise UserError(f"uml kernels are {', '.join(self.arches())} only, not {arch.name}")
         return Recipe("uml", self.name, arch.name, ("ARCH=um", "LOCALVERSION="), "gcc", (uml.FRAGMENT, COMMON), (),
-                      tuple(sorted(uml.PATCHES.glob("*.patch"))), ("linux",), "linux", kept="linux",
+                      uml.patches_for(version), ("linux",), "linux", kept="linux",
                       source=self.kernel_source)
 
     def tune(self, settings: VmSettings, objects: int) -> Tuning:

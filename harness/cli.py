@@ -86,7 +86,10 @@ def _parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_fidelity)
     f.add_argument("cells", nargs="*", metavar="CELL", help="UML cell then VM cell (default: every matching pair)")
     f.add_argument("--db", type=Path, default=None)
-    f.add_argument("--limit", type=int, default=10, help="examples listed per cause (default 10; 'other': all)")
+    f.add_argument("--limit", type=int, default=None, help="examples listed per cause (default: text 10, 'other' all; "
+                   "md 3)")
+    f.add_argument("--format", choices=("text", "md"), default="text",
+                   help="md: a Markdown section (figures and a table of causes) for the docs")
 
     d = sub.add_parser("diff", help="verifier acceptance diff of two cells; exit 1 if regressions")
     d.set_defaults(func=cmd_diff)
@@ -407,7 +410,10 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         for u, v in pairs:
             fidelity.check_pair(u, v)
             f = fidelity.compare(store.result_map(u.id), store.result_map(v.id))
-            sys.stdout.write(fidelity.render(f, u, v, args.limit))
+            if args.format == "md":
+                sys.stdout.write(fidelity.render_md(f, u, v, 3 if args.limit is None else args.limit))
+            else:
+                sys.stdout.write(fidelity.render(f, u, v, 10 if args.limit is None else args.limit))
     finally:
         store.close()
     return ExitCode.OK

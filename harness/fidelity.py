@@ -254,3 +254,23 @@ def check_pair(uml: "CellRecord", vm: "CellRecord") -> None:
     from harness.errors import ConfigError
     if uml.backend != UML.name or vm.backend != VM.name:
         raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {uml.backend} with {vm.backend}")
+
+
+def render_md(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 3) -> str:
+    """The same as a Markdown section (pure): what the fast lane cannot judge, by cause, for the docs
+    (``bpf-harness fidelity --format md``), regenerated from a run's store rather than written by hand."""
+    pct = lambda n: f"{100 * n / f.total:.1f}%" if f.total else "n/a"  # noqa: E731
+    out = [f"### UML {uml_cell.kernel_id} vs VM {vm_cell.kernel_id} ({vm_cell.release}), {f.total} programs", "",
+           "| measure | programs | share |", "|---|---|---|",
+           f"| identical (verdict and insns) | {f.identical} | {pct(f.identical)} |",
+           f"| the verifier's answer identical | {f.verifier_identical} | {pct(f.verifier_identical)} |",
+           f"| verified in UML | {f.covered} | {pct(f.covered)} |",
+           f"| not covered (verified in the VM, not in UML) | {f.not_covered} | {pct(f.not_covered)} |",
+           f"| verified in neither | {f.neither} | {pct(f.neither)} |", "",
+           "| cause | programs | not covered | the verifier's answer still the VM's | e.g. |", "|---|---|---|---|---|"]
+    for cause, ds in sorted(f.by_cause().items(), key=lambda kv: (-len(kv[1]), kv[0].value)):
+        same = sum(verifier_verdict(d.uml) == d.vm["verdict"] != d.uml["verdict"] and d.uml.get("insns") == d.vm.get("insns")
+                   for d in ds)
+        eg = ", ".join(f"`{d.object}/{d.program}`" for d in ds[:limit])
+        out.append(f"| {cause.value} | {len(ds)} | {sum(d.not_covered for d in ds)} | {same} | {eg} |")
+    return "\n".join(out) + "\n"

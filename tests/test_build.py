@@ -464,3 +464,13 @@ def test_bisect_skips_a_commit_that_does_not_build_and_says_when_nothing_changed
     outside[ids[4]] = a[ids[0]]
     o = bisect.run(repo, ids[0], "main", Replay(repo, outside), git.BPF_PATHS, False)
     assert o.verdict == "outside-paths" and o.culprit == head
+
+
+def test_kconfig_symbols_tell_an_option_the_tree_lacks_from_one_whose_dependency_is_off():
+    """6.1 has no CONFIG_NETFILTER_BPF_LINK (6.4 added it): the fast lane's fragment asks for it, and on a 6.1 tree
+    it is left out, not an error; an option the tree defines and olddefconfig dropped still is one."""
+    from harness.kernels.built.kbuild import kconfig_symbols
+    text = ("config BPF_SYSCALL\n\tbool \"Enable bpf() system call\"\n"
+            "menuconfig NETFILTER\n\tbool\n  config   DEBUG_INFO_BTF  \n# config NOT_A_SYMBOL\n"
+            "\thelp\n\t  config FOO in prose is not a definition\n")
+    assert kconfig_symbols([text]) == {"BPF_SYSCALL", "NETFILTER", "DEBUG_INFO_BTF"}

@@ -176,3 +176,17 @@ def test_uml_only_names_rejections_a_vm_would_not_make():
     assert fidelity.uml_only(dict(row, error="bpf_throw cannot be used inside bpf_rcu_read_lock-ed region", insns=8)) is None
     assert fidelity.uml_only(dict(row, verdict="success")) is None
     assert fidelity.uml_only(dict(row, error="", insns=0)) is fidelity.Cause.OTHER
+
+
+def test_the_markdown_section_is_the_same_figures_and_causes():
+    """`bpf-harness fidelity --format md` (what docs/fast-lane-fidelity.md is generated with): the figures and one row
+    per cause, with how many of the cause still give the VM's verifier answer."""
+    f = fidelity.compare(JIT_UML, JIT_VM)
+    cell = lambda kid, rel: SimpleNamespace(kernel_id=kid, release=rel, corpus_id="c")  # noqa: E731
+    md = fidelity.render_md(f, cell("6.12.117-uml", "6.12.117"), cell("6.12.117", "6.12.117+deb12-amd64"), limit=1)
+    lines = md.splitlines()
+    assert lines[0] == "### UML 6.12.117-uml vs VM 6.12.117 (6.12.117+deb12-amd64), 6 programs"
+    assert "| identical (verdict and insns) | 2 | 33.3% |" in lines
+    assert "| the verifier's answer identical | 6 | 100.0% |" in lines
+    assert "| verified, then refused: no JIT to run it | 2 | 0 | 2 | `verifier_bits_iter/bad_words` |" in lines
+    assert "| no-JIT kfunc call | 1 | 0 | 1 | `verifier_global_ptr_args/trusted_acq_rel` |" in lines

@@ -29,7 +29,24 @@ def test_fragment_options_dropped_by_olddefconfig_are_named():
 
 def test_the_shipped_fragment_and_patches_explain_themselves():
     assert uml.FRAGMENT.read_text().startswith("# bpf-harness: UML kernel")
-    patches = sorted(uml.PATCHES.glob("*.patch"))
+    patches = sorted(uml.PATCHES.glob("*/*.patch"))
     assert patches and all(p.read_text().startswith("Reason: ") for p in patches)
+
+
+def test_each_kernel_series_gets_its_own_fitted_patches():
+    """The same four changes, fitted to each series kept (6.1's Kconfig and registers.c differ from 6.12's):
+    a version takes the newest series at or below it; 6.12's recipe key is the one its cached kernels carry."""
+    from harness.arch import X86_64
+    from harness.backends import UML
+    from harness.version import KernelVersion as V
+    assert [s for s, _ in uml.series_dirs()] == [(6, 1), (6, 12)]
+    names = {s: [p.name for p in uml.patches_for(V.parse(v))] for s, v in (("6.1", "6.1.192"), ("6.12", "6.12.113"))}
+    assert names["6.1"] == names["6.12"] and len(names["6.1"]) == 4  # one change, one patch, per series
+    assert {p.parent.name for p in uml.patches_for(V.parse("6.1.192"))} == {"6.1"}
+    assert {p.parent.name for p in uml.patches_for(V.parse("6.6.60"))} == {"6.1"}
+    assert {p.parent.name for p in uml.patches_for(V.parse("7.3.4"))} == {"6.12"}
+    assert {p.parent.name for p in uml.patches_for(None)} == {"6.12"}
+    assert UML.recipe(X86_64, V.parse("6.12.117")).key("gcc 12") == UML.recipe(X86_64).key("gcc 12") == "19f2f540de08"
+    assert UML.recipe(X86_64, V.parse("6.1.192")).key("gcc 12") != "19f2f540de08"
 
 

@@ -18,18 +18,42 @@ import dataclasses
 import logging
 import shlex
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from harness.arch import PRIMARY
 from harness.kernels import Kernel, check_config
-from harness.kernels.apt import Apt
 from harness.version import KernelVersion
+
+if TYPE_CHECKING:
+    from harness.kernels.apt import Apt
 
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parent / "uml_data"
 FRAGMENT = DATA / "config-fragment"
 PATCHES = DATA / "patches"
+"""One directory per kernel series (``6.1``, ``6.12``): the same changes, each fitted to that series' source."""
+
+
+def series_dirs() -> list[tuple[tuple[int, int], Path]]:
+    """The patch series kept, oldest first."""
+    out = []
+    for d in PATCHES.iterdir():
+        major, _, minor = d.name.partition(".")
+        if d.is_dir() and major.isdigit() and minor.isdigit():
+            out.append(((int(major), int(minor)), d))
+    return sorted(out)
+
+
+def patches_for(version: KernelVersion | None) -> tuple[Path, ...]:
+    """The fast lane's patches for a kernel of ``version``: the newest series kept at or below it (a 6.6 source
+    takes 6.1's, a 7.x source 6.12's, until they need their own); None (version unknown): the newest."""
+    kept = series_dirs()
+    chosen = kept[-1][1]
+    if version is not None:
+        below = [d for s, d in kept if s <= (version.major, version.minor)]
+        chosen = below[-1] if below else kept[0][1]
+    return tuple(sorted(chosen.glob("*.patch")))
 
 REQUIRED = ("CONFIG_BPF_SYSCALL", "CONFIG_DEBUG_INFO_BTF", "CONFIG_HOSTFS", "CONFIG_IKCONFIG_PROC")
 
@@ -49,7 +73,7 @@ def build(version: KernelVersion, kid: str, apt: Apt, cache_root: Path, jobs: in
     from harness.backends import UML
     from harness.kernels.built import debsrc, kbuild
     repo, base, pkg = debsrc.repo(version, apt, cache_root)
-    built = kbuild.build(repo, base, UML.recipe(PRIMARY), kid=kid, cache_root=cache_root, jobs=jobs,
+    built = kbuild.build(repo, base, UML.recipe(PRIMARY, version), kid=kid, cache_root=cache_root, jobs=jobs,
                          progress=progress)
     k = built.kernel
     check_config(k.config.read_text() if k.config else "", f"uml {version}")

@@ -7,9 +7,7 @@ Two halves: :mod:`harness.matrix.model` (the frozen records every stage reads) a
 from harness.matrix.model import (BUILT, Accel, Attribution, Branch, Cell, CorpusSpec, DebianKernel, DebianSettings,
                                   GitFollow, GitKernel, GitRange, Host, KernelSpec, LatestRule, LocalKernel, Matrix,
                                   Queue, SourceKernel, Thresholds, UmlKernel, VmSettings)
-
-# after the records: the loader asks harness.backends for the backend names, and the backends read these records
-from harness.matrix.load import load, parse  # noqa: E402
+from harness.matrix.load import load, parse
 
 __all__ = ["BUILT", "Accel", "Attribution", "Branch", "Cell", "CorpusSpec", "DebianKernel", "DebianSettings",
            "GitFollow", "GitKernel", "GitRange", "Host", "KernelSpec", "LatestRule", "LocalKernel", "Matrix", "Queue",

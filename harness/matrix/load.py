@@ -15,7 +15,6 @@ from typing import Callable, TypeVar
 
 import yaml
 
-from harness import backends
 from harness.arch import ARCHES, PRIMARY, SUPPORTED
 from harness.errors import ConfigError
 from harness.matrix.model import (Accel, Attribution, Branch, CorpusSpec, DebianKernel, DebianSettings, GitFollow,
@@ -134,6 +133,7 @@ def load(path: Path | str) -> Matrix:
 
 
 def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
+    from harness import backends  # the backends read the matrix's records: asked at parse time
     path = Path(path)
     w = _Walker(path)
     try:
@@ -258,6 +258,7 @@ def parse(text: str, path: Path | str = "<matrix>") -> Matrix:
 
 
 def _attribution(w: _Walker, node: yaml.Node) -> Attribution:
+    from harness import backends  # the backends read the matrix's records: asked at parse time
     m = w.mapping(node, "attribution", ("steps", "minutes", "backend"))
     kw: dict[str, object] = {}
     if "steps" in m:
@@ -340,6 +341,7 @@ def _arches(w: _Walker, node: yaml.Node, what: str) -> list[str]:
 
 
 def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
+    from harness import backends  # the backends read the matrix's records: asked at parse time
     where = w.where(node)
     if isinstance(node, yaml.ScalarNode):
         v = w.version(node, "kernel")

@@ -13,10 +13,13 @@ import dataclasses
 import re
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from harness import proc
 from harness.errors import UserError
+
+if TYPE_CHECKING:
+    from harness.version import KernelVersion
 
 # Paths whose changes can move verifier behaviour: the default filter of a commit range and of bisect.
 BPF_PATHS = ("kernel/bpf/", "include/linux/bpf*", "include/linux/btf*", "include/uapi/linux/bpf.h",
@@ -92,6 +95,22 @@ def info(tree: Path, commit: str) -> CommitInfo:
     out = git(tree, "show", "-s", "--format=%H%x00%s%x00%b", commit).output
     cid, subject, body = (out.split("\x00", 2) + ["", ""])[:3]
     return CommitInfo(cid.strip(), subject.strip(), body.rstrip())
+
+
+_MAKEFILE_VERSION = re.compile(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d+)\s*$", re.M)
+
+
+def kernel_version(tree: Path, commit: str) -> "KernelVersion | None":
+    """The kernel version a commit's top Makefile names (``VERSION``/``PATCHLEVEL``/``SUBLEVEL``); None when the
+    tree has no kernel Makefile there."""
+    from harness.version import KernelVersion
+    res = git(tree, "show", f"{commit}:Makefile", check=False)
+    if res.returncode != 0:
+        return None
+    got = dict(_MAKEFILE_VERSION.findall(res.output[:4096]))
+    if "VERSION" not in got or "PATCHLEVEL" not in got:
+        return None
+    return KernelVersion.parse(f"{got['VERSION']}.{got['PATCHLEVEL']}.{got.get('SUBLEVEL', '0')}")
 
 
 def shared_clone(tree: Path, dest: Path) -> None:

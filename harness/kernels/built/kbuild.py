@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from harness import cache, proc
 from harness.kernels.built import git
@@ -188,9 +188,23 @@ def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path,
     from harness.kernels.uml import missing_options
     text = (out / ".config").read_text()
     missing = [m for f in recipe.fragments for m in missing_options(text, f.read_text())]
+    if missing:  # an option this tree's Kconfig does not define (newer than the series) is not a dependency that is off
+        known = kconfig_symbols(k.read_text(errors="replace") for k in src.rglob("Kconfig*") if k.is_file())
+        absent = [m for m in missing if m.split("=", 1)[0].removeprefix("CONFIG_") not in known]
+        if absent:
+            log.info("%s: not in this tree's Kconfig (left out): %s", recipe.name, ", ".join(absent))
+        missing = [m for m in missing if m not in absent]
     if missing:
         raise BuildFailed(f"{recipe.name}: config options dropped by olddefconfig (a dependency is off): "
                           f"{', '.join(missing)}; log: {log_path}", log_path)
+
+
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+def kconfig_symbols(texts: Iterable[str]) -> set[str]:
+    """The symbols Kconfig files define (``config X``, ``menuconfig X``) (pure)."""
+    return {m for text in texts for m in _KCONFIG_SYMBOL.findall(text)}
 
 
 def _make(argv: list[str], env: dict[str, str], log_path: Path, what: str, progress: Callable[[str], None],

@@ -114,16 +114,18 @@ def check_patches(specs: list[KernelSpec], apt: Apt, cache_root: Path) -> None:
 def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Kernel:
     """The built kernel of ``spec`` for ``arch`` (and the spec's backend), from the cache or built now."""
     src = spec.source
-    r = backends.named(spec.backend).recipe(get_arch(arch))
     where = f"{spec.where}: kernel {spec.id}"
     if isinstance(src, GitKernel):
         tree = git.check_tree(src.tree, where)
         commit = git.resolve(tree, src.commit, where)
+        version = git.kernel_version(tree, commit)
     elif isinstance(src, SourceKernel):
         assert apt is not None
         tree, commit = source_commit(spec, apt, cache_root)
+        version = src.version
     else:
         raise AssertionError(f"not a built kernel: {spec}")
+    r = backends.named(spec.backend).recipe(get_arch(arch), version)
     jobs = os.cpu_count() or 2
     built = kbuild.build(tree, commit, r, kid=spec.id, cache_root=cache_root, jobs=jobs,
                          progress=logging.getLogger("harness.kernels.built").info)
