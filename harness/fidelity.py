@@ -243,6 +243,7 @@ def pairs(cells: list["CellRecord"]) -> list[tuple["CellRecord", "CellRecord"]]:
     ``uname -r`` would not (``6.1.0-56-amd64`` vs ``6.1.192``).
     """
     from harness.backends import UML, VM
+    cells = [c for c in cells if c.complete]  # a cell that stopped early would read as a divergence per program
     vms = [c for c in cells if c.backend == VM.name]
     return [(u, v) for u in cells if u.backend == UML.name for v in vms
             if u.package_version == v.package_version and u.arch == v.arch and u.corpus_id == v.corpus_id]
@@ -254,6 +255,9 @@ def check_pair(uml: "CellRecord", vm: "CellRecord") -> None:
     from harness.errors import ConfigError
     if uml.backend != UML.name or vm.backend != VM.name:
         raise ConfigError(f"fidelity compares a UML cell with a VM cell, not {uml.backend} with {vm.backend}")
+    for c in (uml, vm):
+        if not c.complete:
+            raise ConfigError(f"cell {c.key} is {c.status}: fidelity compares complete cells only (run it again)")
 
 
 def render_md(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 3) -> str:

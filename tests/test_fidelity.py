@@ -190,3 +190,17 @@ def test_the_markdown_section_is_the_same_figures_and_causes():
     assert "| the verifier's answer identical | 6 | 100.0% |" in lines
     assert "| verified, then refused: no JIT to run it | 2 | 0 | 2 | `verifier_bits_iter/bad_words` |" in lines
     assert "| no-JIT kfunc call | 1 | 0 | 1 | `verifier_global_ptr_args/trusted_acq_rel` |" in lines
+
+
+def test_a_cell_that_stopped_early_is_never_compared():
+    """A UML cell that panicked at boot has every program not-run: compared, it would read as 919 divergences
+    (seen on a 6.1 store).  The pairing skips it; naming it gets one line saying so."""
+    import pytest
+    from harness.errors import ConfigError
+    cell = lambda kid, backend, status: SimpleNamespace(  # noqa: E731
+        kernel_id=kid, arch="x86_64", backend=backend, status=status, complete=status == "complete",
+        package_version="6.1.192-3", corpus_id="c", key=f"{kid}/x86_64")
+    dead, good, vm = cell("6.1.192-uml", "uml", "panic"), cell("6.1.192-uml", "uml", "complete"), cell("6.1.192", "vm", "complete")
+    assert fidelity.pairs([dead, good, vm]) == [(good, vm)]
+    with pytest.raises(ConfigError, match="cell 6.1.192-uml/x86_64 is panic: fidelity compares complete cells only"):
+        fidelity.check_pair(dead, vm)

@@ -40,7 +40,8 @@ def test_each_kernel_series_gets_its_own_fitted_patches(tmp_path, monkeypatch):
     from harness.arch import X86_64
     from harness.backends import UML
     from harness.version import KernelVersion as V
-    assert [s for s, _ in uml.series_dirs()] == [(6, 12)]  # 6.1's port applies and builds but panics at boot
+    assert [s for s, _ in uml.series_dirs()] == [(6, 1), (6, 12)]
+    assert [p.name for p in uml.patches_for(V.parse("6.1.192"))] == [p.name for p in uml.patches_for(V.parse("6.12.1"))]
     assert UML.recipe(X86_64, V.parse("6.12.117")).key("gcc 12") == UML.recipe(X86_64).key("gcc 12") == "19f2f540de08"
     for series in ("6.1", "6.12", "not-a-series"):
         (tmp_path / series).mkdir()
