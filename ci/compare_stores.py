@@ -48,6 +48,11 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     before, after = Path(argv[1]), Path(argv[2])
+    for d in (before, after):
+        for f in (d / "results.db", d / "report" / "report.json"):
+            if not f.is_file():
+                print(f"{f}: missing; give a finished run's output directory (bpf-harness-out)", file=sys.stderr)
+                return 2
     a, b = cells(before / "results.db"), cells(after / "results.db")
     differences = 0
     for key in sorted(set(a) | set(b)):
