@@ -88,8 +88,6 @@ class Backend:
     """:attr:`harness.kernels.Kernel.source` of a kernel this backend's recipe builds."""
     on_hosts: ClassVar[bool] = False
     """Its cells may run on a matrix host over SSH."""
-    jit: ClassVar[bool] = True
-    """Its kernels JIT: programs it refuses after verification for want of a JIT are its own limit, not a verdict."""
 
     def arches(self) -> tuple[str, ...]:
         return SUPPORTED
@@ -180,7 +178,6 @@ class Vm(Backend):
 class Uml(Backend):
     name = "uml"
     kernel_source = "uml"
-    jit = False
 
     def arches(self) -> tuple[str, ...]:
         return (PRIMARY.name,)

@@ -78,6 +78,12 @@ class Divergence:
         return self.cause in NOT_COVERED or (self.uml["verdict"] == "failure" and not self.uml.get("insns"))
 
     @property
+    def verifier_agrees(self) -> bool:
+        """UML's kernel refused it only after its verifier accepted it as the VM's did (same insns)."""
+        return (verifier_verdict(self.uml) == self.vm["verdict"] != self.uml["verdict"]
+                and self.uml.get("insns") == self.vm.get("insns"))
+
+    @property
     def detail(self) -> str:
         u = f"UML {self.uml['verdict']} {self.uml.get('insns')} insns"
         v = f"VM {self.vm['verdict']} {self.vm.get('insns')} insns"
@@ -208,9 +214,8 @@ def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str],
             same += 1
         else:
             div.append(Divergence(k[0], k[1], cause_of(u, v), u, v))
-    after = sum(verifier_verdict(d.uml) == d.vm["verdict"] != d.uml["verdict"] and d.uml.get("insns") == d.vm.get("insns")
-                for d in div)
-    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys), same + after)
+    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys),
+                    same + sum(d.verifier_agrees for d in div))
 
 
 def render(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 10) -> str:
@@ -273,8 +278,7 @@ def render_md(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit:
            f"| verified in neither | {f.neither} | {pct(f.neither)} |", "",
            "| cause | programs | not covered | the verifier's answer still the VM's | e.g. |", "|---|---|---|---|---|"]
     for cause, ds in sorted(f.by_cause().items(), key=lambda kv: (-len(kv[1]), kv[0].value)):
-        same = sum(verifier_verdict(d.uml) == d.vm["verdict"] != d.uml["verdict"] and d.uml.get("insns") == d.vm.get("insns")
-                   for d in ds)
         eg = ", ".join(f"`{d.object}/{d.program}`" for d in ds[:limit])
-        out.append(f"| {cause.value} | {len(ds)} | {sum(d.not_covered for d in ds)} | {same} | {eg} |")
+        out.append(f"| {cause.value} | {len(ds)} | {sum(d.not_covered for d in ds)} | "
+                   f"{sum(d.verifier_agrees for d in ds)} | {eg} |")
     return "\n".join(out) + "\n"

@@ -135,10 +135,27 @@ class Bisector:
 
     def __init__(self, matrix: Matrix, tree: Path, target: Target, db: Path, ctx: "Context"):
         self.matrix, self.tree, self.target, self.db, self.ctx = matrix, tree, target, db, ctx
-        self.corpus, self.programs = target.corpus, list(target.programs)
-        self.backend, self.arch, self.progress = target.backend, target.arch, ctx.say
         self.results: dict[str, Results] = {}
         self.failed: dict[str, str] = {}
+
+    @property
+    def programs(self) -> list[Program]:
+        return list(self.target.programs)
+
+    @property
+    def corpus(self) -> str:
+        return self.target.corpus
+
+    @property
+    def backend(self) -> str:
+        return self.target.backend
+
+    @property
+    def arch(self) -> str:
+        return self.target.arch
+
+    def progress(self, line: str) -> None:
+        self.ctx.say(line)
 
     def spec(self, commit: str) -> KernelSpec:
         info = git.info(self.tree, commit)

@@ -41,6 +41,7 @@ __all__ = ["Context", "Engine", "Purpose", "Rerun", "RunSummary", "Verified", "d
 log = logging.getLogger("harness.run")
 
 Program = tuple[str, str]
+_SAY = logging.getLogger("harness").info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +53,13 @@ class Context:
     progress: Progress = dataclasses.field(default_factory=Progress)
     argv: tuple[str, ...] = ()
     """The command recorded with each run in the store."""
-    say: Callable[[str], None] = logging.getLogger("harness").info
+    say: Callable[[str], None] = _SAY
     """One line of narration for the user (a bisection's steps, a confirmation's start)."""
 
     @classmethod
     def make(cls, cache_root: Path | None = None, jobs: int = 1, argv: Sequence[str] = (),
              progress: Progress | None = None, say: Callable[[str], None] | None = None) -> "Context":
-        return cls(cache_root or cache.root(), jobs, progress or Progress(), tuple(argv),
-                   say or logging.getLogger("harness").info)
+        return cls(cache_root or cache.root(), jobs, progress or Progress(), tuple(argv), say or _SAY)
 
     def doing(self, *argv: str) -> "Context":
         """The same context for a step recorded in the store as ``argv``."""
@@ -154,7 +154,7 @@ class Engine:
 
             skipped: list[str] = []
             outcomes = run_jobs(ready(), self.ctx.jobs, self.ctx.progress, out_dir, self.matrix.hosts)
-            return self._finish(store, run_id, RunSummary(run_id, tuple(outcomes), tuple(skipped)))
+            return self._finish(RunSummary(run_id, tuple(outcomes), tuple(skipped)))
 
     def verify(self, kernels: Sequence[KernelSpec], corpus: str, arch: str,
                programs: frozenset[Program] | None = None, *, name: str = "verify") -> list[Verified]:
@@ -194,8 +194,7 @@ class Engine:
                 todo.append(self._job(run_id, out_dir, cell, kernel, corpus, programs=r.programs,
                                       confirms=side.id, log_level=log_level if purpose is Purpose.LOGS else None))
             outcomes = tuple(run_jobs(todo, self.ctx.jobs, self.ctx.progress, out_dir, self.matrix.hosts))
-            self._finish(store, run_id, RunSummary(run_id, outcomes, (),
-                                                   outcomes if purpose is Purpose.CONFIRM else ()))
+            self._finish(RunSummary(run_id, outcomes, (), outcomes if purpose is Purpose.CONFIRM else ()))
             return outcomes
 
     # --- pieces ---------------------------------------------------------------------------------------
@@ -217,7 +216,8 @@ class Engine:
             store.finish_run(run_id, self._status)
             store.close()
 
-    def _finish(self, store: Store, run_id: int, summary: RunSummary) -> RunSummary:
+    def _finish(self, summary: RunSummary) -> RunSummary:
+        """The run's status in the store when :meth:`_run` closes it."""
         self._status = "complete" if summary.ok else "infra-error"
         return summary
 

@@ -19,7 +19,7 @@ from harness.remote.slots import Slots
 
 
 def run_jobs(todo: Iterable[CellJob], jobs: int, progress: Progress, out_dir: Path,
-              hosts: tuple[Host, ...] = ()) -> list[CellOutcome]:
+             hosts: tuple[Host, ...] = ()) -> list[CellOutcome]:
     """Run cells ``jobs`` at a time while ``todo`` prepares the next ones: the first cell boots as soon as its
     own kernel and corpus are there, and the other downloads and builds overlap the cells already running.
 
