@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from harness import proc, vm
 from harness.arch import PRIMARY, SUPPORTED, Arch, get_arch, host_arch
 from harness.kernels import uml
-from harness.kernels.built.recipe import COMMON, DATA, SELFTESTS, Recipe
+from harness.kernels.built.recipe import COMMON, DATA, GUEST, GUEST_DROP, SELFTESTS, VM_CONFIGS, Recipe
 from harness.errors import UserError
 from harness.guest import protocol
 from harness.matrix.model import Accel, Host, VmSettings
@@ -129,12 +129,22 @@ class Vm(Backend):
     name = "vm"
     on_hosts = True
 
-    def recipe(self, arch: Arch, version: KernelVersion | None = None) -> Recipe:
-        """What the selftests' own ``vmtest.sh`` (BPF CI) builds, see :mod:`harness.kernels.built.recipe`."""
-        return Recipe(f"vm-{arch.name}", self.name, arch.name, (*arch.kbuild_vars, "LOCALVERSION="), arch.kbuild_cc,
-                      (DATA / f"vm-{arch.name}.config", COMMON),
+    def recipe(self, arch: Arch, version: KernelVersion | None = None, config: str = "guest") -> Recipe:
+        """``config`` ``vmtest``: what the selftests' own ``vmtest.sh`` (BPF CI) builds; ``guest`` (the default): the
+        same without what no guest verifying programs uses (``guest-drop.txt``, ``guest.config``), see
+        :mod:`harness.kernels.built.recipe`."""
+        if config not in VM_CONFIGS:
+            raise UserError(f"VM kernel config {config!r}: one of {', '.join(VM_CONFIGS)}")
+        guest = config == "guest"
+        # vmtest keeps the name (and so the key) it had as the only VM recipe: its cached kernels stay valid
+        return Recipe(f"guest-{arch.name}" if guest else f"vm-{arch.name}", self.name, arch.name,
+                      (*arch.kbuild_vars, "LOCALVERSION="), arch.kbuild_cc,
+                      (DATA / f"vm-{arch.name}.config", COMMON, *((GUEST,) if guest else ())),
                       SELFTESTS + (f"tools/testing/selftests/bpf/{arch.selftests_config}",), (),
-                      ("vmlinux", arch.boot_target), arch.boot_image, base="", source=self.kernel_source)
+                      # x86 boots the ELF vmlinux: guest does not also make (and compress) a bzImage
+                      ("vmlinux",) if guest and arch.boot_image == "vmlinux" else ("vmlinux", arch.boot_target),
+                      arch.boot_image, base="", source=self.kernel_source,
+                      drop=GUEST_DROP if guest else None)
 
     def tune(self, settings: VmSettings, objects: int) -> Tuning:
         # Objects share a veristat (starting one costs more than most programs in a guest); four batches per

@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                    "md 3)")
     f.add_argument("--format", choices=("text", "md"), default="text",
                    help="md: a Markdown section (figures and a table of causes) for the docs")
+    f.add_argument("--record", type=Path, default=None, metavar="FILE",
+                   help="also keep the pair's measurement as a record (gzipped JSON) the docs' tables are generated "
+                        "from (ci/fidelity_docs.py); one pair only")
+    f.add_argument("--what", default=None, help="the record's heading (default: the UML cell's release)")
+    f.add_argument("--from", dest="records", type=Path, nargs="+", default=None, metavar="FILE",
+                   help="render records instead of a store's cells")
 
     d = sub.add_parser("diff", help="verifier acceptance diff of two cells; exit 1 if regressions")
     d.set_defaults(func=cmd_diff)
@@ -396,6 +402,20 @@ def cmd_logdiff(args: argparse.Namespace) -> int:
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
     from harness import fidelity
+
+    def show(f: fidelity.Fidelity, u: fidelity.measure.Cell, v: fidelity.measure.Cell,
+             verifier: fidelity.Fidelity) -> None:
+        if args.format == "md":
+            sys.stdout.write(fidelity.render_md(f, u, v, 3 if args.limit is None else args.limit, verifier))
+        else:
+            sys.stdout.write(fidelity.render(f, u, v, 10 if args.limit is None else args.limit))
+    if args.records:
+        if args.cells or args.record:
+            raise ConfigError("fidelity --from renders records: no cells, no --record")
+        for path in args.records:
+            rec = fidelity.load(path)
+            show(rec.fidelity(), rec.uml, rec.vm, rec.verifier())
+        return ExitCode.OK
     store = _open_store(args)
     try:
         if args.cells:
@@ -407,13 +427,16 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
             if not pairs:
                 raise ConfigError(f"{store.path}: no UML cell with a VM cell of the same kernel version "
                                   f"and corpus; run a matrix with both (see README, 'Fast lane')")
+        if args.record and len(pairs) != 1:
+            raise ConfigError(f"{store.path}: {len(pairs)} UML/VM pairs; --record keeps one: name its two cells")
         for u, v in pairs:
             fidelity.check_pair(u, v)
-            f = fidelity.compare(store.result_map(u.id), store.result_map(v.id))
-            if args.format == "md":
-                sys.stdout.write(fidelity.render_md(f, u, v, 3 if args.limit is None else args.limit))
-            else:
-                sys.stdout.write(fidelity.render(f, u, v, 10 if args.limit is None else args.limit))
+            rec = fidelity.Record.of(args.what or u.release or u.kernel_id, u, v, store.result_map(u.id),
+                                     store.result_map(v.id))
+            show(rec.fidelity(), u, v, rec.verifier())
+            if args.record:
+                fidelity.save(rec, args.record)
+                logging.getLogger("harness.fidelity").info(f"fidelity: recorded {u.key} vs {v.key} in {args.record}")
     finally:
         store.close()
     return ExitCode.OK

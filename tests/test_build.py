@@ -195,6 +195,26 @@ def test_recipes():
         UML.recipe(ARM64)
 
 
+def test_the_guest_recipe_leaves_out_what_no_guest_uses_and_keeps_every_bpf_option():
+    """The default VM recipe is vmtest's minus a drop list applied to the tree's fragments; the list names no
+    option of the selftests' own BPF config (tools/testing/selftests/bpf/config of 6.12.113, recorded), so a program
+    type, helper, kfunc or map type is never left out."""
+    guest, vmtest = VM.recipe(X86_64), VM.recipe(X86_64, None, "vmtest")
+    assert guest.drop == recipe.GUEST_DROP and vmtest.drop is None
+    assert guest.fragments[-1] == recipe.GUEST and recipe.GUEST not in vmtest.fragments
+    assert guest.tree_fragments == vmtest.tree_fragments
+    drop = recipe.dropped(recipe.GUEST_DROP.read_text())
+    assert {"PROVE_LOCKING", "EXT4_FS", "FB", "SECURITY_SELINUX", "NLS_DEFAULT"} <= drop
+    bpf_config = (DATA / "selftests-bpf-config-6.12.113").read_text()
+    assert not drop & {line.split("=")[0].removeprefix("CONFIG_") for line in bpf_config.splitlines()
+                       if line.startswith("CONFIG_")}
+    text = "CONFIG_FB=y\n# CONFIG_PROVE_LOCKING is not set\nCONFIG_NLS_DEFAULT=\"utf8\"\nCONFIG_TEST_BPF=m\n" \
+           "CONFIG_BPF_LSM=y\n"
+    assert recipe.builtin_fragment(text, drop) == "CONFIG_TEST_BPF=y\nCONFIG_BPF_LSM=y\n"
+    assert recipe.builtin_fragment(text) == text.replace("=m", "=y")
+    assert guest.key("gcc 12") != vmtest.key("gcc 12")
+
+
 @pytest.mark.parametrize("path, hit", [("kernel/bpf/Kconfig", True), ("arch/x86/configs/x86_64_defconfig", True),
                                        ("kernel/configs/kvm_guest.config", True), ("tools/testing/selftests/bpf/config", True),
                                        ("tools/testing/selftests/bpf/config.x86_64", True), ("kernel/bpf/verifier.c", False),
@@ -331,7 +351,7 @@ def test_a_build_that_fails_is_one_line_exit_3_naming_its_log(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3, err
     line = err[-1]
-    assert line.startswith("bpf-harness: error: vm-x86_64: configuring failed") and "no kernel here" in line
+    assert line.startswith("bpf-harness: error: guest-x86_64: configuring failed") and "no kernel here" in line
     log = Path(line.rsplit("log: ", 1)[1])
     assert log.is_file() and "no kernel here: Kconfig missing" in log.read_text() and c[:16] in log.name
     assert not list((tmp_path / "cache" / "kernels").glob("built/*"))
@@ -430,8 +450,8 @@ def test_bisect_on_recorded_uml_results_names_the_commit_and_warns(tmp_path):
     assert ids[3] not in b.asked
     (f,) = o.findings
     assert f.change.value == "error-changed"
-    assert o.warnings and "UML does not verify exceptions_fail/reject_subprog_with_rcu_read_lock on GOOD as a VM " \
-                          "would (no-JIT kfunc call" in o.warnings[0]
+    assert o.warnings and "UML's kernel refused exceptions_fail/reject_subprog_with_rcu_read_lock on GOOD after its " \
+                          "verifier accepted it (no-JIT kfunc call" in o.warnings[0]
     text = bisect.render_text(o, [PROG], repo, "bpf-harness run -m r.yaml")
     assert f"first changed commit: {ids[2]}" in text and "Fixes: f18b03fabaa9" in text
     assert "parent " + ids[1][:12] + ": failure, 12 insns: calling kernel functions are not allowed" in text

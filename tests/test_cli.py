@@ -163,3 +163,38 @@ def test_bisect_backend_auto_takes_uml_only_where_the_fast_lane_verified_the_pro
                                ("exceptions_fail", "reject_subprog_with_rcu_read_lock")]) == "vm"
     assert choose_backend(db, [("exceptions_fail", "not_in_the_store")]) == "vm"
     assert choose_backend(tmp_path / "none.db", [("a", "b")]) == "vm"
+
+
+def test_bisect_backend_auto_follows_fidelity_when_the_store_has_a_vm_cell_of_the_release(tmp_path):
+    """With a VM cell of the same release and corpus beside the UML cell, what fidelity measured decides: a
+    program UML's verifier accepted as the VM did (then refused for want of a JIT) is judged by UML; one whose
+    answer differs from the VM's is not, though UML alone would have looked fine.  Results as the UML and VM
+    6.12.113 cells of the fast-lane corpus recorded them."""
+    from harness.bisect import choose_backend
+    s = Store(tmp_path / "r.db")
+    add_corpus(s)
+    run = s.start_run("m", "", [])
+    prog = ("exceptions", "exception_assert_nz_gfunc")
+    lsm = ("verifier_lsm", "bool_retval_test3")
+    same = ("exceptions_fail", "reject_with_rcu_read_lock")
+    cells = {}
+    for backend, kid in (("uml", "6.12.113-uml"), ("vm", "6.12.113")):
+        cells[backend] = s.start_cell(run_id=run, branch=backend, kernel_id=kid, kernel_key=kid, arch="x86_64",
+                                      backend=backend, corpus_id="c1", package_version="6.12.113-1~deb12u1")
+        s.add_result(cells[backend], ResultRow(*same, Verdict.FAILURE, failure_class="verifier", insns=3,
+                                               error="bpf_rcu_read_unlock is missing"))
+    s.add_result(cells["uml"], ResultRow(*prog, Verdict.FAILURE, failure_class="verifier", insns=11,
+                                         error="calling kernel functions are not allowed in non-JITed programs"))
+    s.add_result(cells["vm"], ResultRow(*prog, Verdict.SUCCESS, insns=11))
+    # UML alone reads as a plain verifier rejection; the VM says it is not the same answer
+    s.add_result(cells["uml"], ResultRow(*lsm, Verdict.FAILURE, failure_class="verifier", insns=2,
+                                         error="At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]"))
+    s.add_result(cells["vm"], ResultRow(*lsm, Verdict.FAILURE, failure_class="verifier", insns=4,
+                                        error="At program exit the register R0 has smin=2 smax=2 should have been in [0, 1]"))
+    for c in cells.values():
+        s.finish_cell(c, CellStatus.COMPLETE, "ok")
+    s.close()
+    db = tmp_path / "r.db"
+    assert choose_backend(db, [prog, same]) == "uml"
+    assert choose_backend(db, [prog, lsm]) == "vm"
+    assert choose_backend(db, [lsm]) == "vm"

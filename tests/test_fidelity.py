@@ -204,3 +204,81 @@ def test_a_cell_that_stopped_early_is_never_compared():
     assert fidelity.pairs([dead, good, vm]) == [(good, vm)]
     with pytest.raises(ConfigError, match="cell 6.1.192-uml/x86_64 is panic: fidelity compares complete cells only"):
         fidelity.check_pair(dead, vm)
+
+
+def test_the_docs_page_is_what_the_recorded_runs_give():
+    """docs/fast-lane-fidelity.md is generated from docs/fidelity/*.json.gz (real UML and TCG cells' results):
+    a page edited by hand, or a record replaced without regenerating the page, fails here."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    records = sorted((root / "docs" / "fidelity").glob("*.json.gz"))
+    assert records, "no fidelity record in docs/fidelity"
+    done = subprocess.run([sys.executable, str(root / "ci" / "fidelity_docs.py"), "--check"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    page = (root / "docs" / "fast-lane-fidelity.md").read_text()
+    for path in records:
+        rec = fidelity.load(path)
+        f = rec.fidelity()
+        assert f.total == len(rec.uml_results) and f"| the verifier's answer identical | {f.verifier_identical} |" in page
+
+
+def test_a_record_keeps_what_the_classification_reads(tmp_path):
+    """A record of the recorded 6.12.117 pair gives the same figures, causes and rendering as the results it was
+    made from, though it keeps no VM log and only the tails of UML's texts."""
+    cell = SimpleNamespace(kernel_id="6.12.117-uml", release="6.12.117", corpus_id="c", backend="uml", accel="native",
+                           seconds=41.0, finished=1764979200.0, started=1764979100.0)
+    vm = SimpleNamespace(kernel_id="6.12.117", release="6.12.117+deb12-amd64", corpus_id="c", backend="vm",
+                         accel="tcg", seconds=700.0, finished=1764979900.0, started=1764979200.0)
+    rec = fidelity.Record.of("6.12.117", cell, vm, UML, VM)
+    fidelity.save(rec, tmp_path / "r.json.gz")
+    first = (tmp_path / "r.json.gz").read_bytes()
+    fidelity.save(rec, tmp_path / "r.json.gz")
+    assert (tmp_path / "r.json.gz").read_bytes() == first  # same record, same bytes (no timestamp inside)
+    back = fidelity.load(tmp_path / "r.json.gz")
+    assert all("log" not in r and "libbpf" not in r for r in back.vm_results.values())
+    assert fidelity.render(back.fidelity(), back.uml, back.vm, 100) == fidelity.render(fidelity.compare(UML, VM),
+                                                                                      cell, vm, 100)
+    page = fidelity.render_page([back])
+    assert "## 6.12.117 (2025-12-06; UML cell 41 s, TCG cell 700 s)" in page
+    assert f"| identical (verdict and insns) | {fidelity.compare(UML, VM).identical} |" in page
+
+
+def test_a_damaged_record_is_one_line_naming_it(tmp_path):
+    import pytest
+    from harness.errors import ConfigError
+    bad = tmp_path / "bad.json.gz"
+    bad.write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match="bad.json.gz: not a fidelity record"):
+        fidelity.load(bad)
+    with pytest.raises(ConfigError, match="no such fidelity record"):
+        fidelity.load(tmp_path / "none.json.gz")
+
+
+def test_the_6_1_libbpf_refusal_after_verification_is_read_as_the_verifiers_acceptance():
+    """6.1.192's selftests carry a libbpf that cannot name ENOTSUPP ("ERROR: strerror_r(524)=22"): the refusal
+    for want of a JIT after the verifier accepted is still read as acceptance (the recorded 6.1.192 pair)."""
+    from pathlib import Path
+    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "6.1.192.json.gz")
+    key = ("kfunc_call_test", "kfunc_call_test1")
+    uml, vm = rec.uml_results[key], rec.vm_results[key]
+    assert "strerror_r(524)" in uml["error"] and uml["insns"] == vm["insns"] == 20
+    assert fidelity.verifier_verdict(uml) == "success" == vm["verdict"] and fidelity.verifier_agrees(uml, vm)
+    assert fidelity.cause_of(uml, vm) is Cause.NO_JIT_RUNTIME
+
+
+def test_every_divergence_of_the_recorded_releases_has_a_cause_other_than_other():
+    """The recorded 6.12.113 and 6.1.192 pairs (docs/fidelity): no divergence is left as `other`; UML's one CPU,
+    its CO-RE ambiguities and the VM's own load failures each get theirs."""
+    from pathlib import Path
+    docs = Path(__file__).resolve().parent.parent / "docs" / "fidelity"
+    new = {(d.object, d.program): d.cause for d in fidelity.load(docs / "6.12.113.json.gz").fidelity().divergences}
+    old = {(d.object, d.program): d.cause for d in fidelity.load(docs / "6.1.192.json.gz").fidelity().divergences}
+    assert Cause.OTHER not in new.values() and Cause.OTHER not in old.values()
+    assert new[("test_ksyms", "handler")] is Cause.ONE_CPU  # extern '__per_cpu_start' (strong): not resolved
+    assert new[("test_ksyms_btf", "handler")] is Cause.ONE_CPU  # no per-cpu variables in UML's BTF
+    assert new[("test_xdp_with_cpumap_helpers", "xdp_dummy_cm")] is Cause.ONE_CPU  # E2BIG: more CPUs than UML has
+    assert new[("connect_unix_prog", "connect_unix_prog")] is Cause.CORE_RELO  # relocation decision ambiguity
+    assert old[("test_sk_assign_libbpf", "bpf_sk_assign_test")] is Cause.VM_LOAD

@@ -108,9 +108,12 @@ def test_source_kernels_ranges_and_backends(tmp_path):
                      "    kernels:\n"
                      "      - {source: 6.12.113, patches: [fix.patch, /abs/b.patch], backend: uml}\n"
                      "      - {id: r, git: {tree: linux, range: v6.12.113..v6.12.115}, backend: uml}\n"
-                     "      - {id: p, git: {tree: ~/linux, range: a..b, paths: [kernel/bpf/]}}\n",
+                     "      - {id: p, git: {tree: ~/linux, range: a..b, paths: [kernel/bpf/]}}\n"
+                     "      - {id: t, source: 6.12.113, config: vmtest}\n",
                      tmp_path / "m.yaml")
-    s, r, p = m.branches[0].kernels
+    s, r, p, t = m.branches[0].kernels
+    assert t.source == SourceKernel(KernelVersion(6, 12, 113), (), "vm", "vmtest")
+    assert s.source.config == "guest"
     assert s.id == "6.12.113-src" and s.backend == "uml"
     assert s.source == SourceKernel(KernelVersion(6, 12, 113), (tmp_path / "fix.patch", Path("/abs/b.patch")), "uml")
     assert r.source == GitRange(tmp_path / "linux", "v6.12.113..v6.12.115", (), "uml")
@@ -126,6 +129,9 @@ def test_source_kernels_ranges_and_backends(tmp_path):
     ("{id: g, git: {tree: /t, commit: a}, backend: qemu}", "backend 'qemu': one of vm, uml"),
     ("{debian: 6.12.117, backend: uml}", "backend goes with a git or source kernel, not debian"),
     ("{source: 6.12.117, patches: a.patch}", "kernel: patches must be a list, not 'a.patch'"),
+    ("{source: 6.12.117, config: tiny}", "kernel: config 'tiny': one of guest, vmtest"),
+    ("{source: 6.12.117, backend: uml, config: vmtest}", "config goes with a source kernel built for the vm backend"),
+    ("{id: g, git: {tree: /t, commit: a}, config: vmtest}", "config goes with a source kernel"),
 ])
 def test_bad_built_kernel_entries(kernel, message):
     assert message in err(f"corpora: {{c: {{source: 6.12.117}}}}\nbranches:\n  b:\n    corpus: c\n"

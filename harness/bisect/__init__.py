@@ -31,22 +31,44 @@ log = logging.getLogger("harness.bisect")
 
 
 def choose_backend(db: Path, programs: list[tuple[str, str]]) -> str:
-    """UML when the store has a UML cell that verified every named program as a VM would
-    (:func:`harness.fidelity.uml_only`), else the VM."""
+    """UML for programs the fast lane judges, else the VM.  What decides, best first:
+
+    - fidelity: a UML cell and a VM cell of one release and corpus in the store (``bpf-harness fidelity``'s pairs,
+      the newest first) that both hold every named program: UML when its verifier gave each the VM's answer
+      (:func:`harness.fidelity.verifier_agrees`), else the VM, naming the programs it does not judge;
+    - without such a pair, a UML cell alone that verified every named program as a VM would
+      (:func:`harness.fidelity.uml_only`);
+    - else the VM."""
     from harness import fidelity
     from harness.store import Store
-    if db.exists():
-        store = Store(db)
-        try:
-            for c in store.latest_cells():
-                if c.backend != UML.name:
-                    continue
-                res = store.result_map(c.id)
-                if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
-                    log.info(f"bisect: UML (the fast lane verified these programs in cell {c.key})")
-                    return UML.name
-        finally:
-            store.close()
+    if not db.exists():
+        log.info(f"bisect: the VM (no store at {db} to tell what the fast lane judges; --backend uml forces it)")
+        return VM.name
+    store = Store(db)
+    try:
+        cells = store.latest_cells()
+        for u, v in sorted(fidelity.pairs(cells), key=lambda p: p[0].id, reverse=True):
+            ures, vres = store.result_map(u.id), store.result_map(v.id)
+            if not all(p in ures and p in vres for p in programs):
+                continue
+            misjudged = [f"{o}/{p}" for o, p in programs if not fidelity.verifier_agrees(ures[(o, p)], vres[(o, p)])]
+            if misjudged:
+                log.info(f"bisect: the VM (fidelity of {u.key} vs {v.key}: UML does not give the VM's answer for "
+                         f"{', '.join(misjudged)})")
+                return VM.name
+            log.info(f"bisect: UML (fidelity of {u.key} vs {v.key}: UML's verifier gave the VM's answer for "
+                     f"every named program)")
+            return UML.name
+        for c in cells:
+            if c.backend != UML.name:
+                continue
+            res = store.result_map(c.id)
+            if all(p in res and fidelity.uml_only(res[p]) is None for p in programs):
+                log.info(f"bisect: UML (the fast lane verified these programs in cell {c.key}; no VM cell of its "
+                         f"release to measure its fidelity)")
+                return UML.name
+    finally:
+        store.close()
     log.info("bisect: the VM (no UML cell in the store verified these programs; --backend uml forces the fast lane)")
     return VM.name
 

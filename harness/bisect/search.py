@@ -280,11 +280,16 @@ def uml_warnings(bisector: "Bisector", sides: Mapping[str, Results]) -> tuple[st
         for side, res in sides.items():
             r = res.get(prog)
             cause = fidelity.uml_only(r) if r is not None else None
-            if cause is not None:
-                out.append(f"UML does not verify {prog[0]}/{prog[1]} on {side} as a VM would ({cause.value}: "
-                           f"{r.get('error') or r.get('verdict')}): "
-                           "the commit found is where UML's answer changed; a VM confirms it (the default; "
-                           "--no-confirm skips it)")
+            if cause is None:
+                continue
+            what = f"({cause.value}: {r.get('error') or r.get('verdict')})"
+            if fidelity.verifier_verdict(r) != r["verdict"]:
+                out.append(f"UML's kernel refused {prog[0]}/{prog[1]} on {side} after its verifier accepted it "
+                           f"{what}: the verifier's answer is the one compared; a VM confirms the commit found (the "
+                           "default; --no-confirm skips it)")
+            else:
+                out.append(f"UML does not verify {prog[0]}/{prog[1]} on {side} as a VM would {what}: the commit "
+                           "found is where UML's answer changed; a VM confirms it (the default; --no-confirm skips it)")
     return tuple(out)
 
 

@@ -110,7 +110,7 @@ HOST_KEYS = ("ssh", "key", "known_hosts", "arches", "jobs", "accel", "vng", "cac
 BRANCH_KEYS = ("kernels", "corpus", "arches", "corpus_by_arch", "reference", "series", "stable_tree")
 RULE_KEYS = ("latest", "id")
 _SERIES = re.compile(r"^([0-9]+\.[0-9]+)(?:\.y)?(?:$|-)")
-KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "queue", "on")
+KERNEL_KEYS = ("id", "debian", "local", "git", "uml", "source", "patches", "backend", "config", "queue", "on")
 KERNEL_KINDS = ("debian", "local", "git", "uml", "source", "queue")
 CORPUS_KEYS = ("source", "include", "exclude", "objects")
 VM_KEYS = tuple(f.name for f in dataclasses.fields(VmSettings) if f.name != "arch_timeouts") + tuple(
@@ -363,6 +363,11 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
     backend = w.scalar(m["backend"][1], "kernel: backend") if "backend" in m else backends.VM.name
     if backend not in backends.NAMES:
         raise w.fail(m["backend"][1], f"kernel: backend {backend!r}: one of {', '.join(backends.NAMES)}")
+    config = w.scalar(m["config"][1], "kernel: config") if "config" in m else "guest"
+    if "config" in m and (kind != "source" or backend != backends.VM.name):
+        raise w.fail(m["config"][0], "kernel: config goes with a source kernel built for the vm backend")
+    if config not in backends.VM_CONFIGS:
+        raise w.fail(m["config"][1], f"kernel: config {config!r}: one of {', '.join(backends.VM_CONFIGS)}")
     kid = w.scalar(m["id"][1], "kernel: id") if "id" in m else None
     if kid is not None and not _NAME.match(kid):
         raise w.fail(m["id"][1], f"kernel id {kid!r} must be letters, digits, . _ + -")
@@ -377,7 +382,7 @@ def _kernel(w: _Walker, node: yaml.Node) -> KernelSpec:
         v = w.version(vnode, "kernel: source")
         patches = tuple(w.seq(m["patches"][1], "kernel: patches", lambda n: _file(w, n, "kernel: patches"))) \
             if "patches" in m else ()
-        return KernelSpec(kid or f"{v}-src", SourceKernel(v, patches, backend), where)
+        return KernelSpec(kid or f"{v}-src", SourceKernel(v, patches, backend, config), where)
     if kind == "queue":
         if kid is None:
             raise w.fail(node, "kernel: a queue needs an id (6.12.114-rc1)")

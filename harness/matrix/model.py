@@ -100,6 +100,8 @@ class SourceKernel:
     version: KernelVersion
     patches: tuple[Path, ...]
     backend: str = "vm"
+    config: str = "guest"
+    """The VM recipe's configuration (``guest`` or ``vmtest``: :data:`harness.kernels.built.recipe.VM_CONFIGS`)."""
     needs_apt: ClassVar[bool] = True
     built: ClassVar[bool] = True
 

@@ -46,12 +46,13 @@ def test_bisect_names_the_real_commit(tree, tmp_path, tools):
     (f,) = out["findings"]
     # UML has no JIT: on the parent the verifier walks past bpf_throw (no lock check on an exception exit from a
     # subprog: the bug) and stops at the kfunc call; the culprit rejects at bpf_throw.  The VM accepts the
-    # parent (a regression there): a UML answer the fast lane does not cover is said so.
+    # parent (a regression there): that UML refused it only after its verifier accepted it is said so.
     assert f["program"] == PROGRAM and f["change"] == "error-changed"
     assert f["parent"]["error"] == "calling kernel functions are not allowed in non-JITed programs"
     assert f["culprit"]["verdict"] == "failure"
     assert "bpf_throw cannot be used inside bpf_rcu_read_lock-ed region" in f["culprit"]["error"]
-    assert out["warnings"] and out["warnings"][0].startswith(f"UML does not verify {PROGRAM} on GOOD")
+    assert out["warnings"] and out["warnings"][0].startswith(f"UML's kernel refused {PROGRAM} on GOOD after its "
+                                                             "verifier accepted it")
     assert any(line.startswith("+") and "bpf_throw cannot be used" in line for line in f["log_diff"])
     assert out["reproduce"].startswith("bpf-harness run -m ")
     # the reproducer matrix rebuilds (from the cache) and diffs the culprit against its parent

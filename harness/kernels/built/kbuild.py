@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 
 from harness import cache, proc
 from harness.kernels.built import git
-from harness.kernels.built.recipe import Recipe, builtin_fragment
+from harness.kernels.built.recipe import Recipe, builtin_fragment, dropped
 from harness.errors import BuildError, InfraError, UserError
 from harness.kernels import Kernel, check_config
 
@@ -122,7 +122,11 @@ def _build_locked(tree: Path, commit: str, recipe: Recipe, work: Path, final: Pa
     out.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     cc = f"ccache {recipe.cc}" if shutil.which("ccache") else None
+    # CCACHE_DEPEND: a miss compiles once, without ccache's own preprocessor pass (kbuild passes -Wp,-MMD, which
+    # ccache reads the includes from): a cold build costs what it costs without ccache (net/ipv4: 72 s -> 60 s,
+    # no ccache 61 s), and hits (the same sources and headers) are what they were
     env = {"CCACHE_DIR": str(work.parent.parent / "ccache"), "CCACHE_BASEDIR": str(src), "CCACHE_NOHASHDIR": "1",
+           "CCACHE_DEPEND": "1",
            "KBUILD_BUILD_TIMESTAMP": "2000-01-01", "KBUILD_BUILD_USER": "bpf-harness",
            "KBUILD_BUILD_HOST": "bpf-harness"}
     t0 = time.monotonic()
@@ -165,12 +169,13 @@ def config_stamp(src: Path, head: str, recipe: Recipe, compiler: str) -> str:
 
 def _configure(src: Path, out: Path, recipe: Recipe, work: Path, log_path: Path, env: dict[str, str]) -> None:
     frags = []  # the tree's fragments first, ours last: ours win
+    drop = dropped(recipe.drop.read_text()) if recipe.drop else frozenset()
     for rel in recipe.tree_fragments:
         f = src / rel
         if f.is_file():
             copy = work / "fragments" / rel.replace("/", "_")
             copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_text(builtin_fragment(f.read_text(errors="replace")))
+            copy.write_text(builtin_fragment(f.read_text(errors="replace"), drop))
             frags.append(copy)
     frags += recipe.fragments
     start = [recipe.make(src, out, 1, recipe.base)] if recipe.base else []

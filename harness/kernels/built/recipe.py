@@ -19,6 +19,11 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
 COMMON = DATA / "common.config"
+GUEST = DATA / "guest.config"
+GUEST_DROP = DATA / "guest-drop.txt"
+VM_CONFIGS = ("guest", "vmtest")
+"""The VM recipe's two configurations: ``guest`` (the default, made for verifying in a guest) and ``vmtest``
+(the selftests' own, as BPF CI builds it)."""
 SELFTESTS = ("tools/testing/selftests/bpf/config", "tools/testing/selftests/bpf/config.vm")
 
 
@@ -45,13 +50,15 @@ class Recipe:
     """The build's ELF kernel with the BTF, kept as ``vmlinux`` (UML's is the runnable ``linux``)."""
     source: str = "git"
     """:attr:`harness.kernels.Kernel.source` of what it builds."""
+    drop: Path | None = None
+    """A list of options left out of :attr:`tree_fragments` (:func:`dropped`), part of the key."""
 
     def key(self, compiler: str) -> str:
         """Hash of everything besides the source that decides the binary (pure)."""
         h = hashlib.sha256()
         for part in (self.name, self.base, *self.make_vars, self.cc, compiler, *self.tree_fragments, *self.targets):
             h.update(part.encode() + b"\0")
-        for p in (*self.fragments, *self.patches):
+        for p in (*self.fragments, *self.patches, *((self.drop,) if self.drop else ())):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
         return h.hexdigest()[:12]
 
@@ -62,7 +69,18 @@ class Recipe:
         return argv + list(targets)
 
 
-def builtin_fragment(text: str) -> str:
-    """A selftests config fragment with modules made built-in (pure)."""
+def dropped(text: str) -> frozenset[str]:
+    """The option names of a drop list: whitespace-separated symbols without ``CONFIG_``, ``#`` comments (pure)."""
+    return frozenset(w for line in text.splitlines() for w in line.split("#", 1)[0].split())
+
+
+def _symbol(line: str) -> str:
+    """The option a fragment line sets (``CONFIG_X=...`` or ``# CONFIG_X is not set``), "" for other lines."""
+    body = line.removeprefix("# ") if line.endswith(" is not set") else line
+    return body.split("=", 1)[0].split(" ", 1)[0].removeprefix("CONFIG_") if body.startswith("CONFIG_") else ""
+
+
+def builtin_fragment(text: str, drop: frozenset[str] = frozenset()) -> str:
+    """A selftests config fragment with modules made built-in and the options in ``drop`` left out (pure)."""
     return "\n".join(line[:-2] + "=y" if line.startswith("CONFIG_") and line.endswith("=m") else line
-                     for line in text.splitlines()) + "\n"
+                     for line in text.splitlines() if _symbol(line) not in drop) + "\n"

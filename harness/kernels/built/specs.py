@@ -125,7 +125,10 @@ def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Ker
         version = src.version
     else:
         raise AssertionError(f"not a built kernel: {spec}")
-    r = backends.named(spec.backend).recipe(get_arch(arch), version)
+    if isinstance(src, SourceKernel) and spec.backend == backends.VM.name:
+        r = backends.VM.recipe(get_arch(arch), version, src.config)
+    else:
+        r = backends.named(spec.backend).recipe(get_arch(arch), version)
     jobs = os.cpu_count() or 2
     built = kbuild.build(tree, commit, r, kid=spec.id, cache_root=cache_root, jobs=jobs,
                          progress=logging.getLogger("harness.kernels.built").info)

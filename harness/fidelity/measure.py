@@ -14,10 +14,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Protocol
 
 if TYPE_CHECKING:
     from harness.store import CellRecord
+
+
+class Cell(Protocol):
+    """What the renderers read of a cell: a stored :class:`~harness.store.CellRecord` or a recorded one."""
+    kernel_id: str
+    release: str | None
+    corpus_id: str
 
 
 class Cause(enum.Enum):
@@ -32,13 +39,15 @@ class Cause(enum.Enum):
     PROG_TYPE = "program type unavailable"
     CONFIG = "kfunc/helper/BTF type missing from the UML config"
     CORE_RELO = "CO-RE relocation failed against UML's types"
+    ONE_CPU = "UML runs one CPU (no SMP): per-cpu symbols, CPU-sized maps"
     LOAD = "both failed to load, differently"
+    VM_LOAD = "the VM failed to load what UML verified"
     COST = "same verdict, other insns"
     OTHER = "other"
 
 
-NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.CORE_RELO, Cause.LOAD, Cause.ARENA,
-               Cause.NO_JIT_TRAMPOLINE)
+NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.CORE_RELO, Cause.ONE_CPU, Cause.LOAD,
+               Cause.ARENA, Cause.NO_JIT_TRAMPOLINE)
 """Causes that mean UML never verified the program as the VM did: not covered by the fast lane.
 Any other cause is not covered either when UML stopped before the first instruction."""
 
@@ -49,12 +58,24 @@ _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
      Cause.NO_JIT_TAILCALL),
     (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested"), Cause.NO_JIT_OTHER),
     # patch 0003: the verifier accepted it, then loading needs a JIT image UML cannot make (ENOTSUPP)
-    (re.compile(r"unknown error \(-524\)|failed to load: -524\b"), Cause.NO_JIT_RUNTIME),
+    # (libbpf of the 6.1 selftests cannot name ENOTSUPP: "ERROR: strerror_r(524)=22")
+    (re.compile(r"unknown error \(-524\)|failed to load: -524\b|strerror_r\(524\)"), Cause.NO_JIT_RUNTIME),
     # libbpf poisons a call to a weak kfunc the kernel's BTF lacks (POISON_CALL_KFUNC_BASE 2002000000):
     # the kfunc is not built into this UML (e.g. cpumask kfuncs need CONFIG_BPF_JIT)
     (re.compile(r"invalid func unknown#2002\d{6}\b"), Cause.CONFIG),
-    # a helper the program type has only with a config UML lacks (e.g. seg6 helpers: IPV6_SEG6_BPF)
-    (re.compile(r"program of this type cannot use helper"), Cause.CONFIG),
+    # a helper the program type has only with a config UML lacks (e.g. seg6 helpers: IPV6_SEG6_BPF), or that the
+    # kernel does not build at all without one (bpf_skb_get_xfrm_state: XFRM)
+    (re.compile(r"program of this type cannot use helper|unknown func bpf_\w+#\d+"), Cause.CONFIG),
+    # UML is not SMP: its per-cpu variables are plain data that pahole does not describe (it emits per-cpu ones
+    # only), so a typed __ksym variable (bpf_prog_active, ...) is not found, a weak one is left 0 by libbpf and
+    # __per_cpu_start is not resolved; a cpumap larger than its one CPU is refused (E2BIG)
+    (re.compile(r"type=scalar expected=percpu_ptr_|extern '__per_cpu_\w+'"
+                r"|extern \(var ksym\) '\w+': not found in kernel BTF"
+                r"|map '\w*cpu\w*': failed to create: Argument list too long"), Cause.ONE_CPU),
+    # a strong __ksym the kernel does not have
+    (re.compile(r"extern '\w+' \(strong\): not resolved"), Cause.CONFIG),
+    # two types of UML's BTF match the program's CO-RE relocation with different answers
+    (re.compile(r"relocation decision ambiguity"), Cause.CORE_RELO),
     # libbpf poisons an instruction whose CO-RE relocation failed (0xbad2310): UML's own kernel types
     # (its pt_regs, no x86 syscall wrappers) are not the ones the program was written against
     (re.compile(r"invalid func unknown#195896080\b"), Cause.CORE_RELO),
@@ -80,8 +101,7 @@ class Divergence:
     @property
     def verifier_agrees(self) -> bool:
         """UML's kernel refused it only after its verifier accepted it as the VM's did (same insns)."""
-        return (verifier_verdict(self.uml) == self.vm["verdict"] != self.uml["verdict"]
-                and self.uml.get("insns") == self.vm.get("insns"))
+        return verifier_agrees(self.uml, self.vm) and self.uml["verdict"] != self.vm["verdict"]
 
     @property
     def detail(self) -> str:
@@ -119,6 +139,8 @@ def cause_of(uml: Mapping, vm: Mapping) -> Cause:
             return Cause.LOAD  # the VM never verified it either
         if reason == "prog-type" or not (uml.get("log") or "").strip():
             return Cause.PROG_TYPE  # rejected with EINVAL and an empty log, before verification
+    if uml.get("insns") and vm.get("failure_class") == "load" and not vm.get("insns"):
+        return Cause.VM_LOAD  # the VM's kernel refused the object (a map it lacks) before verifying
     return Cause.OTHER
 
 
@@ -158,8 +180,15 @@ AFTER_VERIFICATION = re.compile(
     r"|tail_calls are not allowed in non-JITed programs with bpf-to-bpf calls"
     r"|callbacks are not allowed in non-JITed programs"
     # patch 0003: accepted, then the load needs a JIT image UML cannot make (ENOTSUPP)
-    r"|unknown error \(-524\)|failed to load: -524\b")
+    r"|unknown error \(-524\)|failed to load: -524\b|strerror_r\(524\)")
 """A UML refusal that comes after the verifier accepted the program: its log has the whole walk's stats."""
+
+
+def verifier_agrees(uml: Mapping, vm: Mapping) -> bool:
+    """UML's verifier gave the VM's answer (pure): the same verdict and insns, or a refusal for want of a JIT
+    after it accepted the program with the VM's insns (:func:`verifier_verdict`).  What the fast lane judges:
+    a change of either shows in UML too."""
+    return verifier_verdict(uml) == vm["verdict"] and uml.get("insns") == vm.get("insns")
 
 
 def verifier_verdict(uml: Mapping) -> str:
@@ -218,7 +247,7 @@ def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str],
                     same + sum(d.verifier_agrees for d in div))
 
 
-def render(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 10) -> str:
+def render(f: Fidelity, uml_cell: Cell, vm_cell: Cell, limit: int = 10) -> str:
     """Terminal text: the identical share, coverage, and every cause with examples (pure)."""
     pct = lambda n: f"{100 * n / f.total:.1f}%" if f.total else "n/a"  # noqa: E731
     out = [f"fidelity: UML {uml_cell.kernel_id} ({uml_cell.release}) vs VM {vm_cell.kernel_id} "
@@ -265,17 +294,33 @@ def check_pair(uml: "CellRecord", vm: "CellRecord") -> None:
             raise ConfigError(f"cell {c.key} is {c.status}: fidelity compares complete cells only (run it again)")
 
 
-def render_md(f: Fidelity, uml_cell: "CellRecord", vm_cell: "CellRecord", limit: int = 3) -> str:
+VERIFIER_OBJECTS = "verifier_"
+"""The selftests' verifier_* objects: the subset the fast lane's targets name beside the whole corpus."""
+
+
+def subset(results: Mapping[tuple[str, str], Mapping], prefix: str) -> dict[tuple[str, str], Mapping]:
+    """The results of the objects named ``prefix*`` (pure)."""
+    return {k: v for k, v in results.items() if k[0].startswith(prefix)}
+
+
+def render_md(f: Fidelity, uml_cell: Cell, vm_cell: Cell, limit: int = 3, verifier: Fidelity | None = None) -> str:
     """The same as a Markdown section (pure): what the fast lane cannot judge, by cause, for the docs
-    (``bpf-harness fidelity --format md``), regenerated from a run's store rather than written by hand."""
-    pct = lambda n: f"{100 * n / f.total:.1f}%" if f.total else "n/a"  # noqa: E731
+    (``bpf-harness fidelity --format md``), regenerated from a run's store rather than written by hand;
+    ``verifier``: the same measure over the verifier_* objects alone."""
+    def pct(n: int, of: Fidelity = f) -> str:
+        return f"{100 * n / of.total:.1f}%" if of.total else "n/a"
     out = [f"### UML {uml_cell.kernel_id} vs VM {vm_cell.kernel_id} ({vm_cell.release}), {f.total} programs", "",
            "| measure | programs | share |", "|---|---|---|",
            f"| identical (verdict and insns) | {f.identical} | {pct(f.identical)} |",
-           f"| the verifier's answer identical | {f.verifier_identical} | {pct(f.verifier_identical)} |",
-           f"| verified in UML | {f.covered} | {pct(f.covered)} |",
-           f"| not covered (verified in the VM, not in UML) | {f.not_covered} | {pct(f.not_covered)} |",
-           f"| verified in neither | {f.neither} | {pct(f.neither)} |", "",
+           f"| the verifier's answer identical | {f.verifier_identical} | {pct(f.verifier_identical)} |"]
+    if verifier is not None:
+        out += [f"| verifier_* objects ({verifier.total} programs): identical | {verifier.identical} | "
+                f"{pct(verifier.identical, verifier)} |",
+                f"| verifier_* objects: the verifier's answer identical | {verifier.verifier_identical} | "
+                f"{pct(verifier.verifier_identical, verifier)} |"]
+    out += [f"| verified in UML | {f.covered} | {pct(f.covered)} |",
+            f"| not covered (verified in the VM, not in UML) | {f.not_covered} | {pct(f.not_covered)} |",
+            f"| verified in neither | {f.neither} | {pct(f.neither)} |", "",
            "| cause | programs | not covered | the verifier's answer still the VM's | e.g. |", "|---|---|---|---|---|"]
     for cause, ds in sorted(f.by_cause().items(), key=lambda kv: (-len(kv[1]), kv[0].value)):
         eg = ", ".join(f"`{d.object}/{d.program}`" for d in ds[:limit])
