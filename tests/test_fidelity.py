@@ -282,3 +282,18 @@ def test_every_divergence_of_the_recorded_releases_has_a_cause_other_than_other(
     assert new[("test_xdp_with_cpumap_helpers", "xdp_dummy_cm")] is Cause.ONE_CPU  # E2BIG: more CPUs than UML has
     assert new[("connect_unix_prog", "connect_unix_prog")] is Cause.CORE_RELO  # relocation decision ambiguity
     assert old[("test_sk_assign_libbpf", "bpf_sk_assign_test")] is Cause.VM_LOAD
+
+
+def test_bench_fidelity_prints_the_targets_from_the_records():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "ci" / "bench_fidelity.py"),
+                           str(root / "docs" / "fidelity" / "6.12.113.json.gz")], capture_output=True, text=True)
+    rec = fidelity.load(root / "docs" / "fidelity" / "6.12.113.json.gz")
+    f, v = rec.fidelity(), rec.verifier()
+    assert f"the verifier's answer {v.verifier_identical}/{v.total}" in done.stdout
+    assert f"the verifier's answer {f.verifier_identical}/{f.total}" in done.stdout
+    met = v.verifier_identical >= 0.99 * v.total and f.verifier_identical >= 0.95 * f.total
+    assert done.returncode == (0 if met else 1) and ("NOT met" in done.stdout) != met
