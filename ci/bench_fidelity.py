@@ -34,8 +34,7 @@ def records(args: argparse.Namespace) -> list[fidelity.Record]:
             if not pairs:
                 raise SystemExit(f"{args.db}: no UML cell with a VM cell of the same release and corpus")
             u, v = max(pairs, key=lambda p: p[0].id)
-            return [fidelity.Record.of(u.release or u.kernel_id, u, v, store.result_map(u.id),
-                                       store.result_map(v.id))]
+            return [fidelity.Record.stored(store, u, v)]
         finally:
             store.close()
     return [fidelity.load(p) for p in args.records]
@@ -56,7 +55,7 @@ def main() -> int:
             if not f.total:
                 print(f"  {name:13} no such programs in this corpus")
                 continue
-            share = 100 * f.verifier_identical / f.total if f.total else 0.0
+            share = 100 * f.verifier_identical / f.total
             ok = share >= TARGETS[name]
             met &= ok
             print(f"  {name:13} the verifier's answer {f.verifier_identical}/{f.total} {share:.1f}% (target >= "

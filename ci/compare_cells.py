@@ -39,6 +39,12 @@ def cell_results(db: Path, key: str | None) -> tuple[str, dict]:
         store.close()
 
 
+def show(r: dict | None) -> str:
+    if r is None:
+        return "absent"
+    return f"{r['verdict']} {r.get('insns')} insns" + (f": {r['error']}" if r.get("error") else "")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("a", type=Path)
@@ -57,10 +63,7 @@ def main() -> int:
     print(f"identical (verdict, insns, error): {len(keys) - len(diffs)}/{len(keys)}; verified (success) in A "
           f"{sum(r['verdict'] == 'success' for r in a.values())}, in B {sum(r['verdict'] == 'success' for r in b.values())}")
     for k in diffs:
-        ra, rb = a.get(k), b.get(k)
-        show = (lambda r: "absent" if r is None else f"{r['verdict']} {r.get('insns')} insns"
-                + (f": {r['error']}" if r.get("error") else ""))
-        print(f"  {k[0]}/{k[1]}: A {show(ra)}; B {show(rb)}")
+        print(f"  {k[0]}/{k[1]}: A {show(a.get(k))}; B {show(b.get(k))}")
     return 0 if not diffs else 1
 
 

@@ -431,8 +431,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
             raise ConfigError(f"{store.path}: {len(pairs)} UML/VM pairs; --record keeps one: name its two cells")
         for u, v in pairs:
             fidelity.check_pair(u, v)
-            rec = fidelity.Record.of(args.what or u.release or u.kernel_id, u, v, store.result_map(u.id),
-                                     store.result_map(v.id))
+            rec = fidelity.Record.stored(store, u, v, args.what)
             show(rec.fidelity(), u, v, rec.verifier())
             if args.record:
                 fidelity.save(rec, args.record)

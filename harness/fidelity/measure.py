@@ -114,6 +114,11 @@ class Divergence:
         return f"{u}; {v}"
 
 
+def _texts(uml: Mapping) -> str:
+    """What the rules search in a UML result: its error line, verifier log and libbpf output."""
+    return "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+
+
 def cause_of(uml: Mapping, vm: Mapping) -> Cause:
     """Why UML's result differs from the VM's (pure)."""
     if uml["verdict"] == vm["verdict"] and uml.get("insns") and vm.get("insns") is not None:
@@ -121,7 +126,7 @@ def cause_of(uml: Mapping, vm: Mapping) -> Cause:
         # it, UML's own error may still be one only UML has (no JIT, a poisoned call): that is why.
         error = str(uml.get("error") or "") if uml["verdict"] == "failure" else ""
         return next((cause for rx, cause in _RULES if rx.search(error)), Cause.COST)
-    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    text = _texts(uml)
     for rx, cause in _RULES:
         if rx.search(text):
             return cause
@@ -152,7 +157,7 @@ def uncovered(uml: Mapping) -> bool:
         return False
     if not uml.get("insns"):
         return True
-    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    text = _texts(uml)
     return any(cause in NOT_COVERED and rx.search(text) for rx, cause in _RULES)
 
 
@@ -167,7 +172,7 @@ def uml_only(uml: Mapping) -> Cause | None:
     refusal is not the VM's answer."""
     if uml["verdict"] != "failure":
         return None
-    text = "\n".join(str(uml.get(k) or "") for k in ("error", "log", "libbpf"))
+    text = _texts(uml)
     for rx, cause in _RULES:
         if cause in UML_ONLY and rx.search(text):
             return cause

@@ -17,7 +17,7 @@ from harness.errors import ConfigError
 from harness.fidelity.measure import VERIFIER_OBJECTS, Fidelity, compare, render_md, subset
 
 if TYPE_CHECKING:
-    from harness.store import CellRecord
+    from harness.store import CellRecord, Store
 
 FORMAT = 1
 KEPT = ("verdict", "insns", "error", "failure_class", "load_reason")
@@ -59,6 +59,11 @@ class Record:
            vm_results: Mapping[tuple[str, str], Mapping]) -> "Record":
         return cls(what, Side.of(uml), Side.of(vm), {k: slim(r, texts=True) for k, r in uml_results.items()},
                    {k: slim(r) for k, r in vm_results.items()})
+
+    @classmethod
+    def stored(cls, store: "Store", uml: "CellRecord", vm: "CellRecord", what: str | None = None) -> "Record":
+        """The pair's measurement from its store (``what``: default, the UML cell's release)."""
+        return cls.of(what or uml.release or uml.kernel_id, uml, vm, store.result_map(uml.id), store.result_map(vm.id))
 
     def fidelity(self) -> Fidelity:
         return compare(self.uml_results, self.vm_results)
