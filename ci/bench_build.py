@@ -14,6 +14,7 @@ Prints, measured in this one run:
 Targets (issue 13): an incremental UML step <= 90 s; a bisection over ~30 BPF commits <= 10 min with UML.
 
 Usage: .venv/bin/python ci/bench_build.py [--recipe uml] [--recipe guest-x86_64] [--recipe vm-x86_64] [--cold] [--ccache]
+       [--no-incremental] [--no-bisect]
 (guest-ARCH: the default VM recipe; vm-ARCH: vmtest's config, as BPF CI builds it)
 """
 
@@ -44,13 +45,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "fixture-6.12.115-range"
 REF = "fixture-range"
 PROGRAM = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
+BASE = KernelVersion(6, 12, 113)
+"""The range's base (its UML kernels take the 6.12 series of patches)."""
 
 
 def fixture_tree(root: Path) -> tuple[Path, str, list[str]]:
     """The range's commits in the harness's git import of Debian's 6.12.113 (one commit per patch)."""
     apt = Apt(root, get_arch("x86_64"), DebianSettings(suites=("bookworm-security",)))
     apt.update()
-    where, base, _ = debsrc.repo(KernelVersion(6, 12, 113), apt, root)
+    where, base, _ = debsrc.repo(BASE, apt, root)
     commits, head = [], base
     for name in (FIXTURE / "series").read_text().split():
         head = git.commit_patches(where, head, [FIXTURE / name], "fixture")
@@ -78,7 +81,7 @@ def timed_build(tree: Path, commit: str, r: recipe.Recipe, root: Path) -> tuple[
 
 def recipe_named(name: str) -> recipe.Recipe:
     if name == "uml":
-        return UML.recipe(PRIMARY)
+        return UML.recipe(PRIMARY, BASE)
     kind, _, arch = name.partition("-")
     r = VM.recipe(get_arch(arch), None, "guest" if kind == "guest" else "vmtest")
     if r.name != name:
@@ -93,6 +96,8 @@ def main() -> int:
     ap.add_argument("--cold", action="store_true", help="also a cold build in a fresh clone (minutes)")
     ap.add_argument("--ccache", action="store_true", help="keep ccache on for the cold build")
     ap.add_argument("--no-bisect", action="store_true")
+    ap.add_argument("--no-incremental", action="store_true",
+                    help="no incremental rebuild (it first builds the base in the tree's build directory)")
     args = ap.parse_args()
     root = cache.root()
     tree, base, commits = fixture_tree(root)
@@ -116,6 +121,8 @@ def main() -> int:
                 shutil.rmtree(kbuild.tree_dir(root, fresh), ignore_errors=True)
             rows.append((f"{r.name}: cold build of 6.12.113 (fresh build directory)", s,
                          "ccache on" if args.ccache else "ccache disabled"))
+        if args.no_incremental:
+            continue
         kbuild.build(tree, base, r, kid="bench", cache_root=root, jobs=os.cpu_count() or 2)  # dir at the base
         # put the build directory at the base commit, then time the commit that touches verifier.c
         timed_build(tree, base, r, root)
@@ -133,9 +140,9 @@ def main() -> int:
             rows.append(("uml: one bisection step (kernel cached: boot + verify 1 program)", time.monotonic() - t0,
                          "the base kernel"))
             timed_step = commits[1]
-            timed_build(tree, base, UML.recipe(PRIMARY), root)  # the build directory one commit behind
-            final = kbuild.final_dir(root, UML.recipe(PRIMARY), timed_step,
-                                     kbuild.compiler_version(UML.recipe(PRIMARY)))
+            timed_build(tree, base, UML.recipe(PRIMARY, BASE), root)  # the build directory one commit behind
+            final = kbuild.final_dir(root, UML.recipe(PRIMARY, BASE), timed_step,
+                                     kbuild.compiler_version(UML.recipe(PRIMARY, BASE)))
             shutil.rmtree(final, ignore_errors=True)  # force the rebuild in the step
             b2 = bisect.Bisector(m, tree, target, Path(tmp) / "s2.db", ctx)
             b2.results[base] = b.results[base]
@@ -143,7 +150,7 @@ def main() -> int:
             b2.verify(timed_step)
             rows.append(("uml: one bisection step (rebuild + boot + verify 1 program)", time.monotonic() - t0,
                          "build directory one commit behind"))
-            uml = UML.recipe(PRIMARY)
+            uml = UML.recipe(PRIMARY, BASE)
             for c in commits:  # every step rebuilds (incrementally); GOOD's kernel stays cached
                 shutil.rmtree(kbuild.final_dir(root, uml, c, kbuild.compiler_version(uml)), ignore_errors=True)
             b3 = bisect.Bisector(m, tree, target, Path(tmp) / "s3.db", ctx)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 from harness import proc, vm
 from harness.arch import PRIMARY, SUPPORTED, Arch, get_arch, host_arch
 from harness.kernels import uml
-from harness.kernels.built.recipe import COMMON, DATA, GUEST, GUEST_DROP, SELFTESTS, VM_CONFIGS, Recipe
+from harness.kernels.built.recipe import COMMON, DATA, GUEST, GUEST_DROP, NO_VAR_TRACKING, SELFTESTS, VM_CONFIGS, Recipe
 from harness.errors import UserError
 from harness.guest import protocol
 from harness.matrix.model import Accel, Host, VmSettings
@@ -138,7 +138,7 @@ class Vm(Backend):
         guest = config == "guest"
         # vmtest keeps the name (and so the key) it had as the only VM recipe: its cached kernels stay valid
         return Recipe(f"guest-{arch.name}" if guest else f"vm-{arch.name}", self.name, arch.name,
-                      (*arch.kbuild_vars, "LOCALVERSION="), arch.kbuild_cc,
+                      (*arch.kbuild_vars, "LOCALVERSION=", *((NO_VAR_TRACKING,) if guest else ())), arch.kbuild_cc,
                       (DATA / f"vm-{arch.name}.config", COMMON, *((GUEST,) if guest else ())),
                       SELFTESTS + (f"tools/testing/selftests/bpf/{arch.selftests_config}",), (),
                       # x86 boots the ELF vmlinux: guest does not also make (and compress) a bzImage
@@ -198,7 +198,7 @@ class Uml(Backend):
         of one series, which then differ only in their source."""
         if not self.runs(arch.name):
             raise UserError(f"uml kernels are {', '.join(self.arches())} only, not {arch.name}")
-        return Recipe("uml", self.name, arch.name, ("ARCH=um", "LOCALVERSION="), "gcc", (uml.FRAGMENT, COMMON), (),
+        return Recipe("uml", self.name, arch.name, ("ARCH=um", "LOCALVERSION=", NO_VAR_TRACKING), "gcc", (uml.FRAGMENT, COMMON), (),
                       uml.patches_for(version), ("linux",), "linux", kept="linux",
                       source=self.kernel_source)
 

@@ -180,7 +180,8 @@ def test_a_recipe_key_changes_with_everything_that_decides_the_binary(tmp_path):
 
 def test_recipes():
     uml = UML.recipe(X86_64)
-    assert uml.targets == ("linux",) and uml.patches and uml.make_vars == ("ARCH=um", "LOCALVERSION=")
+    assert uml.targets == ("linux",) and uml.patches
+    assert uml.make_vars == ("ARCH=um", "LOCALVERSION=", "KCFLAGS=-fno-var-tracking")
     x86 = VM.recipe(X86_64)
     assert x86.tree_fragments == ("tools/testing/selftests/bpf/config", "tools/testing/selftests/bpf/config.vm",
                                   "tools/testing/selftests/bpf/config.x86_64")
@@ -188,7 +189,10 @@ def test_recipes():
     arm = VM.recipe(ARM64)
     assert "CROSS_COMPILE=aarch64-linux-gnu-" in arm.make_vars and arm.image == "arch/arm64/boot/Image"
     assert x86.make(Path("/s"), Path("/o"), 2, "vmlinux", cc="ccache gcc") == \
-        ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "LOCALVERSION=", "-j2", "CC=ccache gcc", "vmlinux"]
+        ["make", "-C", "/s", "O=/o", "ARCH=x86_64", "LOCALVERSION=", "KCFLAGS=-fno-var-tracking", "-j2", "CC=ccache gcc",
+         "vmlinux"]
+    vmtest = VM.recipe(X86_64, None, "vmtest")  # BPF CI's build, flags and all
+    assert not any(v.startswith("KCFLAGS") for v in vmtest.make_vars)
     assert recipe.builtin_fragment("CONFIG_A=m\n# CONFIG_B is not set\nCONFIG_C=y\n") == \
         "CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=y\n"
     with pytest.raises(UserError, match="uml kernels are x86_64 only"):
@@ -279,10 +283,73 @@ def test_header_states_change_only_with_headers(tree):
     states = bisect.header_states(repo, ids[0], ids[3], ids[1:])
     # ids[1] changes include/linux/bpf_verifier.h; the driver and syscall.c commits keep its state
     assert states[ids[0]] != states[ids[1]] == states[ids[2]] == states[ids[3]]
-    assert bisect.header_states(repo, ids[1], ids[3], ids[2:]) == {c: "" for c in ids[1:]}
+    assert set(states[ids[1]]) == {"include/linux/bpf_verifier.h"}
+    assert bisect.header_states(repo, ids[1], ids[3], ids[2:]) == {c: {} for c in ids[1:]}
     # a local header (two users, as kernel/bpf/mmap_unlock_work.h) is no state
     local = commit(repo, "kernel/bpf/mmap_unlock_work.h", "/* guard */\n", "bpf: local header")
-    assert set(bisect.header_states(repo, ids[3], local, [local]).values()) == {""}
+    assert list(bisect.header_states(repo, ids[3], local, [local]).values()) == [{}, {}]
+
+
+KBUILD_CMD = Path(__file__).parent / "data" / "kbuild-cmd"
+
+
+def test_dependents_are_counted_from_kbuild_dependency_files():
+    """Real (trimmed) .o.cmd files of a UML build: verifier.o includes bpf.h and bpf_verifier.h, mprog.o bpf.h and
+    bpf_mprog.h, tnum.o neither; include/uapi/linux/bpf.h is another header than include/linux/bpf.h."""
+    texts = [p.read_text() for p in sorted(KBUILD_CMD.glob("*.o.cmd"))]
+    assert len(texts) == 3
+    files = {"include/linux/bpf.h", "include/linux/bpf_verifier.h", "include/linux/bpf_mprog.h",
+             "include/linux/bpf_trace.h", "kernel/bpf/Makefile"}
+    assert bisect.count_dependents(texts, files) == {"include/linux/bpf.h": 2, "include/linux/bpf_verifier.h": 1,
+                                                     "include/linux/bpf_mprog.h": 1, "include/linux/bpf_trace.h": 0}
+    assert bisect.count_dependents(texts, {"include/uapi/linux/bpf.h"}) == {"include/uapi/linux/bpf.h": 2}
+
+
+def _range_state(i: int) -> dict[str, str]:
+    """Candidate i's header state on the 32-commit range: bpf.h changes at index 5, 12, 16, bpf_mprog.h at 5,
+    bpf_verifier.h at 24 (as RANGE_STATES)."""
+    return {"include/linux/bpf.h": f"b{sum(i >= k for k in (5, 12, 16))}",
+            "include/linux/bpf_mprog.h": f"m{int(i >= 5)}", "include/linux/bpf_verifier.h": f"v{int(i >= 24)}"}
+
+
+# the UML kernel's dependents of the range's headers and its objects, counted by Rebuilds.read in its build directory
+RANGE_REBUILDS = bisect.Rebuilds({"include/linux/bpf.h": 597, "include/linux/bpf_verifier.h": 18,
+                                  "include/linux/bpf_mprog.h": 4}, 1262)
+
+
+def test_rebuild_costs_count_the_objects_a_state_change_recompiles():
+    r = RANGE_REBUILDS
+    assert r.cost(_range_state(0), _range_state(4)) == 0
+    assert r.cost(_range_state(20), _range_state(31)) == 18 and r.cheap(_range_state(20), [_range_state(31)])
+    assert r.cost(_range_state(4), _range_state(5)) == 597 + 4 and not r.cheap(_range_state(5), [_range_state(0)])
+    assert r.cheap(_range_state(5), [_range_state(0), _range_state(8)])  # built once: ccache has it
+    assert r.cost({"Kconfig": "a"}, {"Kconfig": "b"}) == 1262  # anything but a header: everything
+    unknown = bisect.Rebuilds(None, 0)  # no build directory: only a state built already is cheap
+    assert unknown.cheap(_range_state(20), [_range_state(16)]) and not unknown.cheap(_range_state(20), [_range_state(31)])
+    assert bisect.Rebuilds.read(KBUILD_CMD / "absent", {"include/linux/bpf.h"}) == unknown
+
+
+@pytest.mark.parametrize("first_bad, costly_at_most", [(1, 0), (3, 0), (12, 2), (20, 1), (31, 0)])
+def test_search_counts_what_a_step_recompiles(first_bad, costly_at_most):
+    """With the build directory's dependency counts, a bpf_verifier.h change (18 objects) is no new state: from
+    GOOD and BAD built, the search reaches the culprit in at most seven steps building fewer bpf.h states than
+    test_search_prefers_commits_whose_headers_were_built allows (a culprit at c12, the first commit of a state,
+    needs both c11's and c12's); the real culprit (c1) needs none."""
+    cands = [f"c{i}" for i in range(32)]
+    built = [_range_state(0), _range_state(31)]
+    costly: list[int] = []
+
+    def test(c: str) -> str:
+        i = int(c[1:])
+        if not RANGE_REBUILDS.cheap(_range_state(i), built):
+            costly.append(i)
+        built.append(_range_state(i))
+        return "bad" if i >= first_bad else "good"
+
+    tested = []
+    assert bisect.search(cands, lambda c: tested.append(c) or test(c),
+                         lambda i: RANGE_REBUILDS.cheap(_range_state(i), built)) == (first_bad, [])
+    assert len(tested) <= 7 and len(costly) <= costly_at_most
 
 
 def test_search_reports_ambiguity_when_every_candidate_is_skipped():
@@ -362,7 +429,7 @@ def test_a_tree_the_uml_recipe_does_not_fit_is_exit_2(tmp_path, capsys):
     code = _run(tmp_path, repo, "uml")
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "the uml recipe does not fit this commit" in err[-1] and "use backend: vm" in err[-1], err
-    assert "0001-um-x86_64-efficient-unaligned-access.patch does not apply" in err[-1]
+    assert "7.3/0002-um-perf-events-and-bpf-events.patch does not apply" in err[-1]  # version unknown: the newest
 
 
 def test_sigterm_stops_a_build_and_its_make(tmp_path):

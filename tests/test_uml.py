@@ -40,9 +40,13 @@ def test_each_kernel_series_gets_its_own_fitted_patches(tmp_path, monkeypatch):
     from harness.arch import X86_64
     from harness.backends import UML
     from harness.version import KernelVersion as V
-    assert [s for s, _ in uml.series_dirs()] == [(6, 1), (6, 12)]
+    assert [s for s, _ in uml.series_dirs()] == [(6, 1), (6, 12), (7, 3)]
     assert [p.name for p in uml.patches_for(V.parse("6.1.192"))] == [p.name for p in uml.patches_for(V.parse("6.12.1"))]
-    assert UML.recipe(X86_64, V.parse("6.12.117")).key("gcc 12") == UML.recipe(X86_64).key("gcc 12") == "67965a2a81ed"
+    # 7.3 has upstream what 0001 (unaligned access), 0004 (the host's xstate size) and 0006 (syscall tracepoints) add
+    assert [p.name[:4] for p in uml.patches_for(V.parse("7.3.4"))] == ["0002", "0003", "0005", "0007"]
+    assert UML.recipe(X86_64, V.parse("6.12.117")).key("gcc 12") == UML.recipe(X86_64, V.parse("6.12.1")).key("gcc 12") \
+        == "dcdff103a59f"
+    assert UML.recipe(X86_64).key("gcc 12") == UML.recipe(X86_64, V.parse("7.3.4")).key("gcc 12")  # unknown: newest
     for series in ("6.1", "6.12", "not-a-series"):
         (tmp_path / series).mkdir()
         (tmp_path / series / f"0001-{series}.patch").write_text("Reason: test\n")

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from harness.arch import PRIMARY
 from harness.backends import UML, VM
-from harness.bisect.search import (Bisector, Outcome, Step, Target, changed, header_states, log_diff, render_text,
-                                   reproducer_matrix, run, search, store_name, to_json, uml_warnings)
+from harness.bisect.search import (Bisector, Outcome, Rebuilds, Step, Target, changed, count_dependents, header_states,
+                                   log_diff, render_text, reproducer_matrix, run, search, store_name, to_json,
+                                   uml_warnings)
 from harness.errors import ConfigError
 from harness.kernels.built import git
 from harness.matrix import Matrix
@@ -24,8 +25,9 @@ from harness.matrix import Matrix
 if TYPE_CHECKING:
     from harness.engine import Context
 
-__all__ = ["Answer", "Bisector", "Outcome", "Step", "Target", "bisect_range", "changed", "choose_backend", "header_states",
-           "log_diff", "render_text", "reproducer_matrix", "run", "search", "store_name", "to_json", "uml_warnings"]
+__all__ = ["Answer", "Bisector", "Outcome", "Rebuilds", "Step", "Target", "bisect_range", "changed",
+           "choose_backend", "count_dependents", "header_states", "log_diff", "render_text", "reproducer_matrix",
+           "run", "search", "store_name", "to_json", "uml_warnings"]
 
 log = logging.getLogger("harness.bisect")
 

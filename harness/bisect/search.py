@@ -88,9 +88,10 @@ def search(candidates: list[str], test: Callable[[str], str],
     ``test(commit)`` returns ``good``, ``bad`` or ``skip``.  Returns (index of the first bad, []) or, when skipped
     commits hide it, (None, the indices it may be: the skipped ones left, then the first known bad), as
     ``git bisect`` says "the first bad commit could be any of".  ``cheap(i)``, asked again before each step, says
-    whether testing candidate ``i`` now costs little (its headers were built already): a cheap candidate in the
-    middle half of what is left is tested instead of the midpoint, which costs at most one step per halving and
-    saves a build of every object that includes a changed header.  Pure but for ``test`` and ``cheap``.
+    whether testing candidate ``i`` now costs little (:meth:`Rebuilds.cheap`: its headers were built already, or
+    differ only in headers few objects include): a cheap candidate in the middle half of what is left is tested
+    instead of the midpoint, which costs at most one step per halving and saves a build of every object that
+    includes a changed header.  Pure but for ``test`` and ``cheap``.
     """
     lo, hi = -1, len(candidates) - 1
     skipped: set[int] = set()
@@ -162,6 +163,15 @@ class Bisector:
         return KernelSpec(f"bisect-{commit[:12]}", GitKernel(self.tree, commit, self.backend, info.subject),
                           "bisect")
 
+    def build_dir(self, commit: str) -> Path:
+        """The out-of-tree build directory the steps' kernels are built in (:func:`harness.kernels.built.specs.fetch`
+        picks the recipe the same way)."""
+        from harness import backends
+        from harness.arch import get_arch
+        from harness.kernels.built import kbuild
+        r = backends.named(self.backend).recipe(get_arch(self.arch), git.kernel_version(self.tree, commit))
+        return kbuild.tree_dir(self.ctx.cache_root, git.check_tree(self.tree, "bisect")) / r.name / "out"
+
     def verify(self, commit: str) -> Results | None:
         """The named programs' results on ``commit``'s kernel; None when it does not build."""
         if commit in self.results:
@@ -217,14 +227,14 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
     record(good, "good", t0, "GOOD")
 
     states = header_states(tree, good, bad, cands)
-    built = {states[good]}
+    built = [states[good]]
 
     def test(commit: str) -> str:
         t = time.monotonic()
         res = bisector.verify(commit)
         if res is None:
             return record(commit, "skip", t, f"build failed: {bisector.failed[commit]}")
-        built.add(states[commit])
+        built.append(states[commit])
         return record(commit, "bad" if changed(base, res, bisector.programs, th) else "good", t)
 
     t1 = time.monotonic()
@@ -235,9 +245,10 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
         record(bad, "good", t1, "BAD: same results as GOOD")
         return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), None, "unchanged")
     record(bad, "bad", t1, "BAD")
-    built.add(states[bad])
+    built.append(states[bad])
     warnings = uml_warnings(bisector, {"GOOD": base, "BAD": bad_res})
-    idx, suspects = search(cands, test, lambda i: states[cands[i]] in built)
+    rebuilds = Rebuilds.read(bisector.build_dir(bad), {f for st in states.values() for f in st})
+    idx, suspects = search(cands, test, lambda i: rebuilds.cheap(states[cands[i]], built))
     if idx is None:
         return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), None, "ambiguous",
                        suspects=tuple(cands[i] for i in suspects), warnings=warnings)
@@ -253,19 +264,78 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
                    findings=tuple(changed(before, after, bisector.programs, th)), parent=parent, warnings=warnings)
 
 
-def header_states(tree: Path, good: str, bad: str, commits: list[str]) -> dict[str, str]:
+State = Mapping[str, str]
+"""A commit's header state: path -> blob id of each file GOOD..BAD changes that many objects may depend on."""
+
+
+def header_states(tree: Path, good: str, bad: str, commits: list[str]) -> dict[str, State]:
     """Each of GOOD and ``commits`` -> the blob ids, at that commit, of the files GOOD..BAD changes that many
-    objects depend on (headers under an ``include/`` directory, Kconfig, Makefiles, linker scripts): commits
-    with the same state rebuild a few files from one another, or get every object back from ccache; a new
-    state recompiles every object that includes a changed header (~520 of the UML kernel's for
-    ``include/linux/bpf.h``).  C sources and local headers (``kernel/bpf/mmap_unlock_work.h``: two users)
-    do not count."""
+    objects may depend on (headers under an ``include/`` directory, Kconfig, Makefiles, linker scripts): commits
+    with the same state rebuild a few files from one another, or get every object back from ccache; another
+    state recompiles every object that includes a header that differs (597 of the UML kernel's for
+    ``include/linux/bpf.h``, 18 for ``include/linux/bpf_verifier.h``: :class:`Rebuilds` counts them).  C
+    sources and local headers (``kernel/bpf/mmap_unlock_work.h``: two users) do not count."""
     names = git.git(tree, "diff", "--name-only", "--no-renames", good, bad).output.split()
     files = [f for f in names if not f.endswith(".c") and not f.startswith(("tools/", "Documentation/"))
              and not (f.endswith(".h") and "include/" not in f)]
     if not files:
-        return {c: "" for c in (good, *commits)}
-    return {c: git.git(tree, "ls-tree", "-r", c, "--", *files).output for c in (good, *commits)}
+        return {c: {} for c in (good, *commits)}
+    return {c: _blobs(git.git(tree, "ls-tree", "-r", c, "--", *files).output) for c in (good, *commits)}
+
+
+def _blobs(listing: str) -> dict[str, str]:
+    """``git ls-tree -r`` lines -> path: blob id (pure)."""
+    return {line.split("\t", 1)[1]: line.split()[2] for line in listing.splitlines() if "\t" in line}
+
+
+CHEAP_SHARE = 0.05
+"""A commit is cheap to test when reaching it from a header state already built recompiles at most this share of the
+build's objects: ``include/linux/bpf_verifier.h`` (18 of the UML kernel's 1262 objects, seconds) is cheap,
+``include/linux/bpf.h`` (597, minutes) is not."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Rebuilds:
+    """What moving the build directory from one header state to another recompiles, counted from its dependency files
+    (kbuild's ``.*.o.cmd``); ``dependents`` None: no build directory to count from, and any other state is costly."""
+    dependents: Mapping[str, int] | None
+    """Header path -> objects of the build that include it."""
+    objects: int
+
+    @classmethod
+    def read(cls, out: Path, files: set[str]) -> "Rebuilds":
+        """Count ``files``' dependents in the build directory ``out``."""
+        cmds = sorted(out.rglob(".*.o.cmd")) if out.is_dir() else []
+        if not cmds:
+            return cls(None, 0)
+        texts = (p.read_text(errors="replace") for p in cmds)
+        return cls(count_dependents(texts, files), len(cmds))
+
+    def cost(self, a: State, b: State) -> int:
+        """Objects recompiled from state ``a`` to ``b``: a changed header's dependents; a Kconfig, Makefile or linker
+        script that changed counts as every object (pure)."""
+        assert self.dependents is not None
+        changed_files = [f for f in a.keys() | b.keys() if a.get(f) != b.get(f)]
+        return sum(self.dependents.get(f, 0) if f.endswith(".h") else self.objects for f in changed_files)
+
+    def cheap(self, state: State, built: list[State]) -> bool:
+        if self.dependents is None:
+            return state in built
+        return min(self.cost(b, state) for b in built) <= self.objects * CHEAP_SHARE
+
+
+def count_dependents(cmd_texts, files: set[str]) -> dict[str, int]:
+    """Header path -> how many of kbuild's ``.*.o.cmd`` texts list it among their dependencies (``deps_...`` entries
+    such as ``../src/include/linux/bpf.h``: a path ending in ``/`` + the header's path in the tree) (pure)."""
+    headers = sorted(f for f in files if f.endswith(".h"))
+    counts = dict.fromkeys(headers, 0)
+    suffixes = {"/" + h: h for h in headers}
+    for text in cmd_texts:
+        tokens = {tok for tok in text.split() if tok.endswith(".h")}
+        for suffix, h in suffixes.items():
+            if h in tokens or any(tok.endswith(suffix) for tok in tokens):
+                counts[h] += 1
+    return counts
 
 
 def uml_warnings(bisector: "Bisector", sides: Mapping[str, Results]) -> tuple[str, ...]:

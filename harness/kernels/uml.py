@@ -47,7 +47,7 @@ def series_dirs() -> list[tuple[tuple[int, int], Path]]:
 
 def patches_for(version: KernelVersion | None) -> tuple[Path, ...]:
     """The fast lane's patches for a kernel of ``version``: the newest series kept at or below it (a 6.6 source
-    takes 6.1's, a 7.x source 6.12's, until they need their own); None (version unknown): the newest."""
+    takes 6.1's, 6.13 to 7.2 take 6.12's, 7.3 and later 7.3's); None (version unknown): the newest."""
     kept = series_dirs()
     chosen = kept[-1][1]
     if version is not None:
