@@ -14,7 +14,7 @@ Prints, measured in this one run:
 Targets (issue 13): an incremental UML step <= 90 s; a bisection over ~30 BPF commits <= 10 min with UML.
 
 Usage: .venv/bin/python ci/bench_build.py [--recipe uml] [--recipe guest-x86_64] [--recipe vm-x86_64] [--cold] [--ccache]
-       [--no-incremental] [--no-bisect]
+       [--no-incremental] [--no-bisect] [--jobs N]
 (guest-ARCH: the default VM recipe; vm-ARCH: vmtest's config, as BPF CI builds it)
 """
 
@@ -62,7 +62,10 @@ def fixture_tree(root: Path) -> tuple[Path, str, list[str]]:
     return where, base, commits
 
 
-def timed_build(tree: Path, commit: str, r: recipe.Recipe, root: Path) -> tuple[float, bool]:
+CORES = os.cpu_count() or 2
+
+
+def timed_build(tree: Path, commit: str, r: recipe.Recipe, root: Path, jobs: int = CORES) -> tuple[float, bool]:
     """Seconds to build ``commit`` now, forcing a rebuild (its cached kernel is moved away and put back)."""
     final = kbuild.final_dir(root, r, commit, kbuild.compiler_version(r))
     aside = final.with_name(final.name + ".bench-aside")
@@ -71,7 +74,7 @@ def timed_build(tree: Path, commit: str, r: recipe.Recipe, root: Path) -> tuple[
         final.rename(aside)
     try:
         t0 = time.monotonic()
-        kbuild.build(tree, commit, r, kid="bench", cache_root=root, jobs=os.cpu_count() or 2)
+        kbuild.build(tree, commit, r, kid="bench", cache_root=root, jobs=jobs)
         return time.monotonic() - t0, had
     finally:
         if had:
@@ -98,6 +101,7 @@ def main() -> int:
     ap.add_argument("--no-bisect", action="store_true")
     ap.add_argument("--no-incremental", action="store_true",
                     help="no incremental rebuild (it first builds the base in the tree's build directory)")
+    ap.add_argument("--jobs", type=int, default=CORES, help=f"make -jN for the builds (default: {CORES}, the cores)")
     args = ap.parse_args()
     root = cache.root()
     tree, base, commits = fixture_tree(root)
@@ -114,19 +118,19 @@ def main() -> int:
                     os.environ["PATH"] = ":".join(p for p in env_path.split(":") if "ccache" not in p)
                     os.environ["CCACHE_DISABLE"] = "1"
                 try:
-                    s, _ = timed_build(fresh, base, r, root)
+                    s, _ = timed_build(fresh, base, r, root, args.jobs)
                 finally:
                     os.environ["PATH"] = env_path
                     os.environ.pop("CCACHE_DISABLE", None)
                 shutil.rmtree(kbuild.tree_dir(root, fresh), ignore_errors=True)
             rows.append((f"{r.name}: cold build of 6.12.113 (fresh build directory)", s,
-                         "ccache on" if args.ccache else "ccache disabled"))
+                         ("ccache on" if args.ccache else "ccache disabled") + f", make -j{args.jobs}"))
         if args.no_incremental:
             continue
-        kbuild.build(tree, base, r, kid="bench", cache_root=root, jobs=os.cpu_count() or 2)  # dir at the base
+        kbuild.build(tree, base, r, kid="bench", cache_root=root, jobs=args.jobs)  # dir at the base
         # put the build directory at the base commit, then time the commit that touches verifier.c
-        timed_build(tree, base, r, root)
-        s, _ = timed_build(tree, verifier_commit, r, root)
+        timed_build(tree, base, r, root, args.jobs)
+        s, _ = timed_build(tree, verifier_commit, r, root, args.jobs)
         rows.append((f"{r.name}: incremental rebuild, one commit touching kernel/bpf/verifier.c", s, ""))
     if not args.no_bisect:
         m = matrix.parse("debian: {suites: [bookworm-security]}\ncorpora:\n  exc: {source: 6.12.117, "
