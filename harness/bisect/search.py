@@ -18,7 +18,7 @@ import hashlib
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from harness.kernels.built import git
 from harness.kernels.built.kbuild import BuildFailed
@@ -324,7 +324,7 @@ class Rebuilds:
         return min(self.cost(b, state) for b in built) <= self.objects * CHEAP_SHARE
 
 
-def count_dependents(cmd_texts, files: set[str]) -> dict[str, int]:
+def count_dependents(cmd_texts: Iterable[str], files: set[str]) -> dict[str, int]:
     """Header path -> how many of kbuild's ``.*.o.cmd`` texts list it among their dependencies (``deps_...`` entries
     such as ``../src/include/linux/bpf.h``: a path ending in ``/`` + the header's path in the tree) (pure)."""
     headers = sorted(f for f in files if f.endswith(".h"))
