@@ -144,9 +144,9 @@ def main() -> int:
             rows.append(("uml: one bisection step (kernel cached: boot + verify 1 program)", time.monotonic() - t0,
                          "the base kernel"))
             timed_step = commits[1]
-            timed_build(tree, base, UML.recipe(PRIMARY, BASE), root)  # the build directory one commit behind
-            final = kbuild.final_dir(root, UML.recipe(PRIMARY, BASE), timed_step,
-                                     kbuild.compiler_version(UML.recipe(PRIMARY, BASE)))
+            uml = UML.recipe(PRIMARY, BASE)
+            timed_build(tree, base, uml, root)  # the build directory one commit behind
+            final = kbuild.final_dir(root, uml, timed_step, kbuild.compiler_version(uml))
             shutil.rmtree(final, ignore_errors=True)  # force the rebuild in the step
             b2 = bisect.Bisector(m, tree, target, Path(tmp) / "s2.db", ctx)
             b2.results[base] = b.results[base]
@@ -154,7 +154,6 @@ def main() -> int:
             b2.verify(timed_step)
             rows.append(("uml: one bisection step (rebuild + boot + verify 1 program)", time.monotonic() - t0,
                          "build directory one commit behind"))
-            uml = UML.recipe(PRIMARY, BASE)
             for c in commits:  # every step rebuilds (incrementally); GOOD's kernel stays cached
                 shutil.rmtree(kbuild.final_dir(root, uml, c, kbuild.compiler_version(uml)), ignore_errors=True)
             b3 = bisect.Bisector(m, tree, target, Path(tmp) / "s3.db", ctx)
@@ -163,7 +162,7 @@ def main() -> int:
             rows.append((f"uml: whole bisection, {o.candidates} BPF commits, {len(o.steps)} steps -> "
                          f"{o.info.subject if o.info else o.verdict}", time.monotonic() - t0,
                          "each step rebuilt incrementally; GOOD's kernel cached"))
-            logs = kbuild.tree_dir(root, tree) / uml.name / "logs"
+            logs = kbuild.work_dir(root, tree, uml) / "logs"
             for st in o.steps:
                 log = logs / f"{st.commit[:16]}.log"
                 cc = log.read_text(errors="replace").count("\n  CC ") if log.exists() else 0

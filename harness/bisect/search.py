@@ -164,13 +164,10 @@ class Bisector:
                           "bisect")
 
     def build_dir(self, commit: str) -> Path:
-        """The out-of-tree build directory the steps' kernels are built in (:func:`harness.kernels.built.specs.fetch`
-        picks the recipe the same way)."""
-        from harness import backends
-        from harness.arch import get_arch
-        from harness.kernels.built import kbuild
-        r = backends.named(self.backend).recipe(get_arch(self.arch), git.kernel_version(self.tree, commit))
-        return kbuild.tree_dir(self.ctx.cache_root, git.check_tree(self.tree, "bisect")) / r.name / "out"
+        """The out-of-tree (``O=``) build directory ``commit``'s kernel is built in."""
+        from harness.kernels.built import kbuild, specs
+        r = specs.recipe_of(self.spec(commit), self.arch, git.kernel_version(self.tree, commit))
+        return kbuild.work_dir(self.ctx.cache_root, git.check_tree(self.tree, "bisect"), r) / "out"
 
     def verify(self, commit: str) -> Results | None:
         """The named programs' results on ``commit``'s kernel; None when it does not build."""

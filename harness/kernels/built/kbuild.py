@@ -61,6 +61,11 @@ def tree_dir(cache_root: Path, tree: Path) -> Path:
     return cache_root / "build" / f"{cache.safe_name(tree.resolve().name)}-{digest}"
 
 
+def work_dir(cache_root: Path, tree: Path, recipe: Recipe) -> Path:
+    """Where ``recipe``'s builds of ``tree`` happen: ``src`` (a shared clone), ``out`` (the ``O=`` directory), ``logs``."""
+    return tree_dir(cache_root, tree) / recipe.name
+
+
 def compiler_version(recipe: Recipe) -> str:
     return proc.version_of([recipe.cc, "--version"])
 
@@ -75,7 +80,7 @@ def build(tree: Path, commit: str, recipe: Recipe, *, kid: str, cache_root: Path
     progress = progress or (lambda msg: None)
     compiler = compiler_version(recipe)
     final = final_dir(cache_root, recipe, commit, compiler)
-    work = tree_dir(cache_root, tree) / recipe.name
+    work = work_dir(cache_root, tree, recipe)
     log_path = work / "logs" / f"{commit[:16]}.log"
     t0 = time.monotonic()
     with cache.locked(work.with_name(work.name + ".lock")):

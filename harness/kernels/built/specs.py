@@ -13,7 +13,9 @@ from harness.kernels.built import debsrc, git, kbuild
 from harness.errors import UserError
 from harness.kernels import Kernel
 from harness.kernels.apt import Apt
+from harness.kernels.built.recipe import Recipe
 from harness.matrix import GitKernel, GitRange, KernelSpec, Matrix, SourceKernel
+from harness.version import KernelVersion
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,15 @@ def check_patches(specs: list[KernelSpec], apt: Apt, cache_root: Path) -> None:
         source_commit(spec, apt, cache_root)
 
 
+def recipe_of(spec: KernelSpec, arch: str, version: KernelVersion | None) -> Recipe:
+    """The recipe a built kernel ``spec`` of ``version`` is built with on ``arch``: its backend's, with the VM config
+    a source kernel names."""
+    src = spec.source
+    if isinstance(src, SourceKernel) and spec.backend == backends.VM.name:
+        return backends.VM.recipe(get_arch(arch), version, src.config)
+    return backends.named(spec.backend).recipe(get_arch(arch), version)
+
+
 def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Kernel:
     """The built kernel of ``spec`` for ``arch`` (and the spec's backend), from the cache or built now."""
     src = spec.source
@@ -125,10 +136,7 @@ def fetch(spec: KernelSpec, arch: str, cache_root: Path, apt: Apt | None) -> Ker
         version = src.version
     else:
         raise AssertionError(f"not a built kernel: {spec}")
-    if isinstance(src, SourceKernel) and spec.backend == backends.VM.name:
-        r = backends.VM.recipe(get_arch(arch), version, src.config)
-    else:
-        r = backends.named(spec.backend).recipe(get_arch(arch), version)
+    r = recipe_of(spec, arch, version)
     jobs = os.cpu_count() or 2
     built = kbuild.build(tree, commit, r, kid=spec.id, cache_root=cache_root, jobs=jobs,
                          progress=logging.getLogger("harness.kernels.built").info)
