@@ -338,17 +338,17 @@ def test_search_counts_what_a_step_recompiles(first_bad, costly_at_most):
     cands = [f"c{i}" for i in range(32)]
     built = [_range_state(0), _range_state(31)]
     costly: list[int] = []
+    tested: list[int] = []
 
     def test(c: str) -> str:
         i = int(c[1:])
+        tested.append(i)
         if not RANGE_REBUILDS.cheap(_range_state(i), built):
             costly.append(i)
         built.append(_range_state(i))
         return "bad" if i >= first_bad else "good"
 
-    tested = []
-    assert bisect.search(cands, lambda c: tested.append(c) or test(c),
-                         lambda i: RANGE_REBUILDS.cheap(_range_state(i), built)) == (first_bad, [])
+    assert bisect.search(cands, test, lambda i: RANGE_REBUILDS.cheap(_range_state(i), built)) == (first_bad, [])
     assert len(tested) <= 7 and len(costly) <= costly_at_most
 
 
