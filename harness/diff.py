@@ -171,17 +171,23 @@ Confirmations = Mapping[tuple[str, str], Mapping]
 
 def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], Mapping],
          th: Thresholds = DEFAULT_THRESHOLDS, again: tuple[Confirmations, Confirmations] = ({}, {}),
-         uncovered: Callable[[Mapping], bool] | None = None) -> tuple[list[Finding], int]:
+         uncovered: Callable[[Mapping], bool] | None = None,
+         answer: Callable[[Mapping], Mapping] | None = None) -> tuple[list[Finding], int]:
     """All findings between two cells' results, in report order, and the count of unchanged pairs.
 
     ``again`` holds re-run results of each side (confirmation cells); a regression they do not
     reproduce is ``flaky``.  A pair ``uncovered`` marks on both sides (a program UML never verified
-    on either release) is neither a finding nor unchanged: nobody looked.
+    on either release) is neither a finding nor unchanged: nobody looked.  ``answer`` turns a result into
+    what is judged of it (UML pairs: the verifier's own answer, :func:`harness.fidelity.verifier_answer`); the
+    findings keep the results as recorded.
     """
+    def judged(row: Mapping | None) -> Mapping | None:
+        return answer(row) if answer is not None and row is not None else row
+
     findings, same = [], 0
     for key in sorted(set(base) | set(new)):
         b, n = base.get(key), new.get(key)
-        got = classify(b, n, th)
+        got = classify(judged(b), judged(n), th)
         if got is None:
             # never "unchanged": a program without a verdict on either side, or one UML never verified
             if not (no_verdict(b) and no_verdict(n)) and not (uncovered and b and n and uncovered(b) and uncovered(n)):
@@ -190,8 +196,8 @@ def diff(base: Mapping[tuple[str, str], Mapping], new: Mapping[tuple[str, str], 
         change, detail = got
         confirmed = None
         if change is Change.REGRESSION:
-            change, detail, confirmed = confirm(change, detail, base[key], new[key], again[0].get(key),
-                                                again[1].get(key))
+            change, detail, confirmed = confirm(change, detail, judged(b), judged(n), judged(again[0].get(key)),
+                                                judged(again[1].get(key)))
         findings.append(Finding(change, key[0], key[1], base.get(key), new.get(key), detail, confirmed))
     findings.sort(key=lambda f: (ORDER.index(f.change), not f.newly_unexpected, f.error_key, f.object, f.program))
     return findings, same

@@ -522,7 +522,10 @@ def test_bisect_on_recorded_uml_results_names_the_commit_and_warns(tmp_path):
     assert (o.candidates, o.total) == (3, 4)  # the driver commit is no candidate
     assert ids[3] not in b.asked
     (f,) = o.findings
-    assert f.change.value == "error-changed"
+    # judged on the verifier's answer: it accepted the __failure test on the parent (the kernel then refused it for
+    # want of a JIT) and rejects it at the culprit, as a VM pair says; the finding keeps the results as recorded
+    assert f.change.value == "fixed" and f.detail.startswith("now rejected, as the test expects (__failure)")
+    assert f.base["verdict"] == "failure" and "calling kernel functions are not allowed" in f.base["error"]
     assert o.warnings and "UML's kernel refused exceptions_fail/reject_subprog_with_rcu_read_lock on GOOD after its " \
                           "verifier accepted it (no-JIT kfunc call" in o.warnings[0]
     text = bisect.render_text(o, [PROG], repo, "bpf-harness run -m r.yaml")

@@ -297,3 +297,28 @@ def test_bench_fidelity_prints_the_targets_from_the_records():
     assert f"the verifier's answer {f.verifier_identical}/{f.total}" in done.stdout
     met = v.verifier_identical >= 0.99 * v.total and f.verifier_identical >= 0.95 * f.total
     assert done.returncode == (0 if met else 1) and ("NOT met" in done.stdout) != met
+
+
+def test_a_uml_pair_is_judged_on_the_verifiers_answer_as_a_vm_pair_is():
+    """Two real UML cells of the fixture range (tests/data/bisect-...json): before "bpf: Fix exception exit lock
+    checking for subprogs" the verifier accepted the __failure test and the kernel refused it for want of a JIT;
+    from it on the verifier rejects it.  As recorded that is an error change; as the verifier answered, it is the fix
+    a VM pair reports.  The findings keep the results as recorded, and a refusal alike on both sides is unchanged."""
+    import json
+    from pathlib import Path
+    from harness.diff import Change, diff
+    recorded = json.loads((Path(__file__).parent / "data" / "bisect-6.12.113-uml-reject_subprog_with_rcu_read_lock.json")
+                          .read_text())
+    by_subject = {v["subject"]: v for v in recorded.values()}
+    key = ("exceptions_fail", "reject_subprog_with_rcu_read_lock")
+    before = {key: by_subject["bpf: Mark bpf_refcount field as unique"]}
+    after = {key: by_subject["bpf: Fix exception exit lock checking for subprogs"]}
+    assert before[key]["verdict"] == after[key]["verdict"] == "failure"
+    (f,), _ = diff(before, after)
+    assert f.change is Change.ERROR_CHANGED
+    (f,), _ = diff(before, after, answer=fidelity.verifier_answer)
+    assert f.change is Change.FIXED and f.base is before[key] and "bpf_throw cannot be used" in f.detail
+    assert fidelity.verifier_answer(before[key])["verdict"] == "success"
+    assert fidelity.verifier_answer(before[key])["insns"] == before[key]["insns"] == 12
+    assert fidelity.verifier_answer(after[key]) is after[key]
+    assert diff(before, before, answer=fidelity.verifier_answer) == ([], 1)

@@ -82,7 +82,8 @@ def judge(tests: list[Program], before: dict, after: dict, th, uml: bool = False
                 if gap else "")
     if not judged:
         return Confirmation("not-covered", "UML cannot judge any paired test" + gap_note, b_show, a_show)
-    findings, _ = diff_mod.diff(before, after, th, uncovered=fidelity.uncovered if uml else None)
+    findings, _ = diff_mod.diff(before, after, th, uncovered=fidelity.uncovered if uml else None,
+                                answer=fidelity.verifier_answer if uml else None)
     regs = tuple(f"{f.object}/{f.program}" for f in findings if f.change is diff_mod.Change.REGRESSION
                  and (f.object, f.program) not in tests)
     if not moved:

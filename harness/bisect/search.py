@@ -73,11 +73,13 @@ class Outcome:
     """UML results the fast lane does not stand behind (a program it stopped before verifying)."""
 
 
-def changed(base: Results, new: Results, programs: list[Program], thresholds) -> list:
-    """Findings between two steps' results for the named programs (pure)."""
+def changed(base: Results, new: Results, programs: list[Program], thresholds,
+            answer: Callable[[Mapping], Mapping] | None = None) -> list:
+    """Findings between two steps' results for the named programs (pure); ``answer`` as :func:`harness.diff.diff`'s
+    (UML steps: the verifier's own answer)."""
     b = {k: v for k, v in base.items() if k in programs}
     n = {k: v for k, v in new.items() if k in programs}
-    findings, _ = diff(b, n, thresholds)
+    findings, _ = diff(b, n, thresholds, answer=answer)
     return [f for f in findings if f.change not in IGNORED]
 
 
@@ -223,6 +225,8 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
         raise UserError(f"bisect: GOOD {good_rev} does not build ({bisector.failed[good]}); pick a GOOD that builds")
     record(good, "good", t0, "GOOD")
 
+    from harness import fidelity
+    answer = fidelity.verifier_answer if bisector.backend == UML.name else None
     states = header_states(tree, good, bad, cands)
     built = [states[good]]
 
@@ -232,13 +236,13 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
         if res is None:
             return record(commit, "skip", t, f"build failed: {bisector.failed[commit]}")
         built.append(states[commit])
-        return record(commit, "bad" if changed(base, res, bisector.programs, th) else "good", t)
+        return record(commit, "bad" if changed(base, res, bisector.programs, th, answer) else "good", t)
 
     t1 = time.monotonic()
     bad_res = bisector.verify(bad)
     if bad_res is None:
         raise UserError(f"bisect: BAD {bad_rev} does not build ({bisector.failed[bad]}); pick a BAD that builds")
-    if not changed(base, bad_res, bisector.programs, th):
+    if not changed(base, bad_res, bisector.programs, th, answer):
         record(bad, "good", t1, "BAD: same results as GOOD")
         return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), None, "unchanged")
     record(bad, "bad", t1, "BAD")
@@ -258,7 +262,7 @@ def run(tree: Path, good_rev: str, bad_rev: str, bisector: Bisector, paths: tupl
     return Outcome(good, bad, n_cands, len(every), paths, tuple(steps), culprit, verdict,
                    info=git.info(tree, culprit), before={k: dict(v) for k, v in before.items()},
                    after={k: dict(v) for k, v in after.items()},
-                   findings=tuple(changed(before, after, bisector.programs, th)), parent=parent, warnings=warnings)
+                   findings=tuple(changed(before, after, bisector.programs, th, answer)), parent=parent, warnings=warnings)
 
 
 State = Mapping[str, str]

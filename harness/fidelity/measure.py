@@ -168,8 +168,8 @@ def uml_only(uml: Mapping) -> Cause | None:
     """The cause when a UML rejection is one a VM with a JIT would not make (a kfunc call or tail call without a JIT,
     a hook or type UML lacks), or when UML stopped before the first instruction; None otherwise (pure).  Stricter
     than :func:`uncovered`: a program UML verified up to a JIT-only instruction counts here.  A refusal after the
-    verifier accepted (:func:`verifier_verdict`) still counts: the judges compare recorded verdicts, and there the
-    refusal is not the VM's answer."""
+    verifier accepted (:func:`verifier_verdict`) still counts: a selftest's recorded outcome, which backport
+    confirmation reads, is the refusal's, not the VM's answer (diffs judge :func:`verifier_answer`)."""
     if uml["verdict"] != "failure":
         return None
     text = _texts(uml)
@@ -203,6 +203,16 @@ def verifier_verdict(uml: Mapping) -> str:
     if uml["verdict"] == "failure" and uml.get("insns") and AFTER_VERIFICATION.search(str(uml.get("error") or "")):
         return "success"
     return uml["verdict"]
+
+
+def verifier_answer(uml: Mapping) -> Mapping:
+    """A UML result as its verifier answered (pure): a refusal after the verifier accepted (:func:`verifier_verdict`)
+    reads as the acceptance, with the insns and states of the whole walk; any other result is itself.  What a UML
+    pair is judged on (reports, bisection, backport confirmation), so that it flags what a VM pair would: a cost
+    that moved, or a rejection where the verifier used to accept."""
+    if verifier_verdict(uml) == uml["verdict"]:
+        return uml
+    return {**uml, "verdict": "success", "failure_class": None, "error": None}
 
 
 @dataclasses.dataclass(frozen=True)

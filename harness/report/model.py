@@ -163,7 +163,8 @@ def pair(store: Store, branch: str, kind: str, base: dict, new: dict, th: Thresh
     label, same = comparability(store, base, new)
     b, n = store.result_map(base["id"]), store.result_map(new["id"])
     findings, unchanged = diff(b, n, th, (store.confirmations(base["id"]), store.confirmations(new["id"])),
-                               uncovered=fidelity.uncovered if base["backend"] == UML.name else None)
+                               uncovered=fidelity.uncovered if base["backend"] == UML.name else None,
+                               answer=fidelity.verifier_answer if base["backend"] == UML.name else None)
     keys = set(b) | set(n)
     found = {(f.object, f.program) for f in findings}
     none = sum(1 for k in keys - found if k in b and k in n and no_verdict(b[k]) and no_verdict(n[k]))
