@@ -322,3 +322,27 @@ def test_a_uml_pair_is_judged_on_the_verifiers_answer_as_a_vm_pair_is():
     assert fidelity.verifier_answer(before[key])["insns"] == before[key]["insns"] == 12
     assert fidelity.verifier_answer(after[key]) is after[key]
     assert diff(before, before, answer=fidelity.verifier_answer) == ([], 1)
+
+
+def test_the_7_x_refusals_after_verification_are_read_as_the_verifiers_acceptance():
+    """7.3.4's veristat prints ENOTSUPP as a number ("Failed to load program NAME -524") and 7.x's verifier says
+    one line for every JIT-only feature ("program requires BPF JIT compiler but it is not available"), both once
+    the walk is done: the recorded 7.3.4 pair reads them as acceptance with the VM's insns.  Before these two
+    forms were known, 615 of its programs were `other` and the verifier's answer matched on 83.2%."""
+    from pathlib import Path
+    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "7.3.4.json.gz")
+    for key, error, cause in ((("bpf_cc_cubic", "bpf_cubic_cong_control"), "Failed to load program "
+                               "bpf_cubic_cong_control -524", Cause.NO_JIT_RUNTIME),
+                              (("bpf_for_bench", "benchmark"), "program requires BPF JIT compiler but it is not "
+                               "available", Cause.NO_JIT_OTHER)):
+        uml, vm = rec.uml_results[key], rec.vm_results[key]
+        assert uml["verdict"] == "failure" and uml["error"] == error and uml["insns"] == vm["insns"] > 0
+        assert fidelity.verifier_verdict(uml) == "success" == vm["verdict"] and fidelity.verifier_agrees(uml, vm)
+        assert fidelity.cause_of(uml, vm) is cause
+    # a -524 before the walk (no insns processed) is no acceptance
+    destroy = rec.uml_results[("bpf_qdisc_fifo", "bpf_fifo_destroy")]
+    assert "-524" in destroy["libbpf"] and fidelity.verifier_verdict(destroy) == "failure"
+    f = rec.fidelity()
+    assert f.verifier_identical >= 0.95 * f.total
+    others = [d for d in f.divergences if d.cause is Cause.OTHER]
+    assert not any(fidelity.AFTER_VERIFICATION.search(str(d.uml.get("error") or "")) for d in others)

@@ -51,15 +51,21 @@ NOT_COVERED = (Cause.ATTACH_TARGET, Cause.PROG_TYPE, Cause.CONFIG, Cause.CORE_RE
 """Causes that mean UML never verified the program as the VM did: not covered by the fast lane.
 Any other cause is not covered either when UML stopped before the first instruction."""
 
+_ENOTSUPP = (r"unknown error \(-524\)|failed to load: -524\b|strerror_r\(524\)"
+             r"|Failed to load program \S+ -524\b")
+"""Patch 0003: the verifier accepted the program, then loading needs a JIT image UML cannot make (ENOTSUPP), as
+each selftests' libbpf and veristat say it: 6.12's libbpf names it, 6.1's cannot ("ERROR: strerror_r(524)=22"),
+7.x's veristat prints the number ("Failed to load program NAME -524")."""
+
 _RULES: tuple[tuple[re.Pattern[str], Cause], ...] = (
     (re.compile(r"JIT is required for calling kernel function|calling kernel functions are not allowed in non-JITed"),
      Cause.NO_JIT_KFUNC),
     (re.compile(r"tail_calls are not allowed in non-JITed programs|mixing of tail_calls and bpf-to-bpf calls"),
      Cause.NO_JIT_TAILCALL),
-    (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested"), Cause.NO_JIT_OTHER),
-    # patch 0003: the verifier accepted it, then loading needs a JIT image UML cannot make (ENOTSUPP)
-    # (libbpf of the 6.1 selftests cannot name ENOTSUPP: "ERROR: strerror_r(524)=22")
-    (re.compile(r"unknown error \(-524\)|failed to load: -524\b|strerror_r\(524\)"), Cause.NO_JIT_RUNTIME),
+    # 7.x names no feature: every JIT-only one sets prog->jit_required, refused once the walk is done
+    (re.compile(r"non-JITed|JIT does not support|requires JIT|jit_requested|requires BPF JIT compiler"),
+     Cause.NO_JIT_OTHER),
+    (re.compile(_ENOTSUPP), Cause.NO_JIT_RUNTIME),
     # libbpf poisons a call to a weak kfunc the kernel's BTF lacks (POISON_CALL_KFUNC_BASE 2002000000):
     # the kfunc is not built into this UML (e.g. cpumask kfuncs need CONFIG_BPF_JIT)
     (re.compile(r"invalid func unknown#2002\d{6}\b"), Cause.CONFIG),
@@ -184,8 +190,10 @@ AFTER_VERIFICATION = re.compile(
     r"calling kernel functions are not allowed in non-JITed programs"
     r"|tail_calls are not allowed in non-JITed programs with bpf-to-bpf calls"
     r"|callbacks are not allowed in non-JITed programs"
-    # patch 0003: accepted, then the load needs a JIT image UML cannot make (ENOTSUPP)
-    r"|unknown error \(-524\)|failed to load: -524\b|strerror_r\(524\)")
+    # 7.x's bpf_fixup_call_args(): the same refusals, or one line for every JIT-only feature (jit_required)
+    r"|program requires BPF JIT compiler but it is not available"
+    r"|stack args are not supported in non-JITed programs"
+    r"|" + _ENOTSUPP)
 """A UML refusal that comes after the verifier accepted the program: its log has the whole walk's stats."""
 
 
