@@ -346,3 +346,26 @@ def test_the_7_x_refusals_after_verification_are_read_as_the_verifiers_acceptanc
     assert f.verifier_identical >= 0.95 * f.total
     others = [d for d in f.divergences if d.cause is Cause.OTHER]
     assert not any(fidelity.AFTER_VERIFICATION.search(str(d.uml.get("error") or "")) for d in others)
+
+
+def test_a_program_of_an_object_7_x_veristat_could_not_set_up_takes_the_objects_cause():
+    """7.3's veristat prepares each object once and, when that fails, still loads its programs unrelocated: they
+    fail for the object's reason, which libbpf gives with one program's output only (recorded 7.3.4 pair)."""
+    from pathlib import Path
+    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "7.3.4.json.gz")
+    causes = {(d.object, d.program): d.cause for d in rec.fidelity().divergences}
+    cases = (  # (the program that names the object's failure, a sibling that fails without a word of it, cause)
+        (("verifier_arena", "basic_alloc1_nosleep"), ("verifier_arena", "basic_alloc1"), "map 'arena': failed to "
+         "create: -ENOMEM", Cause.ARENA),
+        (("bpf_qdisc_fifo", "bpf_fifo_enqueue"), ("bpf_qdisc_fifo", "bpf_fifo_reset"), "struct_ops init_kern: "
+         "struct bpf_struct_ops_Qdisc_ops is not found in kernel BTF", Cause.CONFIG),
+        # the object's failure comes with a program that still verified (no per-cpu variables in UML's BTF)
+        (("verifier_unpriv", "dummy_prog_42_socket"), ("verifier_unpriv", "dummy_prog_loop1_socket"),
+         "extern (var ksym) 'bpf_prog_active': not found in kernel BTF", Cause.ONE_CPU),
+    )
+    for named, sibling, text, cause in cases:
+        assert text in rec.uml_results[named]["libbpf"] and text not in rec.uml_results[sibling].get("libbpf", "")
+        assert fidelity.cause_of(rec.uml_results[sibling], rec.vm_results[sibling]) is Cause.OTHER
+        assert causes[sibling] is cause and fidelity.setup_causes(rec.uml_results)[named[0]] is cause
+    assert causes[("verifier_unpriv", "dummy_prog_loop1_socket")] in fidelity.NOT_COVERED
+    assert sum(c is Cause.OTHER for c in causes.values()) <= 5
