@@ -27,6 +27,7 @@ from harness.kernels import Kernel
 from harness.matrix import Host, VmSettings
 from harness.parse import console
 from harness.parse.verifier_log import classify, has_stats
+from harness.parse.veristat import unprepared
 from harness.store import CellStatus, ResultRow, Store, Verdict
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,9 @@ def plan_for(job: CellJob, rwdir: Path, seen: Seen | None = None, deadline_s: fl
     ).to_json()
 
 
+STAT_KEYS = ("insns", "states", "peak_states", "max_states_per_insn", "mark_read")
+
+
 def row_of(rec: dict) -> ResultRow:
     """A guest result record -> a stored row, classified on the host (pure)."""
     status = rec.get("status", "done")
@@ -214,12 +218,13 @@ def row_of(rec: dict) -> ResultRow:
                          libbpf=tuple(rec.get("libbpf", ())), wall_s=rec.get("wall_s"))
     log_lines, libbpf = rec.get("log", []), rec.get("libbpf", [])
     cls, reason, error = classify(rec["verdict"], log_lines, libbpf)
+    # an unprepared object's program: a load failure, and the walk of its unrelocated instructions no cost of its
+    stats = {} if unprepared(libbpf) else {k: rec.get(k) for k in STAT_KEYS}
     return ResultRow(
-        rec["object"], rec["program"], Verdict(rec["verdict"]),
+        rec["object"], rec["program"], Verdict.FAILURE if cls else Verdict(rec["verdict"]),
         failure_class=cls.value if cls else None, load_reason=reason.value if reason else None, error=error,
-        log=tuple(log_lines), libbpf=tuple(libbpf), insns=rec.get("insns"), states=rec.get("states"),
-        peak_states=rec.get("peak_states"), max_states_per_insn=rec.get("max_states_per_insn"),
-        mark_read=rec.get("mark_read"), duration_us=rec.get("duration_us"), wall_s=rec.get("wall_s"))
+        log=tuple(log_lines), libbpf=tuple(libbpf), **stats, duration_us=rec.get("duration_us"),
+        wall_s=rec.get("wall_s"))
 
 
 class _Lines:

@@ -179,3 +179,35 @@ def test_a_source_line_after_the_error_is_not_the_error():
            "verification time 518 usec", "stack depth 0",
            "processed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0"]
     assert classify("failure", log, [])[2] == "invalid bpf_context access off=0 size=4"
+
+
+def test_an_object_7x_veristat_could_not_prepare_gives_load_failures_not_verdicts():
+    """Recorded in a 7.3.4 guest (tests/data/veristat-7.3.4-unprepared-recorded.sh): mem_rdonly_untrusted's
+    bpf_testmod kfunc is not in the kernel, so veristat cannot prepare the object, yet it loads each program
+    unrelocated.  The kernel then "accepts" btf_id_to_ptr_mem and rejects the rest with "last insn is not an exit
+    or jmp" or "jump out of range".  None of that is the kernel's answer for these programs: each is a load failure
+    naming libbpf's reason, with no cost.  The objects before and after it are read as before."""
+    from harness.cell import row_of
+    from harness.store import Verdict
+    recs = list(veristat.parse(read_lines("veristat-7.3.4-v-l4-batch-unprepared-on-7.3.4.txt")))
+    by_obj = collections.defaultdict(dict)
+    for r in recs:
+        by_obj[r["object"]][r["program"]] = r
+    bad = by_obj["mem_rdonly_untrusted"]
+    assert len(bad) == 20 and bad["btf_id_to_ptr_mem"]["verdict"] == "success"
+    assert {r["log"][0] for r in bad.values() if r["verdict"] == "failure"} >= {"last insn is not an exit or jmp"}
+    reason = "extern (func ksym) 'bpf_kfunc_trusted_num_test': not found in kernel or module BTFs"
+    for prog, r in bad.items():
+        assert veristat.unprepared(r["libbpf"]) and r["libbpf"][:2] == [
+            reason, "Failed to prepare BPF object for loading -22"], prog
+        row = row_of(r)
+        assert (row.verdict, row.failure_class, row.load_reason) == (Verdict.FAILURE, "load", "missing-kfunc"), prog
+        assert row.error == f"object not prepared: {reason}" and row.insns is None and row.states is None
+    for obj in ("verifier_and", "verifier_bswap"):
+        for prog, r in by_obj[obj].items():
+            assert not veristat.unprepared(r["libbpf"]) and not any("prepare" in ln for ln in r["libbpf"]), prog
+            row = row_of(r)
+            assert row.verdict.value == r["verdict"] and row.insns == r["insns"] > 0, prog
+    assert row_of(by_obj["verifier_bswap"]["bswap_reset_reg_id"]).failure_class == "verifier"
+    assert row_of(by_obj["verifier_and"]["invalid_range_check"]).error == (
+        "R0 max value is outside of the allowed memory range")

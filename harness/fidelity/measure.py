@@ -258,40 +258,18 @@ class Fidelity:
         return out
 
 
-def setup_causes(uml: Mapping[tuple[str, str], Mapping]) -> dict[str, Cause]:
-    """Per object, why UML could not set it up, when libbpf said so (pure).  7.x's veristat prepares an object
-    once (``bpf_object__prepare()``: maps, struct_ops, ksyms) and, when that fails, still loads each of its
-    programs, unrelocated: they fail for the object's reason ("last insn is not an exit or jmp", map references
-    left 0, EFAULT), while libbpf's words for it come with one program's output only."""
-    out: dict[str, Cause] = {}
-    for (obj, _prog), u in sorted(uml.items()):
-        text = str(u.get("libbpf") or "")
-        cause = next((c for rx, c in _RULES if c in NOT_COVERED and rx.search(text)), None)
-        if cause is not None:
-            out.setdefault(obj, cause)
-    return out
-
-
 def compare(uml: Mapping[tuple[str, str], Mapping], vm: Mapping[tuple[str, str], Mapping]) -> Fidelity:
-    """UML vs VM over the programs both verified-or-tried (pure).  A divergence with no cause of its own takes
-    its object's (:func:`setup_causes`)."""
+    """UML vs VM over the programs both verified-or-tried (pure)."""
     keys = sorted(set(uml) & set(vm))
-    setup = setup_causes(uml)
-    same, div, unverified = 0, [], 0
+    same, div = 0, []
     for k in keys:
         u, v = uml[k], vm[k]
         if u["verdict"] == v["verdict"] and u.get("insns") == v.get("insns"):
             same += 1
-            unverified += uncovered(u)
-            continue
-        cause = cause_of(u, v)
-        if cause is Cause.OTHER and k[0] in setup:
-            cause = setup[k[0]]  # its instructions, if any were walked, were not relocated: not verified either
-            unverified += u["verdict"] == "failure"
         else:
-            unverified += uncovered(u)
-        div.append(Divergence(k[0], k[1], cause, u, v))
-    return Fidelity(len(keys), same, tuple(div), unverified, same + sum(d.verifier_agrees for d in div))
+            div.append(Divergence(k[0], k[1], cause_of(u, v), u, v))
+    return Fidelity(len(keys), same, tuple(div), sum(uncovered(uml[k]) for k in keys),
+                    same + sum(d.verifier_agrees for d in div))
 
 
 def render(f: Fidelity, uml_cell: Cell, vm_cell: Cell, limit: int = 10) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 FORMAT = 1
 KEPT = ("verdict", "insns", "error", "failure_class", "load_reason")
 """The result fields the classification reads of both sides; of UML's failures also the tails of the verifier
-log and of libbpf's output (:data:`TAIL`), which its rules search, and of its successes libbpf's."""
+log and of libbpf's output (:data:`TAIL`), which its rules search."""
 TAIL = 1000
 
 
@@ -91,12 +91,10 @@ class Record:
 
 def slim(r: Mapping, texts: bool = False) -> dict[str, Any]:
     """What the classification reads of one result (pure): :data:`KEPT`, and with ``texts`` a failure's log and
-    libbpf tails, and a success's libbpf tail (where 7.x's veristat says why an object's setup failed:
-    :func:`~harness.fidelity.measure.setup_causes`)."""
+    libbpf tails."""
     out = {k: r[k] for k in KEPT if r.get(k) not in (None, "")}
-    if texts:
-        kept = ("log", "libbpf") if r.get("verdict") == "failure" else ("libbpf",)
-        out.update({k: str(r[k])[-TAIL:] for k in kept if r.get(k)})
+    if texts and r.get("verdict") == "failure":
+        out.update({k: str(r[k])[-TAIL:] for k in ("log", "libbpf") if r.get(k)})
     return out
 
 

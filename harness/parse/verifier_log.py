@@ -19,7 +19,7 @@ import enum
 import re
 from typing import Sequence
 
-from harness.parse.veristat import STATS
+from harness.parse.veristat import PREPARE_FAILED, STATS, unprepared
 
 
 class FailureClass(enum.Enum):
@@ -40,6 +40,9 @@ class LoadReason(enum.Enum):
     POST_VERIFICATION = "post-verification"
     KERNEL = "kernel"
     """The kernel refused the load before verifying, with no log (errno only)."""
+    PREPARE = "object-prepare"
+    """veristat could not prepare the program's object (7.x: :data:`harness.parse.veristat.PREPARE_FAILED`) and
+    libbpf named no reason this table knows."""
 
 
 SUBPROG_STATS = re.compile(r"^subprog \d+ \(.*\) \S+ insns_self \d+ insns_total \d+ stack \d+$")
@@ -122,7 +125,13 @@ def _libbpf_reason(libbpf: Sequence[str]) -> tuple[LoadReason | None, str | None
 
 def classify(verdict: str, log: Sequence[str], libbpf: Sequence[str]) -> tuple[
         FailureClass | None, LoadReason | None, str | None]:
-    """(class, load reason, error line) for one program; all None for a success."""
+    """(class, load reason, error line) for one program; all None for a success.  A program of an object veristat
+    could not prepare is a load failure whatever the kernel said of its unrelocated instructions (the caller
+    records no verdict of the kernel's for it: :func:`harness.parse.veristat.unprepared`)."""
+    if unprepared(libbpf):
+        reason, line = _libbpf_reason([ln for ln in libbpf if not PREPARE_FAILED.match(ln)])
+        why = line or next(ln for ln in libbpf if PREPARE_FAILED.match(ln))
+        return FailureClass.LOAD, reason or LoadReason.PREPARE, f"object not prepared: {why}"
     if verdict == "success":
         return None, None, None
     errors = error_lines(log)

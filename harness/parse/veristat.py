@@ -31,6 +31,11 @@ LOAD_FAILED = re.compile(r"^Failed to load program (?P<prog>\S+) (?P<err>-?\d+)$
 """7.x veristat (``bpf_program__clone``) says this on stderr *before* the failed program's PROCESSING
 block, where older ones let libbpf say ``libbpf: prog 'p': BPF program load failed``: it belongs to the
 next program, never to the log of the one before."""
+PREPARE_FAILED = re.compile(r"^Failed to prepare BPF object for loading (?P<err>-?\d+)$")
+"""7.x veristat prepares each object once (``bpf_object__prepare()``: externs, maps, struct_ops, relocations)
+and, when that fails, still loads each of its programs, unrelocated: what the kernel says of them is not its
+answer for the program.  The line comes after libbpf's reasons and before the object's first program; every
+program of that object carries both among its libbpf lines (:func:`unprepared`)."""
 LOG_DUMP_BEGIN = re.compile(r"-- BEGIN (PROG|BTF) LOAD LOG --")
 LOG_DUMP_END = re.compile(r"-- END (PROG|BTF) LOAD LOG --")
 """libbpf dumps a load log between these, its lines unprefixed (the BTF one when the kernel refuses an
@@ -46,6 +51,12 @@ def _printable(line: str) -> bool:
 def object_name(path: str) -> str:
     base = path.rsplit("/", 1)[-1]
     return base[: -len(".bpf.o")] if base.endswith(".bpf.o") else base
+
+
+def unprepared(libbpf: Iterable[str]) -> bool:
+    """Whether a program's object could not be prepared (:data:`PREPARE_FAILED`): its result is no verdict of the
+    kernel's on the program."""
+    return any(PREPARE_FAILED.match(line) for line in libbpf)
 
 
 def stats_of(log: Iterable[str]) -> dict[str, int] | None:
@@ -68,6 +79,9 @@ class Stream:
         self._other: list[str] = []
         self._cur: dict | None = None
         self._in_dump: str | bool = False
+        self._unprepared: list[str] = []
+        """libbpf's reasons and the :data:`PREPARE_FAILED` line of the object being verified, if it failed."""
+        self._unprepared_object: str | None = None
         self.open_failures: list[str] = []
         """``Failed to open`` lines, after libbpf's lines on why: veristat skipped an object it could not open."""
 
@@ -96,8 +110,18 @@ class Stream:
         m = HEADER.match(line)
         if m:
             done = self._finish()
-            self._cur = {"object": object_name(m["path"]), "program": m["prog"], "verdict": m["verdict"],
-                         "duration_us": int(m["dur"]), "log": [], "libbpf": self._libbpf}
+            obj = object_name(m["path"])
+            if self._unprepared_object not in (None, obj):
+                self._unprepared, self._unprepared_object = [], None  # the next object prepared fine
+            elif self._unprepared:
+                self._unprepared_object = obj
+            self._cur = {"object": obj, "program": m["prog"], "verdict": m["verdict"],
+                         "duration_us": int(m["dur"]), "log": [], "libbpf": self._unprepared + self._libbpf}
+            self._libbpf = []
+            return done
+        if PREPARE_FAILED.match(line):
+            done = self._finish()
+            self._unprepared, self._unprepared_object = self._libbpf + [line], None
             self._libbpf = []
             return done
         if line.startswith("libbpf: ") or LOAD_FAILED.match(line):
