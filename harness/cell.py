@@ -218,7 +218,7 @@ def row_of(rec: dict) -> ResultRow:
                          libbpf=tuple(rec.get("libbpf", ())), wall_s=rec.get("wall_s"))
     log_lines, libbpf = rec.get("log", []), rec.get("libbpf", [])
     cls, reason, error = classify(rec["verdict"], log_lines, libbpf)
-    # an unprepared object's program: a load failure, and the walk of its unrelocated instructions no cost of its
+    # an unprepared object's program (a load failure): the walk of its unrelocated instructions is not its cost
     stats = {} if unprepared(libbpf) else {k: rec.get(k) for k in STAT_KEYS}
     return ResultRow(
         rec["object"], rec["program"], Verdict.FAILURE if cls else Verdict(rec["verdict"]),

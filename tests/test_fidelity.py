@@ -1,5 +1,6 @@
 """UML vs VM fidelity on results recorded from a real UML 6.12.117 cell and a real 6.12.117 TCG guest."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from harness import fidelity
@@ -8,6 +9,8 @@ from conftest import stored_rows
 
 
 UML, VM = stored_rows("results-6.12.117-uml.jsonl"), stored_rows("results-6.12.117-vm-uml-pairs.jsonl")
+RECORDS = Path(__file__).resolve().parent.parent / "docs" / "fidelity"
+"""The fidelity records the docs' tables are generated from (real UML and TCG cells' results)."""
 
 
 def test_every_divergence_has_a_cause_and_identical_ones_count():
@@ -211,9 +214,8 @@ def test_the_docs_page_is_what_the_recorded_runs_give():
     a page edited by hand, or a record replaced without regenerating the page, fails here."""
     import subprocess
     import sys
-    from pathlib import Path
     root = Path(__file__).resolve().parent.parent
-    records = sorted((root / "docs" / "fidelity").glob("*.json.gz"))
+    records = sorted(RECORDS.glob("*.json.gz"))
     assert records, "no fidelity record in docs/fidelity"
     done = subprocess.run([sys.executable, str(root / "ci" / "fidelity_docs.py"), "--check"], capture_output=True,
                           text=True)
@@ -260,8 +262,7 @@ def test_a_damaged_record_is_one_line_naming_it(tmp_path):
 def test_the_6_1_libbpf_refusal_after_verification_is_read_as_the_verifiers_acceptance():
     """6.1.192's selftests carry a libbpf that cannot name ENOTSUPP ("ERROR: strerror_r(524)=22"): the refusal
     for want of a JIT after the verifier accepted is still read as acceptance (the recorded 6.1.192 pair)."""
-    from pathlib import Path
-    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "6.1.192.json.gz")
+    rec = fidelity.load(RECORDS / "6.1.192.json.gz")
     key = ("kfunc_call_test", "kfunc_call_test1")
     uml, vm = rec.uml_results[key], rec.vm_results[key]
     assert "strerror_r(524)" in uml["error"] and uml["insns"] == vm["insns"] == 20
@@ -272,10 +273,8 @@ def test_the_6_1_libbpf_refusal_after_verification_is_read_as_the_verifiers_acce
 def test_every_divergence_of_the_recorded_releases_has_a_cause_other_than_other():
     """The recorded 6.12.113 and 6.1.192 pairs (docs/fidelity): no divergence is left as `other`; UML's one CPU,
     its CO-RE ambiguities and the VM's own load failures each get theirs."""
-    from pathlib import Path
-    docs = Path(__file__).resolve().parent.parent / "docs" / "fidelity"
-    new = {(d.object, d.program): d.cause for d in fidelity.load(docs / "6.12.113.json.gz").fidelity().divergences}
-    old = {(d.object, d.program): d.cause for d in fidelity.load(docs / "6.1.192.json.gz").fidelity().divergences}
+    new = {(d.object, d.program): d.cause for d in fidelity.load(RECORDS / "6.12.113.json.gz").fidelity().divergences}
+    old = {(d.object, d.program): d.cause for d in fidelity.load(RECORDS / "6.1.192.json.gz").fidelity().divergences}
     assert Cause.OTHER not in new.values() and Cause.OTHER not in old.values()
     assert new[("test_ksyms", "handler")] is Cause.ONE_CPU  # extern '__per_cpu_start' (strong): not resolved
     assert new[("test_ksyms_btf", "handler")] is Cause.ONE_CPU  # no per-cpu variables in UML's BTF
@@ -287,11 +286,10 @@ def test_every_divergence_of_the_recorded_releases_has_a_cause_other_than_other(
 def test_bench_fidelity_prints_the_targets_from_the_records():
     import subprocess
     import sys
-    from pathlib import Path
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, str(root / "ci" / "bench_fidelity.py"),
-                           str(root / "docs" / "fidelity" / "6.12.113.json.gz")], capture_output=True, text=True)
-    rec = fidelity.load(root / "docs" / "fidelity" / "6.12.113.json.gz")
+    done = subprocess.run([sys.executable, str(root / "ci" / "bench_fidelity.py"), str(RECORDS / "6.12.113.json.gz")],
+                          capture_output=True, text=True)
+    rec = fidelity.load(RECORDS / "6.12.113.json.gz")
     f, v = rec.fidelity(), rec.verifier()
     assert f"the verifier's answer {v.verifier_identical}/{v.total}" in done.stdout
     assert f"the verifier's answer {f.verifier_identical}/{f.total}" in done.stdout
@@ -305,7 +303,6 @@ def test_a_uml_pair_is_judged_on_the_verifiers_answer_as_a_vm_pair_is():
     from it on the verifier rejects it.  As recorded that is an error change; as the verifier answered, it is the fix
     a VM pair reports.  The findings keep the results as recorded, and a refusal alike on both sides is unchanged."""
     import json
-    from pathlib import Path
     from harness.diff import Change, diff
     recorded = json.loads((Path(__file__).parent / "data" / "bisect-6.12.113-uml-reject_subprog_with_rcu_read_lock.json")
                           .read_text())
@@ -328,8 +325,7 @@ def test_the_7_x_refusals_after_verification_are_read_as_the_verifiers_acceptanc
     """7.3.4's veristat prints ENOTSUPP as a number ("Failed to load program NAME -524") and 7.x's verifier says
     one line for every JIT-only feature ("program requires BPF JIT compiler but it is not available"), both once
     the walk is done: the recorded 7.3.4 pair reads them as acceptance with the VM's insns."""
-    from pathlib import Path
-    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "7.3.4.json.gz")
+    rec = fidelity.load(RECORDS / "7.3.4.json.gz")
     for key, error, cause in ((("bpf_cc_cubic", "bpf_cubic_cong_control"), "Failed to load program "
                                "bpf_cubic_cong_control -524", Cause.NO_JIT_RUNTIME),
                               (("bpf_for_bench", "benchmark"), "program requires BPF JIT compiler but it is not "
@@ -342,7 +338,7 @@ def test_the_7_x_refusals_after_verification_are_read_as_the_verifiers_acceptanc
     destroy = rec.uml_results[("bpf_qdisc_fifo", "bpf_fifo_destroy")]
     assert "-524" in destroy["libbpf"] and fidelity.verifier_verdict(destroy) == "failure"
     f = rec.fidelity()
-    read = [d for d in f.divergences if d.verifier_agrees and not fidelity.cause_of(d.uml, d.vm).name.startswith("NO_JIT")]
+    read = [d for d in f.divergences if d.verifier_agrees and not d.cause.name.startswith("NO_JIT")]
     assert not read  # every refusal read as the verifier's acceptance is one for want of a JIT
     assert sum(d.verifier_agrees for d in f.divergences) >= 600
     assert not any(fidelity.AFTER_VERIFICATION.search(str(d.uml.get("error") or "")) and d.uml.get("insns")
@@ -353,8 +349,7 @@ def test_a_program_of_an_object_7_x_veristat_could_not_prepare_is_not_covered_fo
     """7.3's veristat prepares each object once and, when that fails, still loads its programs unrelocated: the
     parser gives each program of the object libbpf's reason (recorded 7.3.4 pair), so UML never counts as
     verified what it walked unrelocated, and the cause is the object's."""
-    from pathlib import Path
-    rec = fidelity.load(Path(__file__).resolve().parent.parent / "docs" / "fidelity" / "7.3.4.json.gz")
+    rec = fidelity.load(RECORDS / "7.3.4.json.gz")
     causes = {(d.object, d.program): d.cause for d in rec.fidelity().divergences}
     cases = (  # a program that failed for its object's reason, the reason, its cause
         (("verifier_arena", "basic_alloc1"), "map 'arena': failed to create: -ENOMEM", Cause.ARENA),
